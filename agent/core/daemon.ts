@@ -1,0 +1,419 @@
+// The agent daemon: transition → save → report → run effects → turn outcomes into events.
+// Imports ports only (no node:*, no adapters). See docs/architecture.md.
+//
+// INVARIANTS
+// - Every state change goes through `apply`, which runs inside the serial queue: one event at a time.
+// - The new state is saved before its effects start, so a power cut at any instant resumes from a named point.
+// - At most one download/flash task runs; a new one waits for the previous to settle (both write the inactive slot).
+// - Events produced by a task carry its attemptId; the machine ignores events of an attempt that is no longer current.
+// - After a reboot has been requested no further effect starts.
+
+import { parsePath } from '../../protocol/paths.js';
+import type { JsonValue, Request, Response } from '../../protocol/messages.js';
+import { isFotaError, toFotaError } from './errors.js';
+import { stateKey, transition, type Effect, type FirmwareEvent, type FirmwareState, type Outcome } from './firmware-machine.js';
+import { Model } from './model.js';
+import { deviceObject } from './objects/device-object.js';
+import { firmwareObject } from './objects/firmware-object.js';
+import type { Action } from './objects/lw-object.js';
+import { Observations } from './observations.js';
+import type { BootStatus, Clock, DeviceInfoSource, Downloader, HealthProbe, Logger, PlatformAdapter, Store, Transport } from './ports.js';
+import { initialDocument, restoreDocument, type AgentDocument } from './state-document.js';
+import { otherSlot } from './ports.js';
+
+export interface DaemonOptions {
+  deviceId: string;
+  agentVersion: string;
+  /** registration lifetime in seconds; an Update is sent every lifetime/2 */
+  lifetimeSec: number;
+  /** minimum interval between two progress notifications */
+  progressIntervalMs: number;
+  /** how long a freshly booted trial may take to reach the broker before the health check fails */
+  healthConnectTimeoutMs: number;
+}
+
+export interface DaemonDeps {
+  platform: PlatformAdapter;
+  downloader: Downloader;
+  transport: Transport;
+  store: Store<unknown>;
+  clock: Clock;
+  device: DeviceInfoSource;
+  health?: HealthProbe;
+  logger: Logger;
+  newId(): string;
+  options: DaemonOptions;
+}
+
+const isAbort = (e: unknown) => (e as { name?: string } | undefined)?.name === 'AbortError';
+
+export class Daemon {
+  private doc: AgentDocument = initialDocument();
+  private boot: BootStatus = { booted: 'A', trial: false, pending: null, firmwareVersion: '' };
+  private readonly model: Model;
+  private readonly observations = new Observations();
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly tasks = new Set<Promise<unknown>>();
+  private slotTask: Promise<unknown> = Promise.resolve();
+  private slotAbort: AbortController | null = null;
+  private readonly lifecycle = new AbortController();
+  private connectedWaiters: (() => void)[] = [];
+  private regId = '';
+  private seq = 0;
+  private halted = false;
+  private factoryImage = false;
+
+  constructor(private readonly deps: DaemonDeps) {
+    const now = () => deps.clock.now();
+    this.model = new Model([
+      deviceObject({
+        snapshot: () => deps.device.snapshot(),
+        firmwareVersion: () => this.boot.firmwareVersion,
+        agentVersion: deps.options.agentVersion,
+        settings: () => this.doc.settings,
+        now,
+        canFactoryReset: () => this.factoryImage,
+        newAttemptId: deps.newId,
+      }),
+      firmwareObject({ state: () => this.doc.firmware, now, newAttemptId: deps.newId }),
+    ]);
+  }
+
+  /** Current firmware state (for tests and the CLI). */
+  get firmware(): FirmwareState {
+    return this.doc.firmware;
+  }
+
+  async start(): Promise<void> {
+    const { deps } = this;
+    const stored = await deps.store.load();
+    this.doc = stored === undefined ? initialDocument() : restoreDocument(stored);
+    this.boot = await deps.platform.bootStatus();
+    this.factoryImage = (await deps.platform.factoryImage()) !== undefined;
+    void deps.device.refresh();
+    deps.logger.info('agent starting', { device: deps.options.deviceId, slot: this.boot.booted, trial: this.boot.trial, firmwareVersion: this.boot.firmwareVersion, state: stateKey(this.doc.firmware) });
+    await deps.transport.start({
+      request: (req) => this.track(this.answer(req)),
+      connected: () => this.onConnected(),
+      disconnected: (reason) => deps.logger.warn('disconnected from the broker', { reason }),
+    });
+    await this.dispatch({ type: 'booted', boot: this.boot, at: deps.clock.now() });
+    this.track(this.registrationUpdates());
+  }
+
+  /** Stops tasks (a download keeps its checkpoint and resumes on the next start) and disconnects. */
+  async stop(): Promise<void> {
+    this.lifecycle.abort();
+    this.slotAbort?.abort();
+    await Promise.allSettled([...this.tasks]);
+    await this.queue.catch(() => undefined);
+    await this.deps.transport.stop();
+  }
+
+  /** Feeds one event through the machine, serialised with every other event. */
+  dispatch(event: FirmwareEvent): Promise<Outcome> {
+    const run = this.queue.then(() => this.apply(event));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async apply(event: FirmwareEvent): Promise<Outcome> {
+    const prev = this.doc.firmware;
+    const out = transition(prev, event);
+    if (out.rejected) {
+      if (out.rejected.code === 'ignored') this.deps.logger.info('event ignored', { event: event.type, why: out.rejected.reason });
+      return out;
+    }
+    this.doc = { ...this.doc, firmware: out.state };
+    // progress is cheap to lose and frequent: everything else is durable before its effects start
+    if (event.type !== 'download-progressed') await this.deps.store.save(this.doc);
+    const next = out.state;
+    if (stateKey(prev) !== stateKey(next) || prev.result !== next.result) {
+      const rec: Parameters<Logger['transition']>[0] = { jobId: next.attemptId, from: stateKey(prev), to: stateKey(next), event: event.type, updateResult: next.result };
+      if (next.reason) rec.reason = next.reason;
+      this.deps.logger.transition(rec);
+    }
+    this.report();
+    if (out.effects.length > 0 && !this.halted) this.track(this.runEffects(out.effects));
+    return out;
+  }
+
+  private track<T>(p: Promise<T>): void {
+    const t = p.catch((e) => this.deps.logger.error('task failed', { error: String(e) })).finally(() => this.tasks.delete(t));
+    this.tasks.add(t);
+  }
+
+  // ---------------------------------------------------------------- effects
+
+  private async runEffects(effects: Effect[]): Promise<void> {
+    for (const effect of effects) {
+      if (this.halted) return;
+      await this.perform(effect);
+    }
+  }
+
+  private async perform(effect: Effect): Promise<void> {
+    const { platform, clock } = this.deps;
+    switch (effect.type) {
+      case 'start-download':
+        return this.slotJob((signal) => this.download(effect.uri, effect.attemptId, effect.resume, signal));
+      case 'flash-factory-image':
+        return this.slotJob((signal) => this.flashFactory(effect.attemptId, signal));
+      case 'abort-download':
+        this.slotAbort?.abort();
+        return;
+      case 'activate-slot': {
+        try {
+          const boot = await platform.bootStatus();
+          const target = otherSlot(boot.booted);
+          if (boot.pending !== target) await platform.activateInactiveSlot();
+          await this.dispatch({ type: 'slot-activated', target, from: boot.booted, fromVersion: boot.firmwareVersion, at: clock.now() });
+        } catch (e) {
+          const err = toFotaError(e, 'activation-failed');
+          await this.dispatch({ type: 'activation-failed', code: err.code === 'io-error' ? 'activation-failed' : err.code, reason: `could not activate the new slot: ${err.message}`, at: clock.now() });
+        }
+        return;
+      }
+      case 'reboot':
+        return this.reboot(effect.reason);
+      case 'check-health':
+        this.track(this.checkHealth());
+        return;
+      case 'commit':
+        try {
+          await platform.commitBootedSlot();
+          this.boot = await platform.bootStatus();
+          await this.dispatch({ type: 'committed', at: clock.now() });
+        } catch (e) {
+          await this.dispatch({ type: 'commit-failed', reason: toFotaError(e).message, at: clock.now() });
+        }
+        return;
+      case 'revert-trial':
+        try {
+          await platform.revertTrial();
+        } catch (e) {
+          // the boot counter still falls back once it is exhausted
+          this.deps.logger.error('could not revert the trial; relying on the boot counter', { error: toFotaError(e).message });
+        }
+        return;
+    }
+  }
+
+  /** Runs a task that writes the inactive slot, after the previous one has settled. */
+  private slotJob(job: (signal: AbortSignal) => Promise<void>): void {
+    const previous = this.slotTask;
+    const abort = new AbortController();
+    this.slotAbort?.abort();
+    this.slotAbort = abort;
+    const run = previous.catch(() => undefined).then(() => (abort.signal.aborted ? undefined : job(abort.signal)));
+    this.slotTask = run.catch(() => undefined);
+    this.track(run);
+  }
+
+  private async download(uri: string, attemptId: string, resume: FirmwareState['resume'], signal: AbortSignal): Promise<void> {
+    const { clock, options } = this.deps;
+    let lastPercent = -1;
+    let lastAt = 0;
+    try {
+      const pkg = await this.deps.downloader.download(resume ? { uri, resume } : { uri }, {
+        signal,
+        progress: (done, total) => {
+          if (!total) return;
+          const percent = Math.floor((done * 100) / total);
+          const now = clock.now();
+          if (percent === lastPercent || (now - lastAt < options.progressIntervalMs && percent < 100)) return;
+          lastPercent = percent;
+          lastAt = now;
+          void this.dispatch({ type: 'download-progressed', attemptId, percent });
+        },
+        checkpoint: (token) => void this.dispatch({ type: 'download-checkpointed', attemptId, resume: token }),
+      });
+      await this.dispatch({ type: 'download-succeeded', attemptId, pkg, at: clock.now() });
+    } catch (e) {
+      if (signal.aborted || isAbort(e)) return; // cancelled, or the agent is stopping: the checkpoint stays
+      const err = toFotaError(e);
+      if (!isFotaError(e)) this.deps.logger.error('download failed unexpectedly', { error: String(e) });
+      await this.dispatch({ type: 'download-failed', attemptId, code: err.code, reason: err.message, at: clock.now() });
+    }
+  }
+
+  private async flashFactory(attemptId: string, signal: AbortSignal): Promise<void> {
+    const { platform, clock } = this.deps;
+    try {
+      const image = await platform.factoryImage();
+      if (!image) throw toFotaError(new Error('the factory image is gone'), 'unsupported');
+      const writer = await platform.openInactiveSlot({ size: image.size });
+      try {
+        for await (const chunk of image.open()) {
+          if (signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+          await writer.write(chunk);
+        }
+        await writer.finish();
+      } catch (e) {
+        await writer.abort();
+        throw e;
+      }
+      await this.dispatch({ type: 'image-flashed', attemptId, version: image.version, at: clock.now() });
+    } catch (e) {
+      if (signal.aborted || isAbort(e)) return;
+      const err = toFotaError(e);
+      await this.dispatch({ type: 'flash-failed', attemptId, code: err.code, reason: err.message, at: clock.now() });
+    }
+  }
+
+  private async checkHealth(): Promise<void> {
+    const { clock, options, health } = this.deps;
+    const fail = (reason: string) => this.dispatch({ type: 'health-failed', reason, at: clock.now() });
+    if (!(await this.waitConnected(options.healthConnectTimeoutMs))) {
+      if (this.lifecycle.signal.aborted) return;
+      await fail(`the agent did not reach the broker within ${Math.round(options.healthConnectTimeoutMs / 1000)} s of booting`);
+      return;
+    }
+    if (health) {
+      const res = await health.run(this.lifecycle.signal).catch((e: unknown) => ({ ok: false as const, reason: String(e) }));
+      if (this.lifecycle.signal.aborted) return;
+      if (!res.ok) return void (await fail(res.reason));
+    }
+    await this.dispatch({ type: 'health-passed', at: clock.now() });
+  }
+
+  private waitConnected(timeoutMs: number): Promise<boolean> {
+    if (this.deps.transport.connected) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = new AbortController();
+      const done = (ok: boolean) => {
+        timer.abort();
+        resolve(ok);
+      };
+      this.connectedWaiters.push(() => done(true));
+      this.deps.clock.sleep(timeoutMs, AbortSignal.any([timer.signal, this.lifecycle.signal])).then(
+        () => done(false),
+        () => done(this.deps.transport.connected),
+      );
+    });
+  }
+
+  private async reboot(reason: string): Promise<void> {
+    if (this.halted) return;
+    this.halted = true;
+    this.deps.logger.info('rebooting', { reason });
+    // let the hub see the last state (e.g. Updating) before the link drops
+    await this.deps.transport.flush(3000);
+    try {
+      await this.deps.platform.reboot(reason);
+    } catch (e) {
+      this.halted = false;
+      this.deps.logger.error('reboot failed', { error: toFotaError(e).message });
+    }
+  }
+
+  // ---------------------------------------------------------------- protocol side
+
+  private onConnected(): void {
+    const { deps } = this;
+    this.observations.clear();
+    this.regId = deps.newId();
+    this.seq = 0;
+    deps.transport.register(this.registration('register'));
+    deps.logger.info('registered', { regId: this.regId });
+    for (const w of this.connectedWaiters.splice(0)) w();
+  }
+
+  private registration(op: 'register' | 'update') {
+    const { options, clock } = this.deps;
+    return { op, ep: options.deviceId, lwm2m: '1.2' as const, lt: options.lifetimeSec, objects: this.model.instancePaths(), agent: { name: 'fota-agent', version: options.agentVersion }, regId: this.regId, time: clock.now() };
+  }
+
+  private async registrationUpdates(): Promise<void> {
+    const { clock, options, transport } = this.deps;
+    const every = Math.max(1, options.lifetimeSec / 2) * 1000;
+    while (!this.lifecycle.signal.aborted) {
+      try {
+        await clock.sleep(every, this.lifecycle.signal);
+      } catch {
+        return;
+      }
+      if (transport.connected && this.regId) {
+        transport.register(this.registration('update'));
+        void this.deps.device.refresh();
+      }
+    }
+  }
+
+  /** Sends a notification for every observed path whose value changed. */
+  private report(): void {
+    for (const c of this.observations.changes((p) => this.readStable(p))) {
+      this.deps.transport.notify({ token: c.token, path: c.path, value: c.value, seq: ++this.seq, time: this.deps.clock.now() });
+    }
+  }
+
+  private readStable(path: string): JsonValue | undefined {
+    const p = parsePath(path);
+    if (!p) return undefined;
+    const r = this.model.read(p, true);
+    return r.code === '2.05' ? r.value : undefined;
+  }
+
+  private async answer(req: Request): Promise<void> {
+    let res: Response;
+    try {
+      res = await this.handle(req);
+    } catch (e) {
+      this.deps.logger.error('request failed', { op: req.op, path: req.path, error: String(e) });
+      res = { id: req.id, code: '5.00', reason: 'internal error; see the agent log' };
+    }
+    this.deps.transport.respond(res);
+  }
+
+  private async handle(req: Request): Promise<Response> {
+    const path = parsePath(req.path);
+    if (!path) return { id: req.id, code: '4.00', reason: `bad path ${req.path}` };
+    const withReason = (r: { code: Response['code']; value?: JsonValue; reason?: string }): Response => ({ id: req.id, ...r });
+    switch (req.op) {
+      case 'read':
+        return withReason(this.model.read(path));
+      case 'observe': {
+        const r = this.model.read(path);
+        if (r.code !== '2.05') return withReason(r);
+        if (!this.observations.add(req.id, req.path, this.readStable(req.path) ?? null)) return { id: req.id, code: '4.00', reason: 'too many observations; cancel some first' };
+        return withReason(r);
+      }
+      case 'cancel-observe': {
+        const n = this.observations.cancel(req.path, req.token);
+        return n > 0 ? withReason(this.model.read(path)) : { id: req.id, code: '4.04', reason: 'no such observation' };
+      }
+      case 'write':
+        return this.act(req.id, this.model.write(path, req.value));
+      case 'execute':
+        return this.act(req.id, this.model.execute(path, req.args));
+    }
+  }
+
+  private async act(id: string, action: Action): Promise<Response> {
+    switch (action.kind) {
+      case 'respond':
+        return action.reason === undefined ? { id, code: action.code } : { id, code: action.code, reason: action.reason };
+      case 'firmware': {
+        const out = await this.dispatch(action.event);
+        if (!out.rejected) return { id, code: '2.04' };
+        return { id, code: out.rejected.code === 'ignored' ? '4.05' : out.rejected.code, reason: out.rejected.reason };
+      }
+      case 'reboot':
+        // answer first, then reboot once the answer is out
+        this.track(this.deps.clock.sleep(100).then(() => this.reboot('requested by the hub (Object 3 Reboot)')));
+        return { id, code: '2.04' };
+      case 'settings': {
+        const run = this.queue.then(async () => {
+          this.doc = { ...this.doc, settings: { ...this.doc.settings, ...action.patch } };
+          await this.deps.store.save(this.doc);
+          this.report();
+        });
+        this.queue = run.catch(() => undefined);
+        await run;
+        return { id, code: '2.04' };
+      }
+      case 'config':
+        return { id, code: '4.05', reason: 'configuration is not supported yet' };
+    }
+  }
+}

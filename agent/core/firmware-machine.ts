@@ -1,0 +1,353 @@
+// The firmware update state machine (LwM2M 1.1 Object 5 semantics, A/B install with trial boot and commit).
+// Pure: no IO, no clock, no throw. `transition(state, event)` returns the next state and the effects to run.
+// The table `MOVES` is the whole behaviour and doubles as documentation (docs/state-machine.md is generated from it).
+
+import { FwState, UpdateResult, type FwStateValue, type UpdateResultValue } from '../../protocol/lwm2m.js';
+import type { ErrorCode } from './errors.js';
+import { updateResultFor } from './update-result.js';
+import type { BootStatus, PackageInfo, ResumeToken, SlotName } from './ports.js';
+
+export type Phase = 'idle' | 'downloading' | 'downloaded' | 'updating';
+/** Sub-steps of Updating. `flashing` only for a factory reset (the factory image is copied first). */
+export type Step = 'flashing' | 'activating' | 'rebooting' | 'verifying' | 'committing' | 'reverting';
+export type Operation = 'update' | 'factory-reset';
+
+export interface FirmwareState {
+  phase: Phase;
+  step: Step | null;
+  operation: Operation;
+  result: UpdateResultValue;
+  /** readable reason for `result` ("" when none) */
+  reason: string;
+  /** stable code behind a failure result ("" when none) */
+  errorCode: ErrorCode | '';
+  uri: string;
+  pkgName: string;
+  pkgVersion: string;
+  /** download progress in percent */
+  progress: number;
+  /** ms since the epoch of the last change of `phase` (Object 5 resource 12) */
+  changedAt: number;
+  /** id of the current or last attempt; every event of an attempt carries it */
+  attemptId: string;
+  resume: ResumeToken | null;
+  /** the slot being tried and the slot we came from, set once activated */
+  target: SlotName | null;
+  from: SlotName | null;
+  fromVersion: string;
+  /** agent starts seen during `verifying`: the loop guard for an agent that crashes during its health check */
+  verifyStarts: number;
+}
+
+export const MAX_VERIFY_STARTS = 3;
+
+export function initialFirmwareState(): FirmwareState {
+  return {
+    phase: 'idle',
+    step: null,
+    operation: 'update',
+    result: UpdateResult.Initial,
+    reason: '',
+    errorCode: '',
+    uri: '',
+    pkgName: '',
+    pkgVersion: '',
+    progress: 0,
+    changedAt: 0,
+    attemptId: '',
+    resume: null,
+    target: null,
+    from: null,
+    fromVersion: '',
+    verifyStarts: 0,
+  };
+}
+
+export type FirmwareEvent =
+  | { type: 'uri-written'; uri: string; attemptId: string; at: number }
+  | { type: 'uri-cleared'; at: number }
+  | { type: 'cancel-executed'; at: number }
+  | { type: 'update-executed'; at: number }
+  | { type: 'factory-reset-executed'; attemptId: string; at: number }
+  | { type: 'download-progressed'; attemptId: string; percent: number }
+  | { type: 'download-checkpointed'; attemptId: string; resume: ResumeToken }
+  | { type: 'download-succeeded'; attemptId: string; pkg: PackageInfo; at: number }
+  | { type: 'download-failed'; attemptId: string; code: ErrorCode; reason: string; at: number }
+  | { type: 'image-flashed'; attemptId: string; version: string; at: number }
+  | { type: 'flash-failed'; attemptId: string; code: ErrorCode; reason: string; at: number }
+  | { type: 'slot-activated'; target: SlotName; from: SlotName; fromVersion: string; at: number }
+  | { type: 'activation-failed'; code: ErrorCode; reason: string; at: number }
+  | { type: 'booted'; boot: BootStatus; at: number }
+  | { type: 'health-passed'; at: number }
+  | { type: 'health-failed'; reason: string; at: number }
+  | { type: 'committed'; at: number }
+  | { type: 'commit-failed'; reason: string; at: number };
+
+export type EventType = FirmwareEvent['type'];
+
+export type Effect =
+  | { type: 'start-download'; uri: string; attemptId: string; resume: ResumeToken | null }
+  | { type: 'abort-download' }
+  | { type: 'flash-factory-image'; attemptId: string }
+  | { type: 'activate-slot' }
+  | { type: 'reboot'; reason: string }
+  | { type: 'check-health' }
+  | { type: 'commit' }
+  | { type: 'revert-trial' };
+
+/** Why an event changed nothing: answered to the hub as 4.00/4.05, or an outdated internal event. */
+export interface Rejection {
+  code: '4.00' | '4.05' | 'ignored';
+  reason: string;
+}
+
+export interface Outcome {
+  state: FirmwareState;
+  effects: Effect[];
+  rejected?: Rejection;
+}
+
+/** The state key used by the table: the phase, and for Updating its step. */
+export type StateKey = 'idle' | 'downloading' | 'downloaded' | `updating:${Step}`;
+
+export const STATE_KEYS: readonly StateKey[] = [
+  'idle',
+  'downloading',
+  'downloaded',
+  'updating:flashing',
+  'updating:activating',
+  'updating:rebooting',
+  'updating:verifying',
+  'updating:committing',
+  'updating:reverting',
+];
+
+export const EVENT_TYPES: readonly EventType[] = [
+  'uri-written',
+  'uri-cleared',
+  'cancel-executed',
+  'update-executed',
+  'factory-reset-executed',
+  'download-progressed',
+  'download-checkpointed',
+  'download-succeeded',
+  'download-failed',
+  'image-flashed',
+  'flash-failed',
+  'slot-activated',
+  'activation-failed',
+  'booted',
+  'health-passed',
+  'health-failed',
+  'committed',
+  'commit-failed',
+];
+
+export function stateKey(s: FirmwareState): StateKey {
+  return s.phase === 'updating' ? `updating:${s.step ?? 'activating'}` : s.phase;
+}
+
+/** Object 5 State resource value for a phase. */
+export function lwm2mState(phase: Phase): FwStateValue {
+  return { idle: FwState.Idle, downloading: FwState.Downloading, downloaded: FwState.Downloaded, updating: FwState.Updating }[phase];
+}
+
+type Handler<E extends FirmwareEvent = FirmwareEvent> = (s: FirmwareState, e: E) => Outcome;
+type Row = { [K in EventType]?: Handler<Extract<FirmwareEvent, { type: K }>> };
+
+// ---- small builders (keep the table readable) ----
+
+const go = (state: FirmwareState, ...effects: Effect[]): Outcome => ({ state, effects });
+const reject = (s: FirmwareState, code: Rejection['code'], reason: string): Outcome => ({ state: s, effects: [], rejected: { code, reason } });
+
+function enter(s: FirmwareState, phase: Phase, at: number, patch: Partial<FirmwareState> = {}): FirmwareState {
+  const changedAt = phase === s.phase ? s.changedAt : at;
+  return { ...s, ...patch, phase, changedAt, step: phase === 'updating' ? (patch.step ?? s.step) : null };
+}
+
+/** Back to Idle with a result; forgets everything of the attempt except what the hub may still read. */
+function finish(s: FirmwareState, at: number, result: UpdateResultValue, reason: string, errorCode: ErrorCode | ''): FirmwareState {
+  return enter(s, 'idle', at, {
+    result,
+    reason,
+    errorCode,
+    progress: result === UpdateResult.Success ? 100 : s.progress,
+    resume: null,
+    target: null,
+    from: null,
+    verifyStarts: 0,
+    operation: s.operation,
+  });
+}
+
+/** A committed slot ends the attempt: Update Result 1 for an update; 0 for a factory reset (not a firmware update). */
+function succeed(s: FirmwareState, at: number): FirmwareState {
+  return finish(s, at, s.operation === 'factory-reset' ? UpdateResult.Initial : UpdateResult.Success, '', '');
+}
+
+function fail(s: FirmwareState, at: number, code: ErrorCode, reason: string): FirmwareState {
+  return finish(s, at, updateResultFor(code), reason, code);
+}
+
+const stale = (what: string) => (s: FirmwareState) => reject(s, 'ignored', `${what} does not apply in ${stateKey(s)}`);
+const ofAttempt = (s: FirmwareState, e: { attemptId: string }) => e.attemptId === s.attemptId;
+
+function stepTo(s: FirmwareState, step: Step, at: number, patch: Partial<FirmwareState> = {}): FirmwareState {
+  return enter(s, 'updating', at, { ...patch, step });
+}
+
+const uriOnlyInIdle: Handler<Extract<FirmwareEvent, { type: 'uri-written' }>> = (s) =>
+  reject(s, '4.00', `Package URI can only be written in Idle; the state is ${s.phase} (write an empty URI or execute Cancel first)`);
+const updateNeedsDownloaded: Handler = (s) => reject(s, '4.05', `Update can only be executed in Downloaded; the state is ${s.phase}`);
+const busyUpdating: Handler = (s) => reject(s, '4.05', 'an update is being installed; it cannot be cancelled now');
+const resetNeedsIdle: Handler = (s) => reject(s, '4.05', `Factory Reset needs Idle; the state is ${s.phase} (cancel first)`);
+
+/** Clearing the URI or cancelling while downloading/downloaded: back to Idle, the image is discarded. */
+function abandon(result: UpdateResultValue, reason: string): Handler {
+  return (s, e) => go(finish({ ...s, uri: '', pkgName: '', pkgVersion: '', progress: 0 }, (e as { at: number }).at, result, reason, ''), { type: 'abort-download' });
+}
+
+/** The booted event seen while a trial is under way: where did the bootloader put us? */
+function afterBoot(s: FirmwareState, boot: BootStatus, at: number, onTarget: () => Outcome): Outcome {
+  if (s.target !== null && boot.booted === s.target) return onTarget();
+  if (s.target !== null && boot.pending === s.target) return go(s, { type: 'reboot', reason: `trial boot of slot ${s.target} still pending` });
+  const reason =
+    s.step === 'reverting'
+      ? s.reason || 'the new firmware was rejected and the bootloader went back to the previous slot'
+      : `the new firmware in slot ${s.target ?? '?'} never came up; the bootloader fell back to slot ${boot.booted} (boot counter exhausted)`;
+  const code: ErrorCode = s.step === 'reverting' ? (s.errorCode || 'health-check-failed') : 'boot-failed';
+  return go(fail(s, at, code, reason));
+}
+
+// ---- the table: every (state, event) pair not listed is rejected as 'ignored' (or with a protocol code) ----
+
+export const MOVES: Record<StateKey, Row> = {
+  idle: {
+    'uri-written': (s, e) =>
+      go(enter(s, 'downloading', e.at, { uri: e.uri, attemptId: e.attemptId, result: UpdateResult.Initial, reason: '', errorCode: '', progress: 0, pkgName: '', pkgVersion: '', resume: null, operation: 'update' }), {
+        type: 'start-download',
+        uri: e.uri,
+        attemptId: e.attemptId,
+        resume: null,
+      }),
+    // LwM2M 1.1 E.6.1: writing an empty URI in Idle resets Update Result to 0.
+    'uri-cleared': (s, e) => go(finish({ ...s, uri: '' }, e.at, UpdateResult.Initial, '', '')),
+    'cancel-executed': (s) => reject(s, '4.05', 'nothing to cancel: the state is idle'),
+    'update-executed': updateNeedsDownloaded,
+    'factory-reset-executed': (s, e) =>
+      go(stepTo(s, 'flashing', e.at, { operation: 'factory-reset', attemptId: e.attemptId, result: UpdateResult.Initial, reason: '', errorCode: '', progress: 0 }), {
+        type: 'flash-factory-image',
+        attemptId: e.attemptId,
+      }),
+    booted: (s) => go(s),
+  },
+  downloading: {
+    'uri-written': uriOnlyInIdle,
+    'uri-cleared': abandon(UpdateResult.Initial, ''),
+    'cancel-executed': abandon(UpdateResult.Cancelled, 'the download was cancelled'),
+    'update-executed': updateNeedsDownloaded,
+    'factory-reset-executed': resetNeedsIdle,
+    'download-progressed': (s, e) => (ofAttempt(s, e) ? go({ ...s, progress: Math.max(0, Math.min(100, Math.floor(e.percent))) }) : stale('progress of another attempt')(s)),
+    'download-checkpointed': (s, e) => (ofAttempt(s, e) ? go({ ...s, resume: e.resume }) : stale('checkpoint of another attempt')(s)),
+    'download-succeeded': (s, e) =>
+      ofAttempt(s, e) ? go(enter(s, 'downloaded', e.at, { pkgName: e.pkg.name, pkgVersion: e.pkg.version, progress: 100, resume: null })) : stale('a finished download of another attempt')(s),
+    'download-failed': (s, e) => (ofAttempt(s, e) ? go(fail(s, e.at, e.code, e.reason)) : stale('a failed download of another attempt')(s)),
+    // the agent restarted mid-download: resume (the downloader re-verifies what is already in the slot) or start over
+    booted: (s) => go(s, { type: 'start-download', uri: s.uri, attemptId: s.attemptId, resume: s.resume }),
+  },
+  downloaded: {
+    'uri-written': uriOnlyInIdle,
+    'uri-cleared': abandon(UpdateResult.Initial, ''),
+    'cancel-executed': abandon(UpdateResult.Cancelled, 'the update was cancelled before it was installed'),
+    'update-executed': (s, e) => go(stepTo(s, 'activating', e.at, { result: UpdateResult.Initial, reason: '', errorCode: '' }), { type: 'activate-slot' }),
+    'factory-reset-executed': resetNeedsIdle,
+    booted: (s) => go(s),
+  },
+  'updating:flashing': {
+    'uri-written': uriOnlyInIdle,
+    'uri-cleared': busyUpdating,
+    'cancel-executed': busyUpdating,
+    'update-executed': updateNeedsDownloaded,
+    'factory-reset-executed': resetNeedsIdle,
+    'image-flashed': (s, e) => (ofAttempt(s, e) ? go(stepTo(s, 'activating', e.at, { pkgName: 'factory', pkgVersion: e.version }), { type: 'activate-slot' }) : stale('a flash of another attempt')(s)),
+    'flash-failed': (s, e) => (ofAttempt(s, e) ? go(fail(s, e.at, e.code, `factory reset failed: ${e.reason}`)) : stale('a flash of another attempt')(s)),
+    booted: (s) => go(s, { type: 'flash-factory-image', attemptId: s.attemptId }),
+  },
+  'updating:activating': {
+    'uri-written': uriOnlyInIdle,
+    'uri-cleared': busyUpdating,
+    'cancel-executed': busyUpdating,
+    'update-executed': updateNeedsDownloaded,
+    'factory-reset-executed': resetNeedsIdle,
+    'slot-activated': (s, e) =>
+      go(stepTo(s, 'rebooting', e.at, { target: e.target, from: e.from, fromVersion: e.fromVersion }), { type: 'reboot', reason: `trial boot of slot ${e.target} (${s.pkgName} ${s.pkgVersion})` }),
+    'activation-failed': (s, e) => go(fail(s, e.at, e.code, e.reason)),
+    // power cut while activating: activation is idempotent, do it again
+    booted: (s) => go(s, { type: 'activate-slot' }),
+  },
+  'updating:rebooting': {
+    'uri-written': uriOnlyInIdle,
+    'uri-cleared': busyUpdating,
+    'cancel-executed': busyUpdating,
+    'update-executed': updateNeedsDownloaded,
+    'factory-reset-executed': resetNeedsIdle,
+    booted: (s, e) =>
+      afterBoot(s, e.boot, e.at, () =>
+        e.boot.trial
+          ? go(stepTo(s, 'verifying', e.at, { verifyStarts: 1 }), { type: 'check-health' })
+          : // already committed (the commit landed but the state save did not): it is a success
+            go(succeed(s, e.at)),
+      ),
+  },
+  'updating:verifying': {
+    'uri-written': uriOnlyInIdle,
+    'uri-cleared': busyUpdating,
+    'cancel-executed': busyUpdating,
+    'update-executed': updateNeedsDownloaded,
+    'factory-reset-executed': resetNeedsIdle,
+    'health-passed': (s, e) => go(stepTo(s, 'committing', e.at), { type: 'commit' }),
+    'health-failed': (s, e) =>
+      go(stepTo(s, 'reverting', e.at, { reason: `health check failed: ${e.reason}`, errorCode: 'health-check-failed' }), { type: 'revert-trial' }, { type: 'reboot', reason: `health check failed: ${e.reason}` }),
+    booted: (s, e) =>
+      afterBoot(s, e.boot, e.at, () => {
+        if (!e.boot.trial) return go(succeed(s, e.at));
+        const starts = s.verifyStarts + 1;
+        if (starts > MAX_VERIFY_STARTS) {
+          const reason = `health check failed: the agent restarted ${starts - 1} times during the health check`;
+          return go(stepTo(s, 'reverting', e.at, { reason, errorCode: 'health-check-failed', verifyStarts: starts }), { type: 'revert-trial' }, { type: 'reboot', reason });
+        }
+        return go({ ...s, verifyStarts: starts }, { type: 'check-health' });
+      }),
+  },
+  'updating:committing': {
+    'uri-written': uriOnlyInIdle,
+    'uri-cleared': busyUpdating,
+    'cancel-executed': busyUpdating,
+    'update-executed': updateNeedsDownloaded,
+    'factory-reset-executed': resetNeedsIdle,
+    committed: (s, e) => go(succeed(s, e.at)),
+    'commit-failed': (s, e) =>
+      go(stepTo(s, 'reverting', e.at, { reason: `could not commit the new slot: ${e.reason}`, errorCode: 'commit-failed' }), { type: 'revert-trial' }, { type: 'reboot', reason: 'commit failed' }),
+    booted: (s, e) => afterBoot(s, e.boot, e.at, () => (e.boot.trial ? go(s, { type: 'commit' }) : go(succeed(s, e.at)))),
+  },
+  'updating:reverting': {
+    'uri-written': uriOnlyInIdle,
+    'uri-cleared': busyUpdating,
+    'cancel-executed': busyUpdating,
+    'update-executed': updateNeedsDownloaded,
+    'factory-reset-executed': resetNeedsIdle,
+    // still on the rejected slot: revert again (idempotent) and reboot; the boot counter is the safety net
+    booted: (s, e) =>
+      afterBoot(s, e.boot, e.at, () =>
+        e.boot.trial ? go(s, { type: 'revert-trial' }, { type: 'reboot', reason: s.reason }) : go(fail(s, e.at, s.errorCode || 'health-check-failed', `${s.reason}; the slot was committed anyway`)),
+      ),
+  },
+};
+
+/** The pure transition function. Unknown pairs are rejected, never thrown. */
+export function transition(state: FirmwareState, event: FirmwareEvent): Outcome {
+  const row = MOVES[stateKey(state)];
+  const handler = row[event.type] as Handler | undefined;
+  if (!handler) return reject(state, 'ignored', `${event.type} does not apply in ${stateKey(state)}`);
+  return handler(state, event);
+}

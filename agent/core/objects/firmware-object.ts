@@ -1,0 +1,71 @@
+// Object 5 Firmware Update (LwM2M 1.1): a view of FirmwareState, and writes/executes turned into machine events.
+// Pure: the daemon supplies state, clock reading and attempt ids.
+
+import { Fw, ObjectId, ProtocolSupport, DeliveryMethodPull } from '../../../protocol/lwm2m.js';
+import type { JsonValue } from '../../../protocol/messages.js';
+import { lwm2mState, type FirmwareState } from '../firmware-machine.js';
+import { respond, type Action, type LwObject } from './lw-object.js';
+
+/** LwM2M says 255 bytes; signed object-store URLs are longer, so fota accepts up to 2048 (docs/protocol.md). */
+export const MAX_URI_LENGTH = 2048;
+
+export interface FirmwareObjectDeps {
+  state(): FirmwareState;
+  now(): number;
+  newAttemptId(): string;
+}
+
+export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
+  return {
+    id: ObjectId.FirmwareUpdate,
+    resources: {
+      [Fw.Package]: 'W',
+      [Fw.PackageUri]: 'RW',
+      [Fw.Update]: 'E',
+      [Fw.State]: 'R',
+      [Fw.UpdateResult]: 'R',
+      [Fw.PkgName]: 'R',
+      [Fw.PkgVersion]: 'R',
+      [Fw.ProtocolSupport]: 'R',
+      [Fw.DeliveryMethod]: 'R',
+      [Fw.Cancel]: 'E',
+      [Fw.LastStateChangeTime]: 'R',
+      [Fw.Progress]: 'R',
+      [Fw.ResultReason]: 'R',
+      [Fw.ResultCode]: 'R',
+      [Fw.AttemptId]: 'R',
+    },
+    volatile: new Set(),
+    read() {
+      const s = deps.state();
+      return {
+        [Fw.PackageUri]: s.uri,
+        [Fw.State]: lwm2mState(s.phase),
+        [Fw.UpdateResult]: s.result,
+        [Fw.PkgName]: s.pkgName,
+        [Fw.PkgVersion]: s.pkgVersion,
+        [Fw.ProtocolSupport]: [ProtocolSupport.Http, ProtocolSupport.Https],
+        [Fw.DeliveryMethod]: DeliveryMethodPull,
+        [Fw.LastStateChangeTime]: Math.floor(s.changedAt / 1000),
+        [Fw.Progress]: s.progress,
+        [Fw.ResultReason]: s.reason,
+        [Fw.ResultCode]: s.errorCode,
+        [Fw.AttemptId]: s.attemptId,
+      };
+    },
+    write(resource: number, value: JsonValue): Action {
+      if (resource === Fw.Package) return respond('4.05', 'push delivery is not supported: write a Package URI (pull) instead');
+      if (typeof value !== 'string') return respond('4.00', 'Package URI must be a string');
+      if (value.length > MAX_URI_LENGTH) return respond('4.00', `Package URI is longer than ${MAX_URI_LENGTH} characters`);
+      if (/[\u0000-\u001f\u007f]/.test(value)) return respond('4.00', 'Package URI contains control characters');
+      const at = deps.now();
+      if (value === '') return { kind: 'firmware', event: { type: 'uri-cleared', at } };
+      return { kind: 'firmware', event: { type: 'uri-written', uri: value, attemptId: deps.newAttemptId(), at } };
+    },
+    execute(resource: number): Action {
+      const at = deps.now();
+      if (resource === Fw.Update) return { kind: 'firmware', event: { type: 'update-executed', at } };
+      return { kind: 'firmware', event: { type: 'cancel-executed', at } };
+    },
+  };
+}

@@ -1,0 +1,161 @@
+// The ports of the agent core: what the daemon needs from the outside world, as interfaces only.
+// Pure types: adapters (agent/adapters) and platforms (platform/) implement them; agent/main.ts wires them.
+
+import type { JsonValue, Notification, Registration, Request, Response } from '../../protocol/messages.js';
+
+export type SlotName = 'A' | 'B';
+
+export function otherSlot(slot: SlotName): SlotName {
+  return slot === 'A' ? 'B' : 'A';
+}
+
+/** What the bootloader says about the running system. */
+export interface BootStatus {
+  /** the slot the running system was booted from */
+  booted: SlotName;
+  /** true when this boot is an uncommitted trial of `booted` (the bootloader falls back unless it is committed) */
+  trial: boolean;
+  /** a slot armed to be tried on the next boot (activateInactiveSlot was called, the reboot has not happened) */
+  pending: SlotName | null;
+  /** firmware version of the booted slot, read from the image itself; "" when unknown */
+  firmwareVersion: string;
+}
+
+/** A sink into the inactive slot. Writes are sequential; nothing is durable before `sync`/`finish` resolve. */
+export interface SlotWriter {
+  /** absolute byte offset the next write lands at */
+  readonly position: number;
+  /** Writes the whole chunk (resolves when the OS accepted it). Throws FotaError('no-space') past the slot's end. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes every byte written so far durable (fdatasync). */
+  sync(): Promise<void>;
+  /** sync + close. The image is durable when this resolves. Idempotent. */
+  finish(): Promise<void>;
+  /** Close without syncing; the slot's content is undefined afterwards. Idempotent, never throws. */
+  abort(): Promise<void>;
+}
+
+/**
+ * The board seam, in boot terms (RAUC's verbs). Every verb is idempotent: after a power cut the daemon
+ * calls it again. Implementations throw FotaError with a code from errors.ts.
+ */
+export interface PlatformAdapter {
+  readonly name: string;
+  bootStatus(): Promise<BootStatus>;
+  /** capacity of the inactive slot in bytes */
+  inactiveSlotCapacity(): Promise<number>;
+  /**
+   * Opens the inactive slot for writing an image of `size` bytes, starting at `offset` (0 unless resuming).
+   * Throws FotaError('no-space') when `size` exceeds the slot. Refuses while the inactive slot is armed for a trial.
+   */
+  openInactiveSlot(opts: { size: number; offset?: number }): Promise<SlotWriter>;
+  /** Reads back the first `length` bytes of the inactive slot (used to re-hash a partial image before resuming). */
+  readInactiveSlot(length: number): AsyncIterable<Uint8Array>;
+  /** The next boot, and only the next boot sequence, tries the inactive slot (trial with a boot counter). */
+  activateInactiveSlot(): Promise<void>;
+  /** Marks the booted trial slot good: it becomes the default; the boot counter is cleared. */
+  commitBootedSlot(): Promise<void>;
+  /** Gives up the booted trial: the next boot falls back to the committed slot (RAUC "mark-bad"). */
+  revertTrial(): Promise<void>;
+  /** Reboots the device. Resolves when the reboot has been requested; the process is expected to end soon after. */
+  reboot(reason: string): Promise<void>;
+  /**
+   * The factory image, when the platform keeps one: a byte stream and its size. Undefined when it has none
+   * (Factory Reset then answers 4.05).
+   */
+  factoryImage(): Promise<{ size: number; version: string; open(): AsyncIterable<Uint8Array> } | undefined>;
+}
+
+/** The signed manifest facts the daemon keeps after a verified download. */
+export interface PackageInfo {
+  name: string;
+  version: string;
+  payloadSize: number;
+  sha256: string;
+}
+
+/** Opaque resume data owned by the downloader; the daemon only persists it and hands it back. */
+export type ResumeToken = { [key: string]: JsonValue };
+
+export interface DownloadHooks {
+  signal: AbortSignal;
+  /** bytes of the package received so far and its total size when known; called often, the daemon throttles */
+  progress(done: number, total: number | undefined): void;
+  /** a durable point (the slot was synced up to it); persisted so a restart can resume from it */
+  checkpoint(resume: ResumeToken): void;
+}
+
+/**
+ * Streams a package into the inactive slot, verifying it on the way: manifest signature, compatibility and size
+ * before the first payload byte reaches the slot, payload SHA-256 before it resolves.
+ */
+export interface Downloader {
+  /** Resolves with the verified manifest; rejects with FotaError (or an AbortError when `signal` fires). */
+  download(request: { uri: string; resume?: ResumeToken }, hooks: DownloadHooks): Promise<PackageInfo>;
+}
+
+export interface Clock {
+  /** ms since the epoch */
+  now(): number;
+  /** resolves after `ms`, or rejects with an AbortError when `signal` fires */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Atomic, versioned persistence of one JSON document (write temp, fsync, rename, fsync dir). */
+export interface Store<T> {
+  /** undefined when nothing was saved yet; throws when the stored document is unreadable */
+  load(): Promise<T | undefined>;
+  save(value: T): Promise<void>;
+}
+
+export interface TransportHandlers {
+  request(req: Request): void;
+  connected(): void;
+  disconnected(reason: string): void;
+}
+
+/** The protocol link to the hub. Speaks messages, not topics; validates inbound payloads itself. */
+export interface Transport {
+  /** Starts connecting (and reconnecting with backoff). Resolves once started, not once connected. */
+  start(handlers: TransportHandlers): Promise<void>;
+  readonly connected: boolean;
+  respond(res: Response): void;
+  notify(n: Notification): void;
+  register(reg: Registration): void;
+  /** Resolves once everything queued so far reached the broker (QoS 1 acknowledged), or after `timeoutMs`. */
+  flush(timeoutMs: number): Promise<void>;
+  /** Publishes offline presence and disconnects. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Static and slowly changing facts about the device (Object 3). Reads are synchronous snapshots. */
+export interface DeviceSnapshot {
+  manufacturer: string;
+  model: string;
+  serial: string;
+  hardwareVersion: string;
+  deviceType: string;
+  memoryFreeKiB: number;
+  memoryTotalKiB: number;
+  batteryLevel?: number;
+}
+
+export interface DeviceInfoSource {
+  /** latest cached values; never blocks */
+  snapshot(): DeviceSnapshot;
+  /** refreshes the cache in the background; never throws */
+  refresh(): Promise<void>;
+}
+
+/** An optional command that decides whether freshly booted firmware is healthy. */
+export interface HealthProbe {
+  run(signal: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }>;
+}
+
+/** Structured log sink: one JSON object per line (journald). Never given credentials or signed URLs. */
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  transition(record: { jobId: string; from: string; to: string; event: string; updateResult: number; reason?: string }): void;
+}

@@ -1,0 +1,1 @@
+declare const __FOTA_VERSION__: string;
