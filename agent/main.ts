@@ -1,3 +1,254 @@
-// fota-agent composition root (placeholder while the adapters are built).
-console.error('fota-agent: not built yet');
-process.exitCode = 70;
+// fota-agent: the composition root. Parses the configuration once, builds the adapters and the platform,
+// starts the daemon, and turns signals into a clean stop. The only agent file that imports platform/.
+// Exit codes: 0 stopped, 1 crashed (systemd restarts it), 64 usage, 78 bad configuration, 3 simulated reboot.
+
+import { randomUUID, createPublicKey, type KeyObject } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { topicsFor } from '../protocol/topics.js';
+import { createPlatform, PlatformConfigError, platformDeviceType } from '../platform/registry.js';
+import { SIM_REBOOT_EXIT_CODE } from '../platform/simulator/constants.js';
+import { ConfigError } from './config-schema.js';
+import { loadConfig, readKeyFile, type AgentConfig } from './config.js';
+import { Daemon } from './core/daemon.js';
+import { SystemDeviceInfo } from './adapters/device-info.js';
+import { FileStore } from './adapters/file-store.js';
+import { healthCommand } from './adapters/health-command.js';
+import { jsonLogger } from './adapters/json-logger.js';
+import { MqttTransport } from './adapters/mqtt-transport.js';
+import { PackageDownloader } from './adapters/package-downloader.js';
+import { systemClock } from './adapters/system-clock.js';
+import type { Logger } from './core/ports.js';
+
+const VERSION = __FOTA_VERSION__;
+const EX_USAGE = 64;
+const EX_CONFIG = 78;
+
+const USAGE = `Usage: fota-agent --config FILE [--check]
+
+The fota device agent: serves LwM2M Device (3) and Firmware Update (5) objects over MQTT, downloads signed
+packages into the inactive A/B slot, and commits or rolls back after a trial boot. Runs in the foreground
+(systemd: see systemd/fota-agent.service); logs one JSON object per line on stdout.
+
+Options:
+  --config FILE   the agent configuration (JSON; see docs/configuration.md)
+  --check         validate the configuration and the trusted keys, print a summary, exit
+  --version       print the agent version
+  --help          this text
+
+Environment overrides: FOTA_AGENT_DEVICE_ID, FOTA_AGENT_BROKER_URL, FOTA_AGENT_BROKER_USERNAME,
+FOTA_AGENT_BROKER_PASSWORD, FOTA_AGENT_STATE_DIR, FOTA_AGENT_LOG_LEVEL.
+Exit codes: 0 stopped, 1 failure, 64 usage, 78 configuration error.`;
+
+function parseArgv(argv: string[]): { config?: string; check: boolean } | number {
+  let config: string | undefined;
+  let check = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') return (console.log(USAGE), 0);
+    if (a === '--version') return (console.log(VERSION), 0);
+    if (a === '--check') check = true;
+    else if (a === '--config' || a === '-c') config = argv[++i];
+    else if (a?.startsWith('--config=')) config = a.slice('--config='.length);
+    else return (console.error(`fota-agent: unknown argument "${a}"\n\n${USAGE}`), EX_USAGE);
+  }
+  if (!config) return (console.error(`fota-agent: --config FILE is required\n\n${USAGE}`), EX_USAGE);
+  return { config, check };
+}
+
+function loadKeys(cfg: AgentConfig): KeyObject[] {
+  return cfg.trustedKeys.map((path, i) => {
+    const pem = readKeyFile(`trustedKeys[${i}]`, path);
+    try {
+      const key = createPublicKey(pem);
+      if (key.asymmetricKeyType !== 'ed25519') throw new Error(`is a ${key.asymmetricKeyType} key, not Ed25519`);
+      return key;
+    } catch (e) {
+      throw new ConfigError(`trustedKeys[${i}]`, `${path} ${(e as Error).message.startsWith('is a') ? (e as Error).message : 'is not a PEM public key (make one with: fota keygen -o NAME)'}`);
+    }
+  });
+}
+
+function optionalFile(key: string, path: string): string | undefined {
+  return path ? readKeyFile(key, path) : undefined;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const args = parseArgv(argv);
+  if (typeof args === 'number') return args;
+  let cfg: AgentConfig;
+  let keys: KeyObject[];
+  try {
+    cfg = loadConfig(args.config!);
+    keys = loadKeys(cfg);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`fota-agent: configuration error in ${args.config}: ${e.message}`);
+      return EX_CONFIG;
+    }
+    throw e;
+  }
+  const logger = jsonLogger({ component: 'fota-agent', level: cfg.logLevel });
+
+  let daemon: Daemon | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (daemon?.stop() ?? Promise.resolve()).catch((e: unknown) => logger.error('stop failed', { error: String(e) })));
+
+  let platform;
+  try {
+    platform = createPlatform(cfg.platform.name, cfg.platform.options, {
+      // the simulator's reboot: stop cleanly, then leave with the code its bootloader loop understands.
+      // Not awaited: this runs inside the daemon's reboot effect, which stop() itself waits for.
+      reboot: async () => {
+        void stop().then(() => process.exit(SIM_REBOOT_EXIT_CODE));
+      },
+    });
+  } catch (e) {
+    if (e instanceof PlatformConfigError || e instanceof ConfigError) {
+      console.error(`fota-agent: configuration error in ${args.config}: ${e.message}`);
+      return EX_CONFIG;
+    }
+    throw e;
+  }
+
+  let broker: { password?: string; ca?: string; cert?: string; key?: string };
+  let downloadCa: string | undefined;
+  try {
+    const password = cfg.broker.passwordFile ? readKeyFile('broker.passwordFile', cfg.broker.passwordFile).trim() : cfg.broker.password || undefined;
+    broker = {};
+    if (password !== undefined) broker.password = password;
+    const ca = optionalFile('broker.caFile', cfg.broker.caFile);
+    const cert = optionalFile('broker.certFile', cfg.broker.certFile);
+    const key = optionalFile('broker.keyFile', cfg.broker.keyFile);
+    if (ca !== undefined) broker.ca = ca;
+    if (cert !== undefined) broker.cert = cert;
+    if (key !== undefined) broker.key = key;
+    downloadCa = optionalFile('download.caFile', cfg.download.caFile);
+  } catch (e) {
+    console.error(`fota-agent: configuration error in ${args.config}: ${(e as Error).message}`);
+    return EX_CONFIG;
+  }
+
+  const deviceType = cfg.device.deviceType || platformDeviceType(cfg.platform.name);
+  if (args.check) {
+    console.log(`configuration OK: device ${cfg.deviceId}, platform ${cfg.platform.name}, device type ${deviceType}, ${keys.length} trusted key(s), broker ${new URL(cfg.broker.url).host}`);
+    return 0;
+  }
+
+  const store = new FileStore(cfg.stateDir);
+  await quarantineIfUnreadable(store, logger);
+  injectPowerCut(store, cfg.stateDir);
+  const transport = new MqttTransport({
+    url: cfg.broker.url,
+    clientId: `fota-agent-${cfg.deviceId}`,
+    topics: topicsFor(cfg.topicPrefix, cfg.deviceId),
+    ...(cfg.broker.username ? { username: cfg.broker.username } : {}),
+    ...broker,
+    rejectUnauthorized: cfg.broker.rejectUnauthorized,
+    keepaliveSec: cfg.broker.keepaliveSec,
+    protocolVersion: cfg.broker.protocolVersion,
+    connectTimeoutMs: cfg.broker.connectTimeoutSec * 1000,
+    backoff: { initialMs: cfg.broker.reconnectInitialDelaySec * 1000, maxMs: cfg.broker.reconnectMaxDelaySec * 1000 },
+    logger,
+  });
+  const downloader = new PackageDownloader({
+    http: {
+      allowedSchemes: cfg.allowedUriSchemes,
+      ...(downloadCa !== undefined ? { ca: downloadCa } : {}),
+      connectTimeoutMs: cfg.download.connectTimeoutSec * 1000,
+      stallTimeoutMs: cfg.download.stallTimeoutSec * 1000,
+      retries: cfg.download.retries,
+      initialDelayMs: cfg.download.initialDelaySec * 1000,
+      maxDelayMs: cfg.download.maxDelaySec * 1000,
+      userAgent: `fota-agent/${VERSION}`,
+    },
+    platform,
+    deviceType,
+    trustedKeys: keys,
+    allowUnsigned: cfg.allowUnsigned,
+    checkpointBytes: cfg.download.checkpointMiB * 1024 * 1024,
+    logger,
+  });
+  daemon = new Daemon({
+    platform,
+    downloader,
+    transport,
+    store,
+    clock: systemClock,
+    device: new SystemDeviceInfo({ ...nonEmpty(cfg.device), deviceType }),
+    ...(cfg.health.command.length > 0 ? { health: healthCommand(cfg.health.command, cfg.health.commandTimeoutSec * 1000) } : {}),
+    logger,
+    newId: () => randomUUID(),
+    options: {
+      deviceId: cfg.deviceId,
+      agentVersion: VERSION,
+      lifetimeSec: cfg.registration.lifetimeSec,
+      progressIntervalMs: cfg.progressIntervalMs,
+      healthConnectTimeoutMs: cfg.health.connectTimeoutSec * 1000,
+    },
+  });
+
+  const done = new Promise<number>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        logger.info('stopping', { signal: sig });
+        void stop().then(() => resolve(0));
+      });
+    }
+  });
+  await daemon.start();
+  return done;
+}
+
+/**
+ * Fault injection for the power-cut tests (test/system): with FOTA_FAULT_POWER_CUT_AFTER_SAVE=N the process
+ * SIGKILLs itself right after its N-th state save, once per state directory (a marker file remembers it).
+ * The simulator treats an agent killed by SIGKILL as a power cut and boots again.
+ */
+function injectPowerCut(store: FileStore, stateDir: string): void {
+  const n = Number(process.env.FOTA_FAULT_POWER_CUT_AFTER_SAVE ?? 0);
+  const marker = join(stateDir, '.power-cut-done');
+  if (!(n > 0) || existsSync(marker)) return;
+  let saves = 0;
+  const save = store.save.bind(store);
+  store.save = async (v: unknown) => {
+    await save(v);
+    if (++saves === n) {
+      writeFileSync(marker, String(n));
+      process.kill(process.pid, 'SIGKILL');
+    }
+  };
+}
+
+function nonEmpty(d: AgentConfig['device']): { manufacturer?: string; model?: string; serial?: string; hardwareVersion?: string } {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(d)) if (v && k !== 'deviceType') out[k] = v;
+  return out;
+}
+
+/** A state file that cannot be read is moved aside (kept for inspection); the bootloader's view still rules. */
+async function quarantineIfUnreadable(store: FileStore, logger: Logger): Promise<void> {
+  try {
+    await store.load();
+  } catch (e) {
+    const aside = await store.quarantine();
+    logger.error('the saved state could not be read; starting from Idle', { error: (e as Error).message, keptAs: aside });
+  }
+}
+
+process.on('uncaughtException', (e) => {
+  console.error(JSON.stringify({ time: new Date().toISOString(), level: 'error', component: 'fota-agent', msg: 'uncaught exception', error: e.stack ?? String(e) }));
+  process.exit(1);
+});
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // a lingering handle (a socket closing) must not keep a stopped agent alive
+    setTimeout(() => process.exit(code), 500).unref();
+  },
+  (e: unknown) => {
+    console.error(`fota-agent: ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);

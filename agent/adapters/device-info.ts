@@ -1,0 +1,70 @@
+// DeviceInfoSource on systeminformation: identity read once at start (system() shells out, so never on a timer),
+// memory and battery refreshed on demand (cheap /proc and /sys reads). Configured values override what is read.
+
+import type { DeviceInfoSource, DeviceSnapshot } from '../core/ports.js';
+
+export interface DeviceOverrides {
+  manufacturer?: string;
+  model?: string;
+  serial?: string;
+  hardwareVersion?: string;
+  deviceType: string;
+}
+
+type SI = typeof import('systeminformation');
+
+export class SystemDeviceInfo implements DeviceInfoSource {
+  private snap: DeviceSnapshot;
+  private identityRead = false;
+  private hasBattery: boolean | undefined;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(private readonly overrides: DeviceOverrides) {
+    this.snap = {
+      manufacturer: overrides.manufacturer ?? '',
+      model: overrides.model ?? '',
+      serial: overrides.serial ?? '',
+      hardwareVersion: overrides.hardwareVersion ?? '',
+      deviceType: overrides.deviceType,
+      memoryFreeKiB: 0,
+      memoryTotalKiB: 0,
+    };
+  }
+
+  snapshot(): DeviceSnapshot {
+    return this.snap;
+  }
+
+  refresh(): Promise<void> {
+    this.refreshing ??= this.read().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async read(): Promise<void> {
+    try {
+      const si: SI = await import('systeminformation');
+      const next: DeviceSnapshot = { ...this.snap };
+      if (!this.identityRead) {
+        this.identityRead = true;
+        const sys = await si.system();
+        const o = this.overrides;
+        next.manufacturer = o.manufacturer || sys.manufacturer || '';
+        next.model = o.model || sys.model || '';
+        next.serial = o.serial || sys.serial || '';
+        next.hardwareVersion = o.hardwareVersion || sys.version || '';
+      }
+      const mem = await si.mem();
+      // LwM2M Object 3 resources 10/21 are in KiB
+      next.memoryFreeKiB = Math.round(mem.available / 1024);
+      next.memoryTotalKiB = Math.round(mem.total / 1024);
+      if (this.hasBattery !== false) {
+        const bat = await si.battery();
+        this.hasBattery = bat.hasBattery;
+        if (bat.hasBattery) next.batteryLevel = bat.percent;
+      }
+      this.snap = next;
+    } catch {
+      // inventory is best effort: the last good snapshot stays
+    }
+  }
+}

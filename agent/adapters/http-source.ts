@@ -1,0 +1,442 @@
+// The agent's package byte source over HTTP(S), on node:http/node:https (3 MiB leaner than node-fetch v3, same CPU:
+// bench/http-client-compare.mjs). Range + If-Range resume, full-jitter backoff, connect and stall timeouts. Streams with
+// backpressure, never buffers the body, never puts credentials or query strings of a URL into a message.
+
+import http from 'node:http';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { redactUrl } from '../../protocol/redact.js';
+import { FotaError } from '../core/errors.js';
+import { reclaimEvery } from './memory.js';
+
+export interface HttpSourceOptions {
+  allowedSchemes: readonly ('http' | 'https')[];
+  /** extra trusted CA certificates (PEM) for https, added to Node's bundled roots */
+  ca?: string;
+  /** ms for TCP + TLS connect and the response headers of one request */
+  connectTimeoutMs: number;
+  /** ms without a body byte (while the consumer waits for one) before the attempt fails and is retried */
+  stallTimeoutMs: number;
+  /** retries after a failed attempt; counts consecutive failures without progress (see openHttpStream) */
+  retries: number;
+  /** backoff before retry n (1-based): random() × min(maxDelayMs, initialDelayMs × 2^(n-1)) ms ("full jitter") */
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** default 5; a redirect to a scheme not in allowedSchemes is refused */
+  maxRedirects?: number;
+  userAgent?: string;
+  /** abort → the open or the iteration rejects with an AbortError promptly, sockets destroyed */
+  signal?: AbortSignal;
+  /** bytes between minor GCs that free socket buffers early (agent/adapters/memory.ts); default 1 MiB, 0 = off */
+  reclaimEveryBytes?: number;
+  /** injectable for tests: default Math.random */
+  random?: () => number;
+  /** injectable for tests: default setTimeout, rejecting with an AbortError when `signal` fires */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** called before each backoff; `attempt` is the 1-based retry number since the last progress, `offset` the byte */
+  onRetry?(info: { attempt: number; delayMs: number; reason: string; offset: number }): void;
+}
+
+export interface HttpStream extends AsyncIterable<Uint8Array> {
+  /** size of the whole resource in bytes, when the server said */
+  readonly total: number | undefined;
+  /** validator for If-Range: the strong ETag, else Last-Modified, else undefined. Persist it to resume later. */
+  readonly etag: string | undefined;
+  /** offset of the first byte this stream yields: the requested offset, or 0 when the server sent the whole resource */
+  readonly start: number;
+  /** Destroys the socket without reading further. Idempotent; needed only when the stream is never iterated. */
+  close(): void;
+}
+
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+/** OpenSSL verification codes Node reports as `err.code` (plus ERR_TLS_* / ERR_SSL_* prefixes). */
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH',
+  'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'EPROTO',
+]);
+/** a minor GC per MiB keeps peak RSS ~30 MiB lower for a 1 GiB download (bench/http-client-compare.mjs) */
+const RECLAIM_BYTES = 1 << 20;
+
+/** A failure worth another attempt (connection lost, 5xx, stall); anything else is final. */
+class Retryable extends FotaError {}
+
+/** scheme://host/path: no user info, query or fragment (protocol/redact.ts, shared with the hub) */
+const shown = (url: URL): string => redactUrl(url.href);
+
+function abortError(signal: AbortSignal | undefined, what: string): Error {
+  return Object.assign(new Error(`${what} aborted`, { cause: signal?.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal, 'backoff'));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal, 'backoff'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function checkScheme(url: URL, opts: HttpSourceOptions, what: string): void {
+  const scheme = url.protocol.slice(0, -1);
+  if (!(opts.allowedSchemes as readonly string[]).includes(scheme)) {
+    const allowed = opts.allowedSchemes.join(', ') || 'none';
+    throw new FotaError('unsupported-scheme', `${what} uses the scheme "${scheme}", but this agent only downloads over: ${allowed}`);
+  }
+}
+
+/** the strong ETag, else Last-Modified: what If-Range may carry (RFC 9110 §13.1.5 forbids weak ETags there) */
+function validatorOf(res: http.IncomingMessage): string | undefined {
+  const etag = res.headers.etag;
+  if (etag && !etag.startsWith('W/')) return etag;
+  return res.headers['last-modified'];
+}
+
+function parseContentRange(value: string | undefined): { start: number; total: number | undefined } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value?.trim() ?? '');
+  if (!m) return undefined;
+  return { start: Number(m[1]), total: m[3] === '*' ? undefined : Number(m[3]) };
+}
+
+function statusError(status: number, where: string): FotaError {
+  if (status === 404 || status === 410) {
+    return new FotaError('not-found', `${where} answered ${status}: the package is not there; check the URI`);
+  }
+  if (status >= 500 || status === 408 || status === 429) {
+    return new Retryable('server-error', `${where} answered ${status}; the package server is failing or overloaded`);
+  }
+  return new FotaError('invalid-uri', `${where} refused the request with status ${status}; check the URI and its credentials`);
+}
+
+/** Turns a socket/TLS/DNS error into a FotaError; `Retryable` when another attempt may succeed. */
+function networkError(e: unknown, url: URL): FotaError {
+  if (e instanceof FotaError) return e;
+  const code = String((e as { code?: unknown } | undefined)?.code ?? '');
+  const detail = code || (e as Error | undefined)?.message || String(e);
+  if (code === 'ENOTFOUND') {
+    return new FotaError('invalid-uri', `unknown host "${url.hostname}" (DNS lookup failed); check the URI`, { cause: e });
+  }
+  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_')) {
+    const msg = (e as Error).message;
+    return new FotaError('invalid-uri', `TLS verification of ${url.host} failed (${code}: ${msg}); if the server uses a private CA, configure its certificate`, { cause: e });
+  }
+  return new Retryable('connection-lost', `connection to ${url.host} lost (${detail})`, { cause: e });
+}
+
+/**
+ * Opens `url` from byte `offset` (default 0) and resolves once response headers arrived (redirects followed).
+ * With `validator` (an `etag` from an earlier stream) it sends `Range` + `If-Range`; when the resource changed
+ * (or the server ignores Range) the whole resource comes back and `start` is 0: the caller must start over.
+ *
+ * The iterator yields the body with backpressure. On connection loss, premature end or stall it reconnects by
+ * itself with `Range: bytes=<next>-` + `If-Range`, so the caller sees one continuous byte sequence; if the resource
+ * changed in between it throws FotaError('connection-lost') saying so and never splices two versions.
+ *
+ * Retry budget: `retries` counts consecutive failed attempts that delivered no byte; an attempt that delivered
+ * bytes resets the count, so a long download over a flaky link keeps going while it makes progress.
+ *
+ * Throws FotaError: 'unsupported-scheme' (before any request), 'invalid-uri' (unparsable URL, unknown host, 4xx
+ * other than 404/408/410/429, redirect loop or too many, TLS verification failure, non-identity Content-Encoding),
+ * 'not-found' (404/410), and once retries are spent 'server-error' (5xx/408/429), 'connection-lost', 'stalled'.
+ * Aborting `signal` rejects with an AbortError. The socket is closed when the iteration ends, breaks or fails.
+ */
+export async function openHttpStream(url: string, opts: HttpSourceOptions & { offset?: number; validator?: string }): Promise<HttpStream> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch (e) {
+    throw new FotaError('invalid-uri', 'the package URI cannot be parsed as a URL', { cause: e });
+  }
+  checkScheme(target, opts, `the package URI ${target.protocol}//…`);
+  if (opts.signal?.aborted) throw abortError(opts.signal, `download of ${shown(target)}`);
+  const session = new Session(target, opts, opts.offset ?? 0, opts.validator);
+  try {
+    await session.connect(true);
+  } catch (e) {
+    session.close();
+    throw e;
+  }
+  return session.stream();
+}
+
+/**
+ * One download: the current request, the byte position and the retry state.
+ * INVARIANTS: at most one request is open (`req`/`res`); `position` counts bytes yielded plus `start`;
+ * `skip` bytes of the current body are dropped (a 200 to a resume whose strong ETag matched); after close()
+ * nothing is opened again.
+ */
+class Session {
+  private readonly where: string;
+  private readonly ca: string[] | undefined;
+  private readonly reclaim: (n: number) => void;
+  private req: http.ClientRequest | undefined;
+  private res: http.IncomingMessage | undefined;
+  /** the URL of the latest request (after redirects): network errors name its host */
+  private target: URL;
+  private failures = 0;
+  private skip = 0;
+  private closed = false;
+  total: number | undefined;
+  etag: string | undefined;
+  start: number;
+
+  constructor(
+    private readonly url: URL,
+    private readonly opts: HttpSourceOptions,
+    private position: number,
+    private validator: string | undefined,
+  ) {
+    this.where = shown(url);
+    this.target = url;
+    this.start = position;
+    this.ca = opts.ca ? [...rootCertificates, opts.ca] : undefined;
+    this.reclaim = reclaimEvery(opts.reclaimEveryBytes ?? RECLAIM_BYTES);
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = () => this.dispose(abortError(this.opts.signal, `download of ${this.where}`));
+
+  private dispose(error?: Error): void {
+    this.res?.destroy(error);
+    this.req?.destroy(error);
+    this.res = undefined;
+    this.req = undefined;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.dispose();
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  stream(): HttpStream {
+    let used = false;
+    return {
+      total: this.total,
+      etag: this.etag,
+      start: this.start,
+      close: () => this.close(),
+      [Symbol.asyncIterator]: () => {
+        if (used) throw new Error('an HttpStream can be iterated only once');
+        used = true;
+        const body = this.body();
+        // return() before the first next() would not run the generator's finally: close here as well
+        return {
+          next: () => body.next(),
+          return: (value?: unknown) => {
+            this.close();
+            return body.return(value as undefined);
+          },
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+        };
+      },
+    };
+  }
+
+  /** Connects (following redirects), retrying with backoff; `first` is the open, else a resume mid-stream. */
+  async connect(first: boolean): Promise<void> {
+    for (;;) {
+      try {
+        return await this.follow(first);
+      } catch (e) {
+        this.dispose();
+        await this.backoff(e);
+      }
+    }
+  }
+
+  /** Throws the final error, or sleeps before the next attempt. */
+  private async backoff(e: unknown): Promise<void> {
+    const { opts } = this;
+    if (opts.signal?.aborted || this.closed) throw abortError(opts.signal, `download of ${this.where}`);
+    const error = networkError(e, this.target);
+    if (!(error instanceof Retryable)) throw error;
+    this.failures += 1;
+    if (this.failures > opts.retries) {
+      const tries = this.failures === 1 ? '1 attempt' : `${this.failures} attempts`;
+      throw new FotaError(error.code, `${error.message}; gave up after ${tries} without progress at byte ${this.position}`, { cause: error.cause });
+    }
+    const cap = Math.min(opts.maxDelayMs, opts.initialDelayMs * 2 ** (this.failures - 1));
+    const delayMs = Math.round((opts.random ?? Math.random)() * cap);
+    opts.onRetry?.({ attempt: this.failures, delayMs, reason: error.message, offset: this.position });
+    await (opts.sleep ?? defaultSleep)(delayMs, opts.signal);
+    if (opts.signal?.aborted || this.closed) throw abortError(opts.signal, `download of ${this.where}`);
+  }
+
+  private async follow(first: boolean): Promise<void> {
+    let url = this.url;
+    const seen = new Set([url.href]);
+    for (let hops = 0; ; hops++) {
+      const res = await this.request(url);
+      const status = res.statusCode ?? 0;
+      if (!REDIRECT_STATUS.has(status)) {
+        if (this.accept(res, shown(url), first)) return;
+        // the open's 206 carries another validator (the server ignored If-Range): ask for the whole new version
+        this.dispose();
+        this.position = 0;
+        this.validator = undefined;
+        return this.follow(first);
+      }
+      this.dispose();
+      const location = res.headers.location;
+      if (!location) throw new FotaError('invalid-uri', `${shown(url)} answered ${status} without a Location header`);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch (e) {
+        throw new FotaError('invalid-uri', `${shown(url)} redirected (${status}) to an unparsable location`, { cause: e });
+      }
+      checkScheme(next, this.opts, `the redirect from ${shown(url)} to ${shown(next)}`);
+      if (seen.has(next.href)) throw new FotaError('invalid-uri', `redirect loop: the redirects from ${this.where} come back to ${shown(next)}`);
+      if (hops >= (this.opts.maxRedirects ?? 5)) {
+        throw new FotaError('invalid-uri', `too many redirects (more than ${this.opts.maxRedirects ?? 5}) starting at ${this.where}`);
+      }
+      seen.add(next.href);
+      url = next;
+    }
+  }
+
+  /** One GET; resolves with the response once headers arrived (within connectTimeoutMs). */
+  private request(url: URL): Promise<http.IncomingMessage> {
+    const headers: http.OutgoingHttpHeaders = { 'accept-encoding': 'identity', 'user-agent': this.opts.userAgent ?? 'fota-agent' };
+    if (this.position > 0) {
+      headers.range = `bytes=${this.position}-`;
+      if (this.validator) headers['if-range'] = this.validator;
+    }
+    return new Promise((resolve, reject) => {
+      const options: https.RequestOptions = { method: 'GET', headers, agent: false };
+      if (this.ca) options.ca = this.ca;
+      this.target = url;
+      const req = (url.protocol === 'https:' ? https : http).request(url, options);
+      this.req = req;
+      const timer = setTimeout(() => {
+        req.destroy(new Retryable('connection-lost', `${shown(url)} did not answer within ${this.opts.connectTimeoutMs} ms`));
+      }, this.opts.connectTimeoutMs);
+      req.once('response', (res) => {
+        clearTimeout(timer);
+        this.res = res;
+        resolve(res);
+      });
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      req.end();
+    });
+  }
+
+  /**
+   * Checks a final response against what was asked; sets total/etag/start on the open, `skip` on a resume.
+   * False when the open should be retried from byte 0 without Range.
+   */
+  private accept(res: http.IncomingMessage, where: string, first: boolean): boolean {
+    const status = res.statusCode ?? 0;
+    if (status !== 200 && status !== 206) throw statusError(status, where);
+    const encoding = res.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity') {
+      throw new FotaError('invalid-uri', `${where} sent Content-Encoding "${encoding}" although the agent asked for identity; serve packages without on-the-fly compression`);
+    }
+    const changed = (why: string) =>
+      new FotaError('connection-lost', `the package at ${where} changed on the server during the download (${why}); mixing bytes of two versions is refused: start the download again from byte 0`);
+    const got = validatorOf(res);
+    const asked = this.position;
+    let total: number | undefined;
+    this.skip = 0;
+    if (status === 206) {
+      const range = parseContentRange(res.headers['content-range']);
+      if (!range || range.start !== asked) {
+        const header = res.headers['content-range'] ?? 'no Content-Range';
+        throw new FotaError('connection-lost', `${where} answered 206 with "${header}" to a request from byte ${asked}; cannot resume safely`);
+      }
+      if (got && this.validator && got !== this.validator) {
+        if (first) return false;
+        throw changed(`validator ${this.validator} became ${got}`);
+      }
+      if (!first && range.total !== undefined && this.total !== undefined && range.total !== this.total) {
+        throw changed(`size ${this.total} became ${range.total}`);
+      }
+      total = range.total;
+    } else {
+      const length = res.headers['content-length'];
+      total = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
+      if (asked > 0 && first) {
+        this.position = 0; // the server sent the whole resource: the caller starts over
+      } else if (asked > 0) {
+        const strong = this.validator?.startsWith('"') === true && got === this.validator && total === this.total;
+        if (!strong) throw changed(got === this.validator ? 'the server ignored Range and gave no strong ETag to prove it is the same' : `validator ${this.validator ?? 'none'} became ${got ?? 'none'}`);
+        this.skip = asked; // same version, Range ignored: drop the bytes already delivered
+      }
+    }
+    if (first) {
+      this.start = this.position;
+      this.total = total;
+      this.etag = got ?? (status === 206 ? this.validator : undefined);
+      this.validator = this.etag;
+    } else if (this.total === undefined) {
+      this.total = total;
+    }
+    return true;
+  }
+
+  private async *body(): AsyncGenerator<Uint8Array, void, undefined> {
+    try {
+      for (;;) {
+        let delivered = 0;
+        let failure: unknown;
+        const res = this.res;
+        if (!res) throw abortError(this.opts.signal, `download of ${this.where}`);
+        try {
+          const chunks = res[Symbol.asyncIterator]();
+          for (;;) {
+            const r = await this.nextChunk(chunks, res);
+            if (r.done) break;
+            let chunk = r.value as Buffer;
+            if (this.skip > 0) {
+              const drop = Math.min(this.skip, chunk.length);
+              this.skip -= drop;
+              if (drop === chunk.length) continue;
+              chunk = chunk.subarray(drop);
+            }
+            this.position += chunk.length;
+            delivered += chunk.length;
+            yield chunk;
+            this.reclaim(chunk.length);
+          }
+          if (this.total === undefined || this.position >= this.total) return;
+          // a clean end before the total: the server sent a shorter range than asked (some CDNs cap ranges)
+          if (delivered === 0) failure = new Retryable('connection-lost', `${this.where} sent an empty body at byte ${this.position} of ${this.total}`);
+        } catch (e) {
+          failure = e;
+        }
+        this.dispose();
+        if (delivered > 0) this.failures = 0;
+        if (failure !== undefined) await this.backoff(failure);
+        await this.connect(false);
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  /** The next chunk, or the stall error when none comes within stallTimeoutMs (time spent in the consumer is not counted). */
+  private async nextChunk(chunks: AsyncIterator<unknown>, res: http.IncomingMessage): Promise<IteratorResult<unknown>> {
+    const ms = this.opts.stallTimeoutMs;
+    const timer = setTimeout(() => {
+      res.destroy(new Retryable('stalled', `no data from ${this.where} for ${ms} ms at byte ${this.position}`));
+    }, ms);
+    try {
+      return await chunks.next();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

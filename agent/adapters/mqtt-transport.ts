@@ -1,0 +1,172 @@
+// Transport over MQTT (mqtt.js 5, MQTT 3.1.1 wire protocol by default so any broker works, the embedded one too).
+// Reconnects with exponential backoff and full jitter (mqtt.js only has a fixed period: MQTT.js#561), publishes
+// only while connected (no unbounded offline queue: the hub re-reads state when the device registers again).
+//
+// INVARIANTS
+// - One mqtt.js client for the agent's lifetime; reconnects reuse it (`reconnect()`), never a second client with the
+//   same clientId (two would kick each other off forever: MQTT.js#1585).
+// - At most one reconnect timer is armed; `stop()` disarms it and no reconnect happens afterwards.
+
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { encode, parseRequest, type Notification, type Registration, type Response } from '../../protocol/messages.js';
+import type { Topics } from '../../protocol/topics.js';
+import { redactUrl } from '../../protocol/redact.js';
+import type { Logger, Transport, TransportHandlers } from '../core/ports.js';
+
+export interface MqttTransportOptions {
+  url: string;
+  clientId: string;
+  topics: Topics;
+  username?: string;
+  password?: string;
+  /** PEM contents, not paths */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized: boolean;
+  keepaliveSec: number;
+  protocolVersion: 4 | 5;
+  connectTimeoutMs: number;
+  backoff: { initialMs: number; maxMs: number };
+  logger: Logger;
+  random?: () => number;
+}
+
+export class MqttTransport implements Transport {
+  private client: MqttClient | undefined;
+  private handlers: TransportHandlers | undefined;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private stableTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: MqttTransportOptions) {}
+
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  async start(handlers: TransportHandlers): Promise<void> {
+    const { opts } = this;
+    this.handlers = handlers;
+    const options: IClientOptions = {
+      clientId: opts.clientId,
+      protocolVersion: opts.protocolVersion,
+      clean: true,
+      keepalive: opts.keepaliveSec,
+      connectTimeout: opts.connectTimeoutMs,
+      reconnectPeriod: 0, // we drive reconnects (backoff with jitter)
+      queueQoSZero: false,
+      resubscribe: false,
+      rejectUnauthorized: opts.rejectUnauthorized,
+      will: { topic: opts.topics.presence, payload: Buffer.from(encode({ online: false })), qos: 1, retain: true },
+    };
+    if (opts.username !== undefined) options.username = opts.username;
+    if (opts.password !== undefined) options.password = opts.password;
+    if (opts.ca !== undefined) options.ca = opts.ca;
+    if (opts.cert !== undefined) options.cert = opts.cert;
+    if (opts.key !== undefined) options.key = opts.key;
+    const client = mqtt.connect(opts.url, options);
+    this.client = client;
+    client.on('connect', () => this.onConnect());
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('close', () => this.onClose());
+    client.on('error', (err) => opts.logger.warn('mqtt error', { error: err.message, code: (err as { code?: unknown }).code }));
+  }
+
+  private onConnect(): void {
+    const client = this.client;
+    if (!client) return;
+    this.opts.logger.info('connected to the broker', { url: redactUrl(this.opts.url) });
+    // the attempt counter resets only once the connection has held for a while (flapping brokers)
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => (this.attempt = 0), 30_000);
+    client.subscribe(this.opts.topics.request, { qos: 1 }, (err) => {
+      if (err) {
+        this.opts.logger.error('could not subscribe to requests', { error: err.message });
+        client.end(true);
+        return;
+      }
+      this.publish(this.opts.topics.presence, encode({ online: true, time: Date.now() }), true);
+      this.handlers?.connected();
+    });
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    if (topic !== this.opts.topics.request) return;
+    const parsed = parseRequest(payload);
+    if (parsed.ok) {
+      this.handlers?.request(parsed.value);
+      return;
+    }
+    this.opts.logger.warn('malformed request', { reason: parsed.reason, bytes: payload.length });
+    if (parsed.id !== undefined) this.respond({ id: parsed.id, code: '4.00', reason: parsed.reason });
+  }
+
+  private onClose(): void {
+    clearTimeout(this.stableTimer);
+    if (this.stopping) return;
+    this.handlers?.disconnected('connection closed');
+    if (this.timer) return;
+    const { initialMs, maxMs } = this.opts.backoff;
+    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 20));
+    const delay = Math.round((this.opts.random ?? Math.random)() * ceiling);
+    this.attempt++;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.stopping) this.client?.reconnect();
+    }, delay);
+  }
+
+  private publish(topic: string, payload: string, retain = false): void {
+    const client = this.client;
+    if (!client?.connected) return;
+    client.publish(topic, payload, { qos: 1, retain }, (err) => {
+      if (err) this.opts.logger.warn('publish failed', { topic, error: err.message });
+    });
+  }
+
+  respond(res: Response): void {
+    this.publish(this.opts.topics.response, encode(res));
+  }
+
+  notify(n: Notification): void {
+    this.publish(this.opts.topics.notify, encode(n));
+  }
+
+  register(reg: Registration): void {
+    this.publish(this.opts.topics.registration, encode(reg), true);
+  }
+
+  async flush(timeoutMs: number): Promise<void> {
+    const client = this.client;
+    const deadline = Date.now() + timeoutMs;
+    while (client?.connected && Object.keys(client.outgoing).length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.stableTimer);
+    const client = this.client;
+    if (!client) return;
+    if (client.connected) {
+      await withTimeout(
+        new Promise<void>((resolve) => client.publish(this.opts.topics.presence, encode({ online: false, time: Date.now() }), { qos: 1, retain: true }, () => resolve())),
+        2000,
+      );
+    }
+    // a broker that went away must not hold the agent's shutdown: force the end after a grace period
+    await withTimeout(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), 2000);
+    if (client.connected) client.end(true);
+  }
+}
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}

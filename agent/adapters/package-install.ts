@@ -1,0 +1,500 @@
+// Agent side of the fota package format: streams a package (an AsyncIterable of bytes) through node-tar's Parser
+// into the inactive slot. Manifest, signature, compatibility and size are checked before the first payload byte
+// reaches the slot; the payload is hashed on the way. Never derives a path from an entry; never buffers the payload
+// (memory is bounded by a few source chunks). Format: protocol/package-format.ts, docs/package-format.md.
+
+import { createHash, verify, type Hash, type KeyObject } from 'node:crypto';
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { Parser, type ReadEntry } from 'tar';
+import {
+  END_OF_ARCHIVE_BYTES,
+  MANIFEST_ENTRY,
+  MAX_MANIFEST_BYTES,
+  MAX_TRAILER_BYTES,
+  SIGNATURE_BYTES,
+  TAR_BLOCK,
+  blockRound,
+  checkPayloadEntrySize,
+  classifyEntry,
+  parseManifest,
+  payloadOffset,
+  type EntryRole,
+  type Manifest,
+} from '../../protocol/package-format.js';
+import type { JsonValue } from '../../protocol/messages.js';
+import type { PackageInfo, SlotWriter } from '../core/ports.js';
+import { FotaError, toFotaError } from '../core/errors.js';
+
+/** The inactive slot as the reader sees it. */
+export interface SlotAccess {
+  /** bytes */
+  capacity(): Promise<number>;
+  open(opts: { size: number; offset?: number }): Promise<SlotWriter>;
+  /** the first `length` bytes of the slot */
+  read(length: number): AsyncIterable<Uint8Array>;
+}
+
+export interface InstallOptions {
+  deviceType: string;
+  /** Ed25519 public keys */
+  trustedKeys: readonly KeyObject[];
+  allowUnsigned: boolean;
+  slot: SlotAccess;
+  /** payload bytes written to the slot / payload size */
+  progress?(written: number, total: number): void;
+  /** called after the slot was synced up to `point.written`; persist the point to resume after a restart */
+  checkpoint?(point: ResumePoint): void;
+  /** bytes of payload between checkpoints; default 16 MiB */
+  checkpointBytes?: number;
+  /** abort → rejects with an AbortError, the slot writer is aborted */
+  signal?: AbortSignal;
+}
+
+/** JSON-serialisable resume data (assignable to ResumeToken). Not signed: it is local state, re-verified on use. */
+export interface ResumePoint {
+  [k: string]: JsonValue;
+  /** the exact manifest.json text (valid UTF-8, so it round-trips to the signed bytes) */
+  manifest: string;
+  /** base64 of manifest.sig, or null for an unsigned package */
+  signature: string | null;
+  /** byte offset of the payload's first data byte in the package */
+  payloadOffset: number;
+  /** payload bytes durable in the slot */
+  written: number;
+  /** hex SHA-256 of those `written` bytes, to detect a slot changed since the checkpoint */
+  writtenSha256: string;
+}
+
+const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
+/** the payload header must start within this many bytes: a maximal manifest, a signature, their headers */
+const HEADER_REGION_MAX = payloadOffset(MAX_MANIFEST_BYTES, true);
+/** gzip input is fed in slices this small so one slice cannot inflate to more than ~4 MiB at once */
+const GUNZIP_SLICE = 4096;
+const FAILED = Symbol('failed');
+
+const unsupported = (msg: string, cause?: unknown): FotaError => new FotaError('unsupported-package', msg, { cause });
+const mismatch = (msg: string): FotaError => new FotaError('integrity-mismatch', msg);
+const asBuffer = (c: Uint8Array): Buffer => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+
+/** keyId of an Ed25519 public key: first 16 hex digits of SHA-256 over its SPKI DER encoding. */
+export function keyIdOf(key: KeyObject): string {
+  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+}
+
+/**
+ * Verifies the manifest signature against the trusted keys. No signature: `unsigned-package` unless allowed.
+ * A signature that verifies against none: `signature-invalid` when the manifest's keyId names a trusted key (the
+ * manifest or signature was altered), `untrusted-key` otherwise. A present signature is checked even when unsigned
+ * packages are allowed. Returns the keyId that verified, or null for an accepted unsigned package.
+ */
+export function checkSignature(m: Manifest, manifestBytes: Uint8Array, signature: Uint8Array | null, opts: Pick<InstallOptions, 'trustedKeys' | 'allowUnsigned'>): string | null {
+  const what = `package ${m.name} ${m.version}`;
+  if (signature === null) {
+    if (opts.allowUnsigned) return null;
+    throw new FotaError('unsigned-package', `${what} is not signed (no manifest.sig); build it with \`fota pack --key\`, or allow unsigned packages on this device`);
+  }
+  for (const key of opts.trustedKeys) if (verify(null, manifestBytes, key, signature)) return keyIdOf(key);
+  const trusted = opts.trustedKeys.map(keyIdOf);
+  if (m.keyId !== undefined && trusted.includes(m.keyId)) {
+    throw new FotaError('signature-invalid', `${what}: the signature does not match the manifest for trusted key ${m.keyId}; the manifest or its signature was altered — rebuild the package`);
+  }
+  throw new FotaError('untrusted-key', `${what} is signed by key ${m.keyId ?? '(no keyId in the manifest)'}, which this device does not trust (trusted: ${trusted.join(', ') || 'none'}); add its public key or re-sign the package`);
+}
+
+/** Every check that precedes the first payload byte, except the tar layout: signature, device type, capacity. */
+async function admit(m: Manifest, manifestBytes: Uint8Array, signature: Uint8Array | null, opts: InstallOptions): Promise<void> {
+  checkSignature(m, manifestBytes, signature, opts);
+  if (!m.deviceTypes.includes(opts.deviceType)) {
+    throw new FotaError('incompatible-device', `package ${m.name} ${m.version} is for device types ${m.deviceTypes.join(', ')}, not "${opts.deviceType}"`);
+  }
+  const capacity = await opts.slot.capacity();
+  if (m.payload.size > capacity) throw new FotaError('no-space', `the image is ${m.payload.size} bytes but the inactive slot holds ${capacity}`);
+}
+
+function decodeManifest(bytes: Uint8Array): Manifest {
+  try {
+    return parseManifest(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
+  } catch (e) {
+    throw unsupported(`invalid ${MANIFEST_ENTRY}: ${(e as Error).message}`, e);
+  }
+}
+
+/**
+ * INVARIANTS: one failure wins and is final; after it no byte reaches the slot (every slot call goes through
+ * `track`, and cleanup waits for the one in flight before aborting the writer); the caller's promise settles
+ * even when the source or the slot hangs (it races the work against the failure).
+ */
+class Session {
+  writer: SlotWriter | undefined;
+  #error: unknown;
+  #failed = false;
+  #wakers = new Set<() => void>();
+  #busy: Promise<unknown> = Promise.resolve();
+  #iterator: AsyncIterator<Uint8Array> | undefined;
+  readonly #onAbort = (): void => this.fail(this.opts.signal?.reason);
+
+  constructor(readonly opts: InstallOptions) {
+    for (const k of opts.trustedKeys) {
+      if (k.type !== 'public' || k.asymmetricKeyType !== 'ed25519') throw new TypeError('trustedKeys must be Ed25519 public keys');
+    }
+    if (opts.signal?.aborted) this.fail(opts.signal.reason);
+    else opts.signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  fail(e: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    const abort = e instanceof Error && e.name === 'AbortError';
+    this.#error = abort ? e : this.opts.signal?.aborted ? new DOMException('package install aborted', 'AbortError') : toFotaError(e);
+    for (const wake of this.#wakers) wake();
+  }
+
+  /**
+   * `p`, or FAILED as soon as the session fails. Not Promise.race against one long-lived promise: every race
+   * would leave a reaction on it that keeps its settled value (here: a source chunk) alive until the session ends.
+   */
+  orFailure<T>(p: Promise<T>): Promise<T | typeof FAILED> {
+    if (this.#failed) return Promise.resolve(FAILED);
+    return new Promise((resolve, reject) => {
+      const wake = (): void => resolve(FAILED);
+      this.#wakers.add(wake);
+      p.then(
+        (v) => (this.#wakers.delete(wake), resolve(v)),
+        (e: unknown) => (this.#wakers.delete(wake), reject(e)),
+      );
+    });
+  }
+
+  /** throws the session's error when it failed */
+  check(): void {
+    if (this.#failed) throw this.#error;
+  }
+
+  /** next source chunk; undefined at the end of the source or after a failure */
+  async next(source: AsyncIterable<Uint8Array>): Promise<Buffer | undefined> {
+    this.#iterator ??= source[Symbol.asyncIterator]();
+    const r = await this.orFailure(this.#iterator.next());
+    return r === FAILED || r.done || this.#failed ? undefined : asBuffer(r.value);
+  }
+
+  track<T>(p: Promise<T>): Promise<T> {
+    this.check();
+    this.#busy = p.catch(() => undefined);
+    return p;
+  }
+
+  open(size: number, offset: number): Promise<SlotWriter> {
+    return this.track((async () => (this.writer = await this.opts.slot.open(offset > 0 ? { size, offset } : { size })))());
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    const w = work();
+    w.catch((e: unknown) => this.fail(e));
+    const r = await this.orFailure(w);
+    this.opts.signal?.removeEventListener('abort', this.#onAbort);
+    if (r !== FAILED && !this.#failed) return r as T;
+    this.#iterator?.return?.().catch(() => undefined);
+    await this.#busy;
+    await this.writer?.abort();
+    throw this.#error;
+  }
+}
+
+/** Writes payload bytes into the slot: hashes, counts, reports progress and checkpoints. */
+class PayloadSink {
+  #lastCheckpoint: number;
+  constructor(
+    private readonly m: Manifest,
+    private readonly writer: SlotWriter,
+    private readonly opts: InstallOptions,
+    private readonly point: Pick<ResumePoint, 'manifest' | 'signature' | 'payloadOffset'>,
+    private readonly hash: Hash,
+    public written: number,
+  ) {
+    this.#lastCheckpoint = written;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    const size = this.m.payload.size;
+    if (this.written + chunk.length > size) {
+      throw mismatch(`the payload is larger than the ${size} bytes its manifest declares (a corrupt package or a decompression bomb); refusing it`);
+    }
+    this.hash.update(chunk);
+    await this.writer.write(chunk);
+    this.written += chunk.length;
+    this.opts.progress?.(this.written, size);
+    const every = this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
+    if (this.opts.checkpoint && this.m.payload.compression === 'none' && this.written - this.#lastCheckpoint >= every && this.written < size) {
+      await this.writer.sync();
+      this.#lastCheckpoint = this.written;
+      this.opts.checkpoint({ ...this.point, written: this.written, writtenSha256: this.hash.copy().digest('hex') });
+    }
+  }
+
+  async finish(): Promise<PackageInfo> {
+    const { size, sha256 } = this.m.payload;
+    if (this.written !== size) throw mismatch(`the payload ended after ${this.written} of the ${size} bytes its manifest declares`);
+    await this.writer.finish();
+    const actual = this.hash.digest('hex');
+    if (actual !== sha256) {
+      throw mismatch(`payload SHA-256 mismatch: the manifest says ${sha256}, the ${size} bytes written hash to ${actual}; the package is corrupt — rebuild or re-upload it`);
+    }
+    return { name: this.m.name, version: this.m.version, payloadSize: size, sha256 };
+  }
+}
+
+/** Zero bytes after the payload: tar padding, the end-of-archive blocks, record padding. Nothing else. */
+class Trailer {
+  bytes = 0;
+  add(buf: Buffer): void {
+    this.bytes += buf.length;
+    if (this.bytes > MAX_TRAILER_BYTES) throw unsupported(`more than ${MAX_TRAILER_BYTES} bytes follow the payload; a fota package ends with it`);
+    if (buf.some((b) => b !== 0)) throw unsupported('data follows the payload; only zero padding and the end-of-archive blocks may come after it');
+  }
+  finish(min: number): void {
+    if (this.bytes < min) throw mismatch(`the package is truncated: it ends ${this.bytes} bytes after the payload, without the end-of-archive blocks`);
+  }
+}
+
+/**
+ * A queue between the parser's synchronous 'data' events and the async slot writes, with one consumer.
+ * `idle()` resolves once the consumer has taken everything and asks for more (or stopped): the feeder waits for
+ * it before it takes the next source chunk, which bounds memory to about one chunk.
+ */
+class Channel implements AsyncIterable<Buffer> {
+  #queue: Buffer[] = [];
+  #closed = false;
+  #waiting = false;
+  #stopped = false;
+  #wakeConsumer: (() => void) | undefined;
+  #idlers: (() => void)[] = [];
+
+  push(c: Buffer): void {
+    this.#queue.push(c);
+    this.#wakeConsumer?.();
+  }
+  close(): void {
+    this.#closed = true;
+    this.#wakeConsumer?.();
+  }
+  idle(): Promise<void> {
+    return new Promise((resolve) => (this.#isIdle() ? resolve() : this.#idlers.push(resolve)));
+  }
+  #isIdle(): boolean {
+    return this.#stopped || (this.#waiting && this.#queue.length === 0);
+  }
+  #notify(): void {
+    if (this.#isIdle()) for (const r of this.#idlers.splice(0)) r();
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        const c = this.#queue.shift();
+        if (c) yield c;
+        else if (this.#closed) return;
+        else {
+          this.#waiting = true;
+          this.#notify();
+          await new Promise<void>((r) => (this.#wakeConsumer = r));
+          this.#waiting = false;
+        }
+      }
+    } finally {
+      this.#stopped = true;
+      this.#notify();
+    }
+  }
+}
+
+async function* slices(input: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  for await (const c of input) for (let i = 0; i < c.length; i += size) yield c.subarray(i, i + size);
+}
+
+/** Inflates a gzip payload as a stream; a malformed or truncated gzip stream is an integrity mismatch. */
+async function* gunzip(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const z = createGunzip();
+  pipeline(Readable.from(slices(input, GUNZIP_SLICE), { highWaterMark: 1 }), z, () => undefined);
+  try {
+    for await (const c of z) yield c as Buffer;
+  } catch (e) {
+    throw mismatch(`the gzip payload does not inflate (${(e as Error).message}); the package is corrupt`);
+  } finally {
+    z.destroy();
+  }
+}
+
+/** Reads a package from its first byte: the tar layout, the manifest, the signature, then the payload. */
+class Installer {
+  readonly #parser: Parser;
+  #roles: EntryRole[] = [];
+  #manifestBytes: Buffer | undefined;
+  #manifest: Manifest | undefined;
+  #signature: Buffer | null = null;
+  #fed = 0;
+  #payloadEnd: number | undefined;
+  #channel: Channel | undefined;
+  #consumer: Promise<PackageInfo> | undefined;
+
+  constructor(private readonly s: Session) {
+    this.#parser = new Parser({ strict: true, maxMetaEntrySize: 4096, zstd: false, brotli: false, onReadEntry: (e) => this.#guard(() => this.#onEntry(e)) });
+    this.#parser.on('error', (e: Error) => s.fail(unsupported(`malformed tar archive: ${e.message}`, e)));
+    this.#parser.on('ignoredEntry', (e: ReadEntry) => s.fail(unsupported(`entry ${JSON.stringify(e.path)} of type ${e.type} is not allowed in a fota package`)));
+  }
+
+  /** errors thrown inside parser callbacks do not surface anywhere useful (isaacs/node-tar#181): route them */
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.s.fail(e instanceof FotaError ? e : unsupported((e as Error).message, e));
+    }
+  }
+
+  #onEntry(entry: ReadEntry): void {
+    const extended = entry.extended != null || entry.globalExtended != null;
+    const role = classifyEntry(this.#roles, { name: entry.path, type: entry.type, size: entry.size, extended }, this.#manifest);
+    this.#roles.push(role);
+    if (role === 'payload') return this.#onPayload(entry);
+    const chunks: Buffer[] = [];
+    entry.on('data', (c: Buffer) => chunks.push(c));
+    entry.on('end', () =>
+      this.#guard(() => {
+        const bytes = Buffer.concat(chunks);
+        if (role === 'signature') this.#signature = bytes;
+        else [this.#manifestBytes, this.#manifest] = [bytes, decodeManifest(bytes)];
+      }),
+    );
+  }
+
+  #onPayload(entry: ReadEntry): void {
+    const m = this.#manifest as Manifest;
+    // headers are fed one block at a time, so the parser stands right after the payload header
+    const offset = payloadOffset((this.#manifestBytes as Buffer).length, this.#signature !== null);
+    if (this.#fed !== offset) throw unsupported(`payload data starts at byte ${this.#fed}, not ${offset} as the strict layout requires`);
+    this.#payloadEnd = offset + blockRound(entry.size);
+    const channel = (this.#channel = new Channel());
+    entry.on('data', (c: Buffer) => channel.push(c));
+    entry.on('end', () => channel.close());
+    this.#consumer = this.#consume(m, entry.size, channel, offset);
+    this.#consumer.catch((e: unknown) => this.s.fail(e));
+  }
+
+  async #consume(m: Manifest, entrySize: number, channel: Channel, offset: number): Promise<PackageInfo> {
+    const manifestBytes = this.#manifestBytes as Buffer;
+    await admit(m, manifestBytes, this.#signature, this.s.opts);
+    try {
+      checkPayloadEntrySize(m, entrySize);
+    } catch (e) {
+      throw unsupported((e as Error).message, e);
+    }
+    const writer = await this.s.open(m.payload.size, 0);
+    const point = { manifest: manifestBytes.toString('utf8'), signature: this.#signature?.toString('base64') ?? null, payloadOffset: offset };
+    const sink = new PayloadSink(m, writer, this.s.opts, point, createHash('sha256'), 0);
+    for await (const c of m.payload.compression === 'gzip' ? gunzip(channel) : channel) await this.s.track(sink.write(c));
+    return this.s.track(sink.finish());
+  }
+
+  async run(source: AsyncIterable<Uint8Array>): Promise<PackageInfo> {
+    const trailer = new Trailer();
+    for (let chunk = await this.s.next(source); chunk; chunk = await this.s.next(source)) {
+      // node-tar would inflate a compressed archive by itself (gzip, zstd magic): a package is a plain tar
+      if (this.#fed === 0 && (chunk[0] === 0x1f || chunk[0] === 0x28)) {
+        throw unsupported('not a fota package: it looks compressed as a whole; a package is a plain tar (compress the payload with `fota pack --gzip` instead)');
+      }
+      while (chunk.length > 0) {
+        if (this.#payloadEnd !== undefined && this.#fed >= this.#payloadEnd) {
+          trailer.add(chunk);
+          break;
+        }
+        const take = this.#payloadEnd === undefined ? TAR_BLOCK : this.#payloadEnd - this.#fed;
+        const piece = chunk.subarray(0, take);
+        chunk = chunk.subarray(piece.length);
+        this.#fed += piece.length;
+        if (this.#payloadEnd === undefined && this.#fed > HEADER_REGION_MAX) throw unsupported(`no payload entry within the first ${HEADER_REGION_MAX} bytes`);
+        this.#parser.write(piece);
+        this.s.check();
+        if (this.#channel) await this.s.orFailure(this.#channel.idle());
+        this.s.check();
+      }
+    }
+    this.s.check();
+    if (this.#payloadEnd === undefined || this.#consumer === undefined) {
+      throw unsupported(`the package is truncated after ${this.#fed} bytes, before its payload (entries seen: ${this.#roles.join(', ') || 'none'})`);
+    }
+    if (this.#fed < this.#payloadEnd) throw mismatch(`the package is truncated: the payload entry ends ${this.#payloadEnd - this.#fed} bytes early`);
+    trailer.finish(END_OF_ARCHIVE_BYTES);
+    this.#parser.end();
+    return this.#consumer;
+  }
+}
+
+/**
+ * Installs a package read from its first byte. Resolves after the payload is in the slot, synced, and its SHA-256
+ * and size match. Rejects with FotaError (codes: unsupported-package, unsigned-package, untrusted-key,
+ * signature-invalid, incompatible-device, no-space, integrity-mismatch, io-error) or an AbortError. The source
+ * must not reuse a chunk's memory after yielding it.
+ */
+export function installPackage(source: AsyncIterable<Uint8Array>, opts: InstallOptions): Promise<PackageInfo> {
+  return (async () => {
+    const s = new Session(opts);
+    return s.run(() => new Installer(s).run(source));
+  })();
+}
+
+function readPoint(p: ResumePoint): { bytes: Buffer; signature: Buffer | null } {
+  const int = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const ok = typeof p?.manifest === 'string' && (p.signature === null || typeof p.signature === 'string') && int(p.payloadOffset) && int(p.written) && typeof p.writtenSha256 === 'string';
+  const signature = typeof p?.signature === 'string' ? Buffer.from(p.signature, 'base64') : null;
+  if (!ok || (signature && signature.length !== SIGNATURE_BYTES)) throw unsupported('the saved resume point is malformed; download the package again from its first byte');
+  return { bytes: Buffer.from(p.manifest, 'utf8'), signature };
+}
+
+/**
+ * Continues an interrupted install: `source` yields the package from byte point.payloadOffset + point.written.
+ * Re-verifies the manifest signature (current trusted keys), compatibility and capacity, re-hashes the first
+ * point.written bytes of the slot (a slot changed since the checkpoint is an integrity-mismatch), then appends.
+ * Only for compression "none". Rejects like installPackage.
+ */
+export function resumePackage(source: AsyncIterable<Uint8Array>, point: ResumePoint, opts: InstallOptions): Promise<PackageInfo> {
+  return (async () => {
+    const s = new Session(opts);
+    return s.run(async () => {
+      const { bytes, signature } = readPoint(point);
+      const m = decodeManifest(bytes);
+      if (m.payload.compression !== 'none') throw unsupported(`a ${m.payload.compression} payload cannot be resumed; download the package again from its first byte`);
+      const expected = payloadOffset(bytes.length, signature !== null);
+      if (point.payloadOffset !== expected) throw unsupported(`the resume point puts the payload at byte ${point.payloadOffset}, the manifest at ${expected}; download again`);
+      await admit(m, bytes, signature, opts);
+      const size = m.payload.size;
+      if (point.written > size) throw unsupported(`the resume point says ${point.written} bytes were written, more than the ${size}-byte payload`);
+      const hash = createHash('sha256');
+      let read = 0;
+      for await (const c of opts.slot.read(point.written)) {
+        s.check();
+        hash.update(c);
+        read += c.length;
+      }
+      if (read !== point.written) throw new FotaError('io-error', `read back ${read} of the ${point.written} bytes already in the slot`);
+      if (hash.copy().digest('hex') !== point.writtenSha256) {
+        throw mismatch(`the first ${point.written} bytes in the slot changed since the checkpoint; download the package again from its first byte`);
+      }
+      const writer = await s.open(size, point.written);
+      const sink = new PayloadSink(m, writer, opts, { manifest: point.manifest, signature: point.signature, payloadOffset: expected }, hash, point.written);
+      const trailer = new Trailer();
+      for (let chunk = await s.next(source); chunk; chunk = await s.next(source)) {
+        const take = Math.min(size - sink.written, chunk.length);
+        if (take > 0) await s.track(sink.write(chunk.subarray(0, take)));
+        if (take < chunk.length) trailer.add(chunk.subarray(take));
+      }
+      s.check();
+      if (sink.written < size) throw mismatch(`the package is truncated: the payload ended after ${sink.written} of ${size} bytes`);
+      trailer.finish(blockRound(size) - size + END_OF_ARCHIVE_BYTES);
+      return s.track(sink.finish());
+    });
+  })();
+}

@@ -1,0 +1,42 @@
+// What the hub's job service offers to its front ends (the HTTP API, and through it JobClient and `fota job`).
+// Types only: hub/jobs/job-service.ts implements it.
+
+import type { JobParameters, JobRecord, JobType } from './job-model.js';
+import type { JobQuery } from './job-query.js';
+import type { JobPage } from './job-store.js';
+
+export interface ScheduleRequest {
+  /** the parent job id, chosen by the caller (1-64 characters A-Z a-z 0-9 . _ : -) */
+  jobId: string;
+  type: JobType;
+  /** one child job per device */
+  deviceIds: string[];
+  parameters: JobParameters;
+}
+
+export interface JobDetail {
+  job: JobRecord;
+  /** the children of a parent (empty for a child) */
+  children: JobRecord[];
+}
+
+/** A device as the hub knows it from registrations and presence. */
+export interface DeviceSummary {
+  deviceId: string;
+  /** null when the hub has not seen a presence message */
+  online: boolean | null;
+  agentVersion: string;
+  /** ISO time of the last Register/Update, null when none seen */
+  registeredAt: string | null;
+}
+
+export interface JobServiceApi {
+  /** Creates the parent and its children (Queued) and starts running them. Throws JobStoreError ('invalid-job', 'duplicate-job'). */
+  schedule(req: ScheduleRequest): JobRecord;
+  /** Cancels a parent (pending children Cancelled, running ones cancelled on the device where LwM2M allows) or one child. Throws JobStoreError('not-found'). */
+  cancel(jobId: string): JobRecord;
+  get(jobId: string): JobDetail | undefined;
+  /** Throws QueryError for a bad query. */
+  query(q: JobQuery): JobPage;
+  devices(): DeviceSummary[];
+}

@@ -1,0 +1,353 @@
+// The hub's job history: parent and child device jobs in one SQLite table (better-sqlite3, synchronous).
+// Times are ms epoch integers in SQL and ISO 8601 in records. One hub writes a file; other processes may read it.
+
+// @ts-ignore -- better-sqlite3 ships no types and @types/better-sqlite3 is not a dependency yet; typed by `Sqlite` below.
+import Database from 'better-sqlite3';
+import {
+  JobStoreError, MAX_CHILDREN, MAX_LOG_ENTRIES, MAX_TEXT_LENGTH, checkDeviceId, checkParameters, checkParentJobId,
+  checkPatch, childJobId, isTerminal, JOB_STATUSES, JOB_TYPES,
+  type JobLogEntry, type JobParameters, type JobPatch, type JobRecord, type JobStatus, type JobType,
+} from './job-model.js';
+import { encodeCursor, toSql, type JobQuery } from './job-query.js';
+
+interface Statement {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+/** The part of better-sqlite3's Database this store uses. */
+interface Sqlite {
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  pragma(source: string, options?: { simple: boolean }): unknown;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) & { immediate: (...args: A) => R };
+  close(): void;
+}
+const openSqlite = (path: string): Sqlite => new (Database as unknown as new (p: string) => Sqlite)(path);
+
+/** "fota" in ASCII, in the file header: refuses to migrate some other application's SQLite file. */
+const APPLICATION_ID = 0x666f7461;
+// One entry per schema version; entry i migrates version i to i + 1. Never edit a released entry: append.
+// No CHECK on type/status: adding a job type must not need a table rebuild; the code validates them.
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE jobs (
+     seq INTEGER PRIMARY KEY,
+     job_id TEXT NOT NULL UNIQUE,
+     parent_job_id TEXT NOT NULL,
+     device_id TEXT NOT NULL,
+     type TEXT NOT NULL,
+     status TEXT NOT NULL,
+     status_message TEXT NOT NULL DEFAULT '',
+     created_time INTEGER NOT NULL,
+     start_time INTEGER,
+     end_time INTEGER,
+     progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
+     timed_out INTEGER NOT NULL DEFAULT 0 CHECK (timed_out IN (0, 1)),
+     update_result INTEGER CHECK (update_result BETWEEN 0 AND 10),
+     error_code TEXT,
+     firmware_version_before TEXT,
+     firmware_version_after TEXT,
+     values_json TEXT,
+     parameters_json TEXT NOT NULL,
+     log_json TEXT NOT NULL DEFAULT '[]'
+   ) STRICT;
+   CREATE INDEX jobs_parent ON jobs (parent_job_id, status);
+   CREATE INDEX jobs_device ON jobs (device_id, created_time);
+   CREATE INDEX jobs_status ON jobs (status, created_time);
+   CREATE INDEX jobs_type_start ON jobs (type, start_time);
+   CREATE INDEX jobs_start ON jobs (start_time);
+   CREATE INDEX jobs_created ON jobs (created_time);`,
+];
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+const PATCH_COLUMNS: Readonly<Record<keyof JobPatch, string>> = {
+  Status: 'status', StatusMessage: 'status_message', Progress: 'progress', TimedOut: 'timed_out',
+  UpdateResult: 'update_result', ErrorCode: 'error_code', FirmwareVersionBefore: 'firmware_version_before',
+  FirmwareVersionAfter: 'firmware_version_after', Values: 'values_json',
+};
+
+interface Row {
+  seq: number; job_id: string; parent_job_id: string; device_id: string; type: string; status: string;
+  status_message: string; created_time: number; start_time: number | null; end_time: number | null;
+  progress: number; timed_out: number; update_result: number | null; error_code: string | null;
+  firmware_version_before: string | null; firmware_version_after: string | null; values_json: string | null;
+  parameters_json: string; log_json: string;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
+
+function toRecord(r: Row): JobRecord {
+  const log = JSON.parse(r.log_json) as { t: number; step: string; detail?: string }[];
+  return {
+    JobId: r.job_id, ParentJobId: r.parent_job_id, DeviceId: r.device_id,
+    Type: r.type as JobType, Status: r.status as JobStatus, StatusMessage: r.status_message,
+    CreatedTime: iso(r.created_time), StartTime: isoOrNull(r.start_time), EndTime: isoOrNull(r.end_time),
+    Progress: r.progress, TimedOut: r.timed_out === 1,
+    UpdateResult: r.update_result as JobRecord['UpdateResult'], ErrorCode: r.error_code,
+    FirmwareVersionBefore: r.firmware_version_before, FirmwareVersionAfter: r.firmware_version_after,
+    Values: r.values_json === null ? null : (JSON.parse(r.values_json) as JobRecord['Values']),
+    Parameters: JSON.parse(r.parameters_json) as JobParameters,
+    Log: log.map((e): JobLogEntry => (e.detail === undefined ? { time: iso(e.t), step: e.step } : { time: iso(e.t), step: e.step, detail: e.detail })),
+  };
+}
+
+export interface JobStoreOptions {
+  /** the clock, ms since the epoch (default Date.now); injected so tests are deterministic */
+  now?: () => number;
+  /**
+   * 'normal' (default): in WAL mode a commit survives a process crash; a power cut may lose the last
+   * commits but never corrupts the file. 'full': fsync on every commit, also survives power cuts.
+   */
+  durability?: 'normal' | 'full';
+}
+/** A new fleet job: the parent. Children inherit Type and Parameters unless they bring their own. */
+export interface NewJob {
+  JobId: string;
+  Type: JobType;
+  Parameters: JobParameters;
+  StatusMessage?: string;
+}
+export interface NewChildJob {
+  DeviceId: string;
+  Parameters?: JobParameters;
+}
+export interface JobPage {
+  jobs: JobRecord[];
+  /** how many jobs match the filter in all (every page) */
+  total: number;
+  /** pass as page.cursor (with the same sort) for the next page; absent on the last page */
+  nextPage?: string;
+}
+
+/** Synchronous job persistence. Every method throws JobStoreError; reads never modify. */
+export class JobStore {
+  private readonly statements = new Map<string, Statement>();
+  private closed = false;
+
+  private constructor(
+    private readonly db: Sqlite,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Opens (creating or migrating) the job database at `path` (":memory:" for a throwaway one).
+   * Throws JobStoreError('storage') for an unreadable file, another application's file, or a newer schema.
+   */
+  static open(path: string, options: JobStoreOptions = {}): JobStore {
+    let db: Sqlite | undefined;
+    try {
+      db = openSqlite(path);
+      db.pragma('busy_timeout = 5000');
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal' && path !== ':memory:') throw new Error(`the file system refused WAL mode (got ${String(mode)})`);
+      db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      migrate(db, path);
+      // SQLite's advice for long-lived connections: refresh planner statistics at open (bounded work).
+      db.pragma('optimize = 0x10002');
+    } catch (e) {
+      db?.close();
+      if (e instanceof JobStoreError) throw e;
+      throw new JobStoreError('storage', `cannot open the job database ${path}: ${(e as Error).message}; check the path and its permissions`, { cause: e });
+    }
+    const now = options.now ?? Date.now;
+    return new JobStore(db, () => Math.floor(now()));
+  }
+
+  private stmt(sql: string): Statement {
+    if (this.closed) throw new JobStoreError('storage', 'the job store is closed');
+    let s = this.statements.get(sql);
+    if (!s) {
+      // Query shapes repeat (values are parameters), so a small cache saves most prepare() calls.
+      if (this.statements.size >= 256) this.statements.clear();
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs `fn` in one transaction (nested calls join it). For runners updating many children at once. */
+  batch<T>(fn: () => T): T {
+    return this.write('run a batch', fn);
+  }
+
+  private read<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof JobStoreError) throw e;
+      throw new JobStoreError('storage', `could not ${what}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  // BEGIN IMMEDIATE: take the write lock up front, so a read-then-write never fails half way with SQLITE_BUSY.
+  private write<T>(what: string, fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (e) {
+      if (e instanceof JobStoreError) throw e;
+      throw new JobStoreError('storage', `could not ${what}: ${(e as Error).message}; nothing was changed`, { cause: e });
+    }
+  }
+
+  /**
+   * Creates a parent job and one Queued child per device, atomically. Returns the parent.
+   * Throws JobStoreError 'invalid-job' (bad id, parameters, duplicate device) or 'duplicate-job'.
+   */
+  createJob(parent: NewJob, children: readonly NewChildJob[]): JobRecord {
+    checkParentJobId(parent.JobId);
+    if (!(JOB_TYPES as readonly unknown[]).includes(parent.Type)) throw new JobStoreError('invalid-job', `Type must be one of ${JOB_TYPES.join(', ')}`);
+    const params = JSON.stringify(checkParameters(parent.Type, parent.Parameters));
+    const message = parent.StatusMessage ?? '';
+    if (typeof message !== 'string' || message.length > MAX_TEXT_LENGTH) throw new JobStoreError('invalid-job', `StatusMessage must be a string of at most ${MAX_TEXT_LENGTH} characters`);
+    if (children.length === 0 || children.length > MAX_CHILDREN) throw new JobStoreError('invalid-job', `a job needs 1..${MAX_CHILDREN} devices (got ${children.length})`);
+    const seen = new Set<string>();
+    const rows = children.map((c) => {
+      checkDeviceId(c.DeviceId);
+      if (seen.has(c.DeviceId)) throw new JobStoreError('invalid-job', `device ${c.DeviceId} is listed twice`);
+      seen.add(c.DeviceId);
+      return [childJobId(parent.JobId, c.DeviceId), c.DeviceId, c.Parameters ? JSON.stringify(checkParameters(parent.Type, c.Parameters)) : params] as const;
+    });
+    const t = this.now();
+    const insert = this.stmt(`INSERT INTO jobs (job_id, parent_job_id, device_id, type, status, status_message, created_time, parameters_json) VALUES (?, ?, ?, ?, 'Queued', ?, ?, ?)`);
+    this.write(`create job ${parent.JobId}`, () => {
+      if (this.stmt('SELECT 1 FROM jobs WHERE job_id = ?').get(parent.JobId) !== undefined) {
+        throw new JobStoreError('duplicate-job', `job ${parent.JobId} already exists; choose another id`);
+      }
+      insert.run(parent.JobId, '', '', parent.Type, message, t, params);
+      for (const [id, device, p] of rows) insert.run(id, parent.JobId, device, parent.Type, '', t, p);
+    });
+    return this.mustGet(parent.JobId);
+  }
+
+  /** The job with this id, or undefined. */
+  get(jobId: string): JobRecord | undefined {
+    const row = this.read(`read job ${jobId}`, () => this.stmt('SELECT * FROM jobs WHERE job_id = ?').get(jobId) as Row | undefined);
+    return row && toRecord(row);
+  }
+
+  private mustGet(jobId: string): JobRecord {
+    const job = this.get(jobId);
+    if (!job) throw new JobStoreError('not-found', `job ${jobId} does not exist`);
+    return job;
+  }
+
+  /** The children of a parent job in creation order ([] when there is no such parent). */
+  children(parentId: string): JobRecord[] {
+    if (parentId === '') return [];
+    return this.read(`read the children of ${parentId}`, () => this.stmt('SELECT * FROM jobs WHERE parent_job_id = ? ORDER BY seq').all(parentId) as Row[]).map(toRecord);
+  }
+
+  /** How many children of a parent are in each status. */
+  summary(parentId: string): Record<JobStatus, number> {
+    const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const rows = this.read(`count the children of ${parentId}`, () => this.stmt('SELECT status, count(*) AS n FROM jobs WHERE parent_job_id = ? GROUP BY status').all(parentId) as { status: JobStatus; n: number }[]);
+    for (const r of rows) out[r.status] = r.n;
+    return out;
+  }
+
+  /**
+   * Changes the fields in `patch` and returns the job. The first move to Running sets StartTime; a terminal
+   * status (Completed, Failed, Cancelled) sets EndTime and is final; Completed sets Progress 100 unless given.
+   * Throws JobStoreError 'not-found', or 'invalid-update' (unknown field, bad value, status change after the end).
+   */
+  update(jobId: string, patch: JobPatch): JobRecord {
+    const p = checkPatch(patch);
+    return this.write(`update job ${jobId}`, () => {
+      const row = this.stmt('SELECT status, start_time FROM jobs WHERE job_id = ?').get(jobId) as Pick<Row, 'status' | 'start_time'> | undefined;
+      if (!row) throw new JobStoreError('not-found', `job ${jobId} does not exist`);
+      const from = row.status as JobStatus;
+      const to = p.Status;
+      if (to !== undefined && to !== from && isTerminal(from)) {
+        throw new JobStoreError('invalid-update', `job ${jobId} already ended as ${from}; it cannot become ${to}`);
+      }
+      const sets: string[] = [];
+      const params: unknown[] = [];
+      for (const [k, col] of Object.entries(PATCH_COLUMNS) as [keyof JobPatch, string][]) {
+        const v = p[k];
+        if (v === undefined) continue;
+        sets.push(`${col} = ?`);
+        params.push(typeof v === 'boolean' ? (v ? 1 : 0) : k === 'Values' && v !== null ? JSON.stringify(v) : v);
+      }
+      if (to !== undefined && to !== from) {
+        const t = this.now();
+        if (to === 'Running' && row.start_time === null) (sets.push('start_time = ?'), params.push(t));
+        if (isTerminal(to)) (sets.push('end_time = ?'), params.push(t));
+        if (to === 'Completed' && p.Progress === undefined) sets.push('progress = 100');
+      }
+      if (sets.length > 0) this.stmt(`UPDATE jobs SET ${sets.join(', ')} WHERE job_id = ?`).run(...params, jobId);
+      return this.mustGet(jobId);
+    });
+  }
+
+  /**
+   * Appends a step to the job's log, stamped with now(). Keeps the newest MAX_LOG_ENTRIES.
+   * Throws JobStoreError 'not-found', or 'invalid-update' for an empty or long step.
+   */
+  appendLog(jobId: string, entry: { step: string; detail?: string }): void {
+    if (typeof entry.step !== 'string' || entry.step.length === 0 || entry.step.length > 64) throw new JobStoreError('invalid-update', 'a log step must be 1..64 characters');
+    if (entry.detail !== undefined && (typeof entry.detail !== 'string' || entry.detail.length > MAX_TEXT_LENGTH)) throw new JobStoreError('invalid-update', `a log detail must be at most ${MAX_TEXT_LENGTH} characters`);
+    const json = JSON.stringify(entry.detail === undefined ? { t: this.now(), step: entry.step } : { t: this.now(), step: entry.step, detail: entry.detail });
+    // One UPDATE: the append is atomic without reading the row first.
+    const sql = `UPDATE jobs SET log_json = json_insert(CASE WHEN json_array_length(log_json) >= ${MAX_LOG_ENTRIES} THEN json_remove(log_json, '$[0]') ELSE log_json END, '$[#]', json(?)) WHERE job_id = ?`;
+    const res = this.write(`append to the log of job ${jobId}`, () => this.stmt(sql).run(json, jobId));
+    if (res.changes === 0) throw new JobStoreError('not-found', `job ${jobId} does not exist`);
+  }
+
+  /** Every job not yet terminal (Queued or Running), parents first, then in creation order. For a hub restart. */
+  listUnfinished(): JobRecord[] {
+    return this.read('list unfinished jobs', () => this.stmt(`SELECT * FROM jobs WHERE status IN ('Queued', 'Running') ORDER BY parent_job_id <> '', seq`).all() as Row[]).map(toRecord);
+  }
+
+  /** One page of the jobs matching a query from parseJobQuery, and the total count, from one snapshot. */
+  query(q: JobQuery): JobPage {
+    const sql = toSql(q);
+    const where = sql.seek ? `(${sql.where}) AND ${sql.seek.sql}` : sql.where;
+    const pageSql = `SELECT * FROM jobs WHERE ${where} ORDER BY ${sql.orderBy} LIMIT ?`;
+    const countSql = `SELECT count(*) AS n FROM jobs WHERE ${sql.where}`;
+    return this.read('query jobs', () => this.db.transaction(() => {
+      const rows = this.stmt(pageSql).all(...sql.params, ...(sql.seek?.params ?? []), sql.limit) as Row[];
+      const { n } = this.stmt(countSql).get(...sql.params) as { n: number };
+      const more = rows.length > q.page.size;
+      const page = more ? rows.slice(0, q.page.size) : rows;
+      const last = page[page.length - 1];
+      const out: JobPage = { jobs: page.map(toRecord), total: n };
+      if (more && last) out.nextPage = encodeCursor(q, last as unknown as Record<string, unknown>);
+      return out;
+    })());
+  }
+
+  /** Refreshes the query planner's statistics (a sampled ANALYZE, milliseconds). Call after bulk loads, and e.g. hourly. */
+  optimize(): void {
+    // analysis_limit samples each index instead of reading it all: cheap at any size, good enough for the planner.
+    this.read('optimize the job database', () => this.db.exec('PRAGMA analysis_limit = 1000; ANALYZE;'));
+  }
+
+  /** Closes the database (idempotent). Lets SQLite refresh its planner statistics first. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.statements.clear();
+    try {
+      this.db.pragma('optimize');
+    } finally {
+      this.db.close();
+    }
+  }
+}
+
+function migrate(db: Sqlite, path: string): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    const appId = db.pragma('application_id', { simple: true }) as number;
+    if (version > 0 && appId !== APPLICATION_ID) throw new JobStoreError('storage', `${path} is not a fota job database (application_id ${appId}); point the hub at another file`);
+    const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
+    if (version === 0 && tables > 0) throw new JobStoreError('storage', `${path} already holds tables of another application; point the hub at another file`);
+    if (version > MIGRATIONS.length) throw new JobStoreError('storage', `${path} has job schema ${version}, newer than this hub understands (${MIGRATIONS.length}); upgrade the hub`);
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string);
+    if (version < MIGRATIONS.length) {
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+      db.pragma(`user_version = ${MIGRATIONS.length}`);
+    }
+  }).immediate();
+}

@@ -1,0 +1,199 @@
+// The daemon loop with small fakes behind its ports: request routing, save-before-act, restarts across reboots.
+import { describe, expect, it } from 'vitest';
+import { Daemon } from '../../agent/core/daemon.js';
+import { FotaError } from '../../agent/core/errors.js';
+import { FakeClock, FakeDownloader, FakePlatform, FakeTransport, MemoryStore, fakeDevice, memoryLogger, until } from '../helpers/fakes.js';
+
+function rig(shared?: { platform: FakePlatform; store: MemoryStore }) {
+  const platform = shared?.platform ?? new FakePlatform();
+  const store = shared?.store ?? new MemoryStore();
+  const transport = new FakeTransport();
+  const downloader = new FakeDownloader();
+  const logger = memoryLogger();
+  let n = 0;
+  const daemon = new Daemon({
+    platform,
+    downloader,
+    transport,
+    store,
+    clock: new FakeClock(),
+    device: fakeDevice,
+    logger,
+    newId: () => `id${++n}`,
+    options: { deviceId: 'dev1', agentVersion: '0.1.0', lifetimeSec: 300, progressIntervalMs: 0, healthConnectTimeoutMs: 50 },
+  });
+  let req = 0;
+  const call = async (op: string, path: string, extra: Record<string, unknown> = {}) => {
+    const id = `r${++req}`;
+    transport.send({ id, op, path, ...extra } as never);
+    return transport.response(id);
+  };
+  return { platform, store, transport, downloader, logger, daemon, call };
+}
+
+describe('daemon: requests', () => {
+  it('routes reads, writes and executes with LwM2M answers', async () => {
+    const r = rig();
+    await r.daemon.start();
+    r.transport.connect();
+    expect(await r.call('read', '/3/0/3')).toMatchObject({ code: '2.05', value: '1.0.0' });
+    expect(await r.call('read', '/5/0/3')).toMatchObject({ code: '2.05', value: 0 });
+    expect(await r.call('read', '/5/0')).toMatchObject({ code: '2.05', value: expect.objectContaining({ '3': 0, '5': 0, '9': 0 }) });
+    expect((await r.call('read', '/9/0')).code).toBe('4.04');
+    expect((await r.call('read', '/5/1/3')).code).toBe('4.04');
+    expect((await r.call('read', '/5/0/99')).code).toBe('4.04');
+    expect((await r.call('write', '/5/0/3', { value: 1 })).code).toBe('4.05');
+    expect((await r.call('read', '/5/0/2')).code).toBe('4.05');
+    expect((await r.call('execute', '/5/0/2')).code).toBe('4.05');
+    expect((await r.call('write', '/5/0/1', { value: 42 })).code).toBe('4.00');
+    expect((await r.call('write', '/3/0/15', { value: 'Mars/Olympus' })).code).toBe('4.00');
+    expect((await r.call('write', '/3/0/15', { value: 'Europe/Berlin' })).code).toBe('2.04');
+    expect(await r.call('read', '/3/0/15')).toMatchObject({ value: 'Europe/Berlin' });
+    expect((await r.call('execute', '/3/0/5')).code).toBe('4.05');
+    await r.daemon.stop();
+  });
+
+  it('registers on connect with the served objects', async () => {
+    const r = rig();
+    await r.daemon.start();
+    r.transport.connect();
+    expect(r.transport.registrations[0]).toMatchObject({ op: 'register', ep: 'dev1', objects: ['/3/0', '/5/0'], agent: { version: '0.1.0' } });
+    await r.daemon.stop();
+  });
+
+  it('notifies observers of State and Update Result changes without polling', async () => {
+    const r = rig();
+    await r.daemon.start();
+    r.transport.connect();
+    expect((await r.call('observe', '/5/0/3')).code).toBe('2.05');
+    await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
+    await until(() => r.daemon.firmware.phase === 'downloaded');
+    const states = r.transport.notifications.map((n) => n.value);
+    expect(states).toEqual([1, 2]);
+    await r.daemon.stop();
+  });
+});
+
+describe('daemon: the update loop', () => {
+  it('downloads, activates after saving, reboots; the next boot verifies, commits and reports Idle + 1', async () => {
+    const shared = { platform: new FakePlatform(), store: new MemoryStore() };
+    const r = rig(shared);
+    // save-before-act: when the bootloader is told to try B, the saved state already says so
+    const activate = shared.platform.activateInactiveSlot.bind(shared.platform);
+    let savedWhenActivating: unknown;
+    shared.platform.activateInactiveSlot = async () => {
+      savedWhenActivating = (shared.store.value as { firmware: { step: string } }).firmware.step;
+      return activate();
+    };
+    await r.daemon.start();
+    r.transport.connect();
+    expect((await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' })).code).toBe('2.04');
+    await until(() => r.daemon.firmware.phase === 'downloaded');
+    expect(r.daemon.firmware.pkgVersion).toBe('3.0.0');
+    expect((await r.call('execute', '/5/0/2')).code).toBe('2.04');
+    await until(() => shared.platform.reboots === 1, 'reboot');
+    expect(savedWhenActivating).toBe('activating');
+    expect(r.daemon.firmware.step).toBe('rebooting');
+    await r.daemon.stop();
+
+    shared.platform.bootNext();
+    shared.platform.versions.B = '3.0.0';
+    const r2 = rig(shared);
+    await r2.daemon.start();
+    r2.transport.connect();
+    await until(() => r2.daemon.firmware.phase === 'idle', 'idle after commit');
+    expect(r2.daemon.firmware.result).toBe(1);
+    expect(shared.platform.env).toMatchObject({ bootPart: 'B', upgrade: false });
+    expect(await r2.call('read', '/3/0/3')).toMatchObject({ value: '3.0.0' });
+    const transitions = r2.logger.lines.filter((l) => l.msg === 'transition').map((l) => `${l.from}>${l.to}`);
+    expect(transitions).toEqual(['updating:rebooting>updating:verifying', 'updating:verifying>updating:committing', 'updating:committing>idle']);
+    await r2.daemon.stop();
+  });
+
+  it('a trial that never reaches the broker is reverted; the old slot reports Idle + 8 with the reason', async () => {
+    const shared = { platform: new FakePlatform(), store: new MemoryStore() };
+    const r = rig(shared);
+    await r.daemon.start();
+    r.transport.connect();
+    await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
+    await until(() => r.daemon.firmware.phase === 'downloaded');
+    await r.call('execute', '/5/0/2');
+    await until(() => shared.platform.reboots === 1);
+    await r.daemon.stop();
+
+    shared.platform.bootNext();
+    const r2 = rig(shared); // never connects: the health check times out (50 ms)
+    await r2.daemon.start();
+    await until(() => shared.platform.reboots === 2, 'reboot after failed health check');
+    expect(shared.platform.calls).toContain('revert');
+    expect(shared.platform.calls).not.toContain('commit');
+    await r2.daemon.stop();
+
+    shared.platform.bootNext(); // bootcount was set to bootlimit: the bootloader falls back to A
+    expect(shared.platform.booted).toBe('A');
+    const r3 = rig(shared);
+    await r3.daemon.start();
+    r3.transport.connect();
+    await until(() => r3.daemon.firmware.phase === 'idle');
+    expect(r3.daemon.firmware.result).toBe(8);
+    expect(r3.daemon.firmware.reason).toMatch(/health check failed: the agent did not reach the broker/);
+    expect(await r3.call('read', '/5/0/26243')).toMatchObject({ value: 'health-check-failed' });
+    await r3.daemon.stop();
+  });
+
+  it('a download error becomes Idle + its Update Result and reason', async () => {
+    const r = rig();
+    r.downloader.plan = async () => {
+      throw new FotaError('unsupported-scheme', 'ftp is not an allowed scheme (allowed: https, http)');
+    };
+    await r.daemon.start();
+    r.transport.connect();
+    await r.call('write', '/5/0/1', { value: 'ftp://x/p' });
+    await until(() => r.daemon.firmware.phase === 'idle' && r.daemon.firmware.result !== 0);
+    expect(r.daemon.firmware.result).toBe(9);
+    expect((await r.call('read', '/5/0/26242')).value).toContain('ftp');
+    await r.daemon.stop();
+  });
+
+  it('Cancel aborts the running download and reports 10', async () => {
+    const r = rig();
+    let aborted = false;
+    r.downloader.plan = (hooks) =>
+      new Promise((_, reject) => {
+        hooks.progress(10, 100);
+        hooks.signal.addEventListener('abort', () => {
+          aborted = true;
+          reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+        });
+      });
+    await r.daemon.start();
+    r.transport.connect();
+    await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
+    await until(() => r.daemon.firmware.progress === 10);
+    expect((await r.call('execute', '/5/0/10')).code).toBe('2.04');
+    await until(() => aborted, 'abort');
+    expect(r.daemon.firmware).toMatchObject({ phase: 'idle', result: 10 });
+    await r.daemon.stop();
+  });
+
+  it('a restart mid-download resumes with the last checkpoint', async () => {
+    const shared = { platform: new FakePlatform(), store: new MemoryStore() };
+    const r = rig(shared);
+    r.downloader.plan = (hooks) =>
+      new Promise((_, reject) => {
+        hooks.checkpoint({ written: 4096 });
+        hooks.signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
+      });
+    await r.daemon.start();
+    r.transport.connect();
+    await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
+    await until(() => r.daemon.firmware.resume !== null);
+    await r.daemon.stop(); // SIGTERM mid-download
+    const r2 = rig(shared);
+    await r2.daemon.start();
+    await until(() => r2.downloader.requests.length === 1);
+    expect(r2.downloader.requests[0]).toEqual({ uri: 'https://pkg/a.tar', resume: { written: 4096 } });
+    await until(() => r2.daemon.firmware.phase === 'downloaded');
+    await r2.daemon.stop();
+  });
+});

@@ -1,0 +1,75 @@
+// The platform registry: backends by name, option validation errors that name the key, default device types.
+import { describe, expect, it } from 'vitest';
+import { createPlatform, PLATFORM_NAMES, PlatformConfigError, platformDeviceType } from '../../platform/registry.js';
+
+function configError(name: string, options: unknown): PlatformConfigError {
+  try {
+    createPlatform(name, options);
+  } catch (e) {
+    expect(e).toBeInstanceOf(PlatformConfigError);
+    return e as PlatformConfigError;
+  }
+  throw new Error('expected a PlatformConfigError');
+}
+
+const UBOOT = { slots: { A: '/dev/mmcblk0p2', B: '/dev/mmcblk0p3' } };
+
+describe('platform registry', () => {
+  it('lists the known backends and their default device types', () => {
+    expect([...PLATFORM_NAMES].sort()).toEqual(['simulator', 'uboot']);
+    expect(platformDeviceType('simulator')).toBe('fota-sim');
+    expect(platformDeviceType('uboot')).toBe('uboot-ab');
+  });
+
+  it('an unknown platform is a configuration error listing the known names', () => {
+    const e = configError('grub', {});
+    expect(e.key).toBe('platform.name');
+    expect(e.message).toBe('platform.name: unknown platform "grub" (known: simulator, uboot)');
+    expect(() => platformDeviceType('__proto__')).toThrow(PlatformConfigError);
+  });
+
+  it('builds valid configurations', () => {
+    expect(createPlatform('simulator', { dir: '/var/lib/sim/dev1' }).name).toBe('simulator');
+    expect(createPlatform('uboot', UBOOT).name).toBe('uboot');
+    expect(
+      createPlatform('uboot', {
+        ...UBOOT,
+        env: 'native',
+        envConfig: '/etc/fw_env.config',
+        bootlimit: 5,
+        firmwareVersionFile: '/etc/os-release',
+        rebootCommand: ['/sbin/reboot'],
+        bootedSlot: { source: 'root-device' },
+        factoryImage: { path: '/data/factory.img', version: '1.0.0' },
+      }).name,
+    ).toBe('uboot');
+  });
+
+  it.each([
+    ['simulator', {}, 'platform.options.dir', 'is required'],
+    ['simulator', { dir: 'rel/dir' }, 'platform.options.dir', 'must be an absolute path'],
+    ['simulator', { dir: '/x', slots: 1 }, 'platform.options.slots', 'unknown key (known here: dir)'],
+    ['simulator', 'dir', 'platform.options', 'must be an object'],
+    ['uboot', {}, 'platform.options.slots', 'is required'],
+    ['uboot', { slots: { A: '/dev/a' } }, 'platform.options.slots.B', 'is required'],
+    ['uboot', { slots: { A: 'mmcblk0p2', B: '/dev/b' } }, 'platform.options.slots.A', 'must be an absolute path'],
+    ['uboot', { slots: { A: '/dev/a', B: '/dev/a' } }, 'platform.options.slots', 'must be different'],
+    ['uboot', { slots: { A: '/dev/a', B: '/dev/b', C: '/dev/c' } }, 'platform.options.slots.C', 'unknown key'],
+    ['uboot', { ...UBOOT, env: 'grub' }, 'platform.options.env', 'must be one of "fw-tools", "native"'],
+    ['uboot', { ...UBOOT, bootlimit: 0 }, 'platform.options.bootlimit', 'from 1 to 8'],
+    ['uboot', { ...UBOOT, bootlimit: 9 }, 'platform.options.bootlimit', 'from 1 to 8'],
+    ['uboot', { ...UBOOT, bootlimit: 2.5 }, 'platform.options.bootlimit', 'from 1 to 8'],
+    ['uboot', { ...UBOOT, rebootCommand: [] }, 'platform.options.rebootCommand', 'non-empty array'],
+    ['uboot', { ...UBOOT, rebootCommand: 'reboot now' }, 'platform.options.rebootCommand', 'no shell'],
+    ['uboot', { ...UBOOT, bootedSlot: { source: 'dtb' } }, 'platform.options.bootedSlot.source', 'must be one of "cmdline", "root-device"'],
+    ['uboot', { ...UBOOT, bootedSlot: { source: 'cmdline', key: '' } }, 'platform.options.bootedSlot.key', 'non-empty string'],
+    ['uboot', { ...UBOOT, factoryImage: { version: '1' } }, 'platform.options.factoryImage.path', 'is required'],
+    ['uboot', { ...UBOOT, envConfig: 'fw_env.config' }, 'platform.options.envConfig', 'must be an absolute path'],
+    ['uboot', { ...UBOOT, slot: {} }, 'platform.options.slot', 'unknown key (known here: slots, env,'],
+  ] as const)('%s %j → %s %s', (name, options, key, message) => {
+    const e = configError(name, options);
+    expect(e.key).toBe(key);
+    expect(e.message).toContain(`${key}: `);
+    expect(e.message).toContain(message);
+  });
+});
