@@ -106,6 +106,8 @@ Options:
   --prefix P           MQTT topic prefix (default: the agent's, lwm2m)
   --slot-size SIZE     bytes per slot, sparse (default ${SIM_DEFAULT_SLOT_CAPACITY / 1024 / 1024}M); slots must hold your biggest image
   --image-size SIZE    size of the generated first image (default ${SIM_DEFAULT_IMAGE_SIZE / 1024 / 1024}M)
+  --agent-set K=V      set an agent configuration key in DIR/agent.json (repeatable; V is JSON when it parses),
+                       e.g. --agent-set health.command='["/bin/false"]' --agent-set download.checkpointMiB=1
 
 Environment: FOTA_AGENT_BIN overrides the agent launcher.
 
@@ -122,6 +124,7 @@ Example:
     prefix: { type: 'string' },
     'slot-size': { type: 'string' },
     'image-size': { type: 'string' },
+    'agent-set': { type: 'string', multiple: true },
   },
   async run(args) {
     const dir = resolve(requireOpt(args, 'dir'));
@@ -151,7 +154,7 @@ Example:
     const factory = await readSimImageHeader(paths.factory).catch(() => undefined);
     console.log(`device ${info.id} in ${dir} (${created ? 'created' : 'existing'}; slots of ${info.slotCapacity} bytes; factory firmware ${factory?.version ?? '?'})`);
     const deviceType = deviceTypeFlag ?? info.deviceType;
-    await writeJsonAtomic(paths.agentConfig, {
+    let agentConfig: Record<string, unknown> = {
       deviceId: id,
       broker: { url: broker },
       ...(prefix ? { topicPrefix: prefix } : {}),
@@ -160,7 +163,9 @@ Example:
       trustedKeys: trusted,
       allowUnsigned,
       device: { deviceType, serial: id, model: 'fota simulated device', manufacturer: 'fota' },
-    });
+    };
+    for (const kv of strs(args.values['agent-set'])) agentConfig = setKey(agentConfig, kv);
+    await writeJsonAtomic(paths.agentConfig, agentConfig);
     const agentArgv = [process.execPath, findAgentBin(), '--config', paths.agentConfig];
     const power = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {
@@ -179,6 +184,28 @@ Example:
     }
   },
 };
+
+/** Applies "a.b.c=VALUE" to a config object (VALUE as JSON when it parses). The agent validates the result. */
+function setKey(config: Record<string, unknown>, kv: string): Record<string, unknown> {
+  const eq = kv.indexOf('=');
+  const key = kv.slice(0, eq);
+  if (eq <= 0 || !/^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/.test(key)) throw usageError(`--agent-set "${kv}" must look like key.path=VALUE`);
+  let value: unknown = kv.slice(eq + 1);
+  try {
+    value = JSON.parse(value as string);
+  } catch {
+    // plain text
+  }
+  const out = { ...config };
+  let node: Record<string, unknown> = out;
+  const parts = key.split('.');
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    node = node[part] = typeof next === 'object' && next !== null && !Array.isArray(next) ? { ...(next as Record<string, unknown>) } : {};
+  }
+  node[parts.at(-1)!] = value;
+  return out;
+}
 
 export const simStatusCommand: Command = {
   name: 'sim status',

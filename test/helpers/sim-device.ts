@@ -1,0 +1,127 @@
+// Whole simulated devices for system tests: `fota sim run` processes (simulated U-Boot + the real agent, from the
+// built dist/), packages made with the real CLI, and a small state-driven update driver over HubLink.
+// Everything started here is stopped by `stop()`; tests call it in teardown.
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { HubLink } from '../../hub/hub-link.js';
+import type { JsonValue } from '../../protocol/messages.js';
+
+const run = promisify(execFile);
+export const ROOT = new URL('../../', import.meta.url).pathname;
+export const FOTA = join(ROOT, 'bin/fota.js');
+
+export function requireBuild(): void {
+  if (!existsSync(join(ROOT, 'dist/fota.mjs')) || !existsSync(join(ROOT, 'dist/fota-agent.mjs'))) {
+    throw new Error('dist/ is missing: system tests run the built executables; run `npm run build` (npm test does)');
+  }
+}
+
+/** Runs `fota …` to completion; rejects with its stderr on a non-zero exit. */
+export async function fota(args: string[], env: Record<string, string> = {}): Promise<string> {
+  const { stdout } = await run(process.execPath, [FOTA, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+export interface Workspace {
+  dir: string;
+  key: string;
+  pub: string;
+  cleanup(): Promise<void>;
+}
+
+export async function workspace(): Promise<Workspace> {
+  const dir = await mkdtemp(join(tmpdir(), 'fota-sys-'));
+  await fota(['keygen', '-o', join(dir, 'release')]);
+  return { dir, key: join(dir, 'release.key'), pub: join(dir, 'release.pub'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Makes a simulated image and a signed package of it; returns the package path. */
+export async function makePackage(ws: Workspace, version: string, opts: { size?: string; broken?: boolean; deviceType?: string } = {}): Promise<string> {
+  const img = join(ws.dir, `fw-${version}${opts.broken ? '-broken' : ''}.img`);
+  const pkg = img.replace(/\.img$/, '.fota');
+  await fota(['sim', 'image', '--version', version, '--size', opts.size ?? '4M', ...(opts.broken ? ['--broken'] : []), '-o', img]);
+  await fota(['pack', '--image', img, '--version', version, '--device-type', opts.deviceType ?? 'fota-sim', '--key', ws.key, '-o', pkg]);
+  return pkg;
+}
+
+export interface SimDevice {
+  id: string;
+  dir: string;
+  output(): string;
+  /** resolves when the runner process has exited */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/** Starts `fota sim run` for a device (created on first use). */
+export function startDevice(ws: Workspace, id: string, broker: string, opts: { env?: Record<string, string>; agentSet?: string[] } = {}): SimDevice {
+  const dir = join(ws.dir, id);
+  const args = [FOTA, 'sim', 'run', '--dir', dir, '--id', id, '--broker', broker, '--trust', ws.pub, '--image-size', '1M', '--slot-size', '64M'];
+  for (const kv of opts.agentSet ?? []) args.push('--agent-set', kv);
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    id,
+    dir,
+    output: () => out,
+    exited,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export type Fw = { state: number; result: number; reason: string; code: string; version: string; attempt: string };
+
+/** Reads Object 5 (+ firmware version); undefined while the device is not answering (rebooting). */
+export async function readFw(link: HubLink, ep: string): Promise<Fw | undefined> {
+  try {
+    const r = await link.request(ep, { op: 'read', path: '/5/0' }, 2000);
+    const v = await link.request(ep, { op: 'read', path: '/3/0/3' }, 2000);
+    if (r.code !== '2.05' || v.code !== '2.05') return undefined;
+    const o = r.value as Record<string, JsonValue>;
+    return { state: Number(o['3']), result: Number(o['5']), reason: String(o['26242'] ?? ''), code: String(o['26243'] ?? ''), version: String(v.value), attempt: String(o['26244'] ?? '') };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Drives one update by looking at the device's state, so it copes with the device rebooting or losing power at
+ * any point (a lost answer included): write the URI while Idle until the device shows a new attempt id, execute
+ * Update whenever Downloaded, stop at Idle with a result once the new attempt ended.
+ */
+export async function driveUpdate(link: HubLink, ep: string, uri: string, ms = 90_000): Promise<Fw> {
+  const before = await waitFor(`${ep} to answer`, ms, () => readFw(link, ep));
+  return waitFor(`the update of ${ep} to end`, ms, async () => {
+    const fw = await readFw(link, ep);
+    if (!fw) return undefined;
+    const started = fw.attempt !== before.attempt;
+    if (fw.state === 0 && started && fw.result !== 0) return fw;
+    if (fw.state === 0 && !started) await link.request(ep, { op: 'write', path: '/5/0/1', value: uri }, 3000).catch(() => undefined);
+    else if (fw.state === 2) await link.request(ep, { op: 'execute', path: '/5/0/2' }, 3000).catch(() => undefined);
+    return undefined;
+  });
+}

@@ -1,0 +1,144 @@
+// Whole simulated devices (`fota sim run`: simulated U-Boot + the real agent process) updated over a real
+// Mosquitto broker from a real HTTP server: success, rollback of a broken image, bad packages, and a power cut
+// after every state save.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HubLink } from '../../hub/hub-link.js';
+import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
+import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { driveUpdate, fota, makePackage, readFw, requireBuild, startDevice, waitFor, workspace, type SimDevice, type Workspace } from '../helpers/sim-device.js';
+
+let broker: Broker;
+let ws: Workspace;
+let link: HubLink;
+const servers: FaultServer[] = [];
+const devices: SimDevice[] = [];
+
+async function serve(file: string): Promise<FaultServer> {
+  const srv = await startFaultServer({ body: { file } });
+  servers.push(srv);
+  return srv;
+}
+
+function device(id: string, opts: Parameters<typeof startDevice>[3] = {}): SimDevice {
+  const d = startDevice(ws, id, broker.url, opts);
+  devices.push(d);
+  return d;
+}
+
+async function online(id: string): Promise<void> {
+  await waitFor(`${id} to answer`, 20_000, () => readFw(link, id));
+}
+
+async function simStatus(dir: string): Promise<{ env: Record<string, string>; lastBoot: { slot: string } }> {
+  return JSON.parse(await fota(['sim', 'status', '--dir', dir, '--json'])) as { env: Record<string, string>; lastBoot: { slot: string } };
+}
+
+beforeAll(async () => {
+  requireBuild();
+  broker = await startMosquitto();
+  ws = await workspace();
+  link = await HubLink.connect({ url: broker.url, prefix: 'lwm2m' });
+});
+
+afterAll(async () => {
+  await Promise.all(devices.map((d) => d.stop()));
+  await link?.close();
+  await Promise.all(servers.map((s) => s.close()));
+  await broker?.stop();
+  await ws?.cleanup();
+});
+
+describe('a simulated device updated over MQTT', () => {
+  it('downloads, verifies, reboots into the new slot, commits and reports Idle + 1 with the new version', async () => {
+    const pkg = await makePackage(ws, '2.0.0');
+    const srv = await serve(pkg);
+    const d = device('sys-ok');
+    await online('sys-ok');
+    expect((await readFw(link, 'sys-ok'))?.version).toBe('1.0.0');
+    const fw = await driveUpdate(link, 'sys-ok', srv.url('/fw.fota'));
+    expect(fw).toMatchObject({ state: 0, result: 1, version: '2.0.0' });
+    const st = await simStatus(d.dir);
+    expect(st.lastBoot.slot).toBe('B');
+    expect(st.env).toMatchObject({ boot_part: 'B', upgrade_available: '0' });
+    expect(d.output()).toMatch(/boot: slot B \(trial 1\/3\), firmware 2\.0\.0/);
+  });
+
+  it('a broken image never reaches the agent: the bootloader falls back and the hub learns Idle + 8, boot counter exhausted', async () => {
+    const pkg = await makePackage(ws, '3.0.0', { broken: true });
+    const srv = await serve(pkg);
+    const d = device('sys-broken');
+    await online('sys-broken');
+    const fw = await driveUpdate(link, 'sys-broken', srv.url('/fw.fota'));
+    expect(fw).toMatchObject({ state: 0, result: 8, code: 'boot-failed', version: '1.0.0' });
+    expect(fw.reason).toContain('boot counter exhausted');
+    const st = await simStatus(d.dir);
+    expect(st.env).toMatchObject({ boot_part: 'A', upgrade_available: '0' });
+    expect(d.output().match(/trial \d\/3/g)).toHaveLength(3);
+  });
+
+  it('a failing health check rolls back at once and reports the command\'s reason', async () => {
+    const pkg = await makePackage(ws, '2.1.0');
+    const srv = await serve(pkg);
+    const script = join(ws.dir, 'unhealthy.sh');
+    await import('node:fs/promises').then((fs) => fs.writeFile(script, '#!/bin/sh\necho "app did not start" >&2\nexit 3\n', { mode: 0o755 }));
+    device('sys-health', { agentSet: [`health.command=["${script}"]`] });
+    await online('sys-health');
+    const fw = await driveUpdate(link, 'sys-health', srv.url('/fw.fota'));
+    expect(fw).toMatchObject({ state: 0, result: 8, code: 'health-check-failed', version: '1.0.0' });
+    expect(fw.reason).toContain('app did not start');
+  });
+
+  it('bad packages end in the matching Update Result and the device keeps running its firmware', async () => {
+    const good = await makePackage(ws, '4.0.0');
+    const wrongType = await makePackage(ws, '4.0.1', { deviceType: 'other-board' });
+    const srv = await serve(good);
+    const corrupt = await serve(good);
+    const bytes = await readFile(good);
+    corrupt.setFaults([{ on: 'every', corruptAt: Math.floor(bytes.length / 2) }]); // inside the payload
+    const other = await serve(wrongType);
+    device('sys-bad');
+    await online('sys-bad');
+    const cases: [string, number, string][] = [
+      [corrupt.url('/fw.fota'), 5, 'integrity-mismatch'],
+      [srv.url('/missing'), 7, 'not-found'],
+      [other.url('/fw.fota'), 6, 'incompatible-device'],
+      ['ftp://127.0.0.1/fw.fota', 9, 'unsupported-scheme'],
+    ];
+    srv.setFaults([{ on: 'every', status: 404 }]);
+    for (const [uri, result, code] of cases) {
+      const fw = await driveUpdate(link, 'sys-bad', uri);
+      expect(fw, uri).toMatchObject({ state: 0, result, code, version: '1.0.0' });
+      expect(fw.reason.length).toBeGreaterThan(10);
+    }
+  });
+});
+
+describe('power cut after every saved state', () => {
+  it('ends every run with the new firmware committed or resumed, and a bootable slot', async () => {
+    const pkg = await makePackage(ws, '5.0.0', { size: '3M' });
+    const srv = await serve(pkg);
+    const seen: string[] = [];
+    // N = 1, 2, …: the agent SIGKILLs itself right after its N-th state save (the simulator treats that as a power
+    // cut and boots again); the loop ends at the first N the update finishes without reaching.
+    for (let n = 1; n <= 30; n++) {
+      const id = `sys-cut-${n}`;
+      const d = device(id, { env: { FOTA_FAULT_POWER_CUT_AFTER_SAVE: String(n) }, agentSet: ['download.checkpointMiB=1'] });
+      await online(id);
+      const fw = await driveUpdate(link, id, srv.url('/fw.fota'));
+      expect(fw, `cut after save ${n}`).toMatchObject({ state: 0, result: 1, version: '5.0.0' });
+      const st = await simStatus(d.dir);
+      expect(st.env, `cut after save ${n}`).toMatchObject({ boot_part: 'B', upgrade_available: '0' });
+      const cut = /simulating a power cut/.test(d.output());
+      await d.stop();
+      if (!cut) {
+        expect(n, 'at least the saves of one update were cut').toBeGreaterThan(6);
+        break;
+      }
+      seen.push(String(n));
+    }
+    expect(seen.length).toBeGreaterThan(6);
+    console.info(`power cut after save 1..${seen.length}: every run ended in Idle + 1 on slot B`);
+  });
+});
