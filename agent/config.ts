@@ -128,8 +128,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   return deepFreeze(cfg);
 }
 
-/** Reads and validates the configuration file. Throws ConfigError with the file name for unreadable JSON. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+/** Reads the configuration file as JSON, unvalidated. Throws ConfigError with the file name. */
+export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -142,7 +142,13 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   } catch (e) {
     throw new ConfigError('', `${file} is not valid JSON: ${(e as Error).message}`);
   }
-  return parseConfig(raw, env);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError('', `${file} must hold a JSON object`);
+  return raw as Record<string, unknown>;
+}
+
+/** Reads and validates the configuration file. Throws ConfigError. */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  return parseConfig(readConfigFile(file), env);
 }
 
 /** Reads a file named by a config key, with an error that names the key. */

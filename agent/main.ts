@@ -1,6 +1,7 @@
 // fota-agent: the composition root. Parses the configuration once, builds the adapters and the platform,
 // starts the daemon, and turns signals into a clean stop. The only agent file that imports platform/.
-// Exit codes: 0 stopped, 1 crashed (systemd restarts it), 64 usage, 78 bad configuration, 3 simulated reboot.
+// Exit codes: 0 stopped, 1 crashed (systemd restarts it), 64 usage, 75 restart to apply a new configuration,
+// 78 bad configuration, 3 simulated reboot.
 
 import { randomUUID, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,8 @@ import { topicsFor } from '../protocol/topics.js';
 import { createPlatform, PlatformConfigError, platformDeviceType } from '../platform/registry.js';
 import { SIM_REBOOT_EXIT_CODE } from '../platform/simulator/constants.js';
 import { ConfigError } from './config-schema.js';
-import { loadConfig, readKeyFile, type AgentConfig } from './config.js';
+import { parseConfig, readConfigFile, readKeyFile, type AgentConfig } from './config.js';
+import { ConfigOverrides, readOverrides, withOverrides } from './adapters/config-overrides.js';
 import { Daemon } from './core/daemon.js';
 import { SystemDeviceInfo } from './adapters/device-info.js';
 import { FileStore } from './adapters/file-store.js';
@@ -23,6 +25,8 @@ import type { Logger } from './core/ports.js';
 const VERSION = __FOTA_VERSION__;
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
+/** EX_TEMPFAIL: the agent ends to start again with a new configuration */
+const EX_RESTART = 75;
 
 const USAGE = `Usage: fota-agent --config FILE [--check]
 
@@ -38,7 +42,7 @@ Options:
 
 Environment overrides: FOTA_AGENT_DEVICE_ID, FOTA_AGENT_BROKER_URL, FOTA_AGENT_BROKER_USERNAME,
 FOTA_AGENT_BROKER_PASSWORD, FOTA_AGENT_STATE_DIR, FOTA_AGENT_LOG_LEVEL.
-Exit codes: 0 stopped, 1 failure, 64 usage, 78 configuration error.`;
+Exit codes: 0 stopped, 1 failure, 64 usage, 75 restart requested (new configuration), 78 configuration error.`;
 
 function parseArgv(argv: string[]): { config?: string; check: boolean } | number {
   let config: string | undefined;
@@ -78,8 +82,23 @@ async function run(argv: string[]): Promise<number> {
   if (typeof args === 'number') return args;
   let cfg: AgentConfig;
   let keys: KeyObject[];
+  let config: ConfigOverrides;
+  let overridesError: string | undefined;
   try {
-    cfg = loadConfig(args.config!);
+    const raw = readConfigFile(args.config!);
+    // the state directory holds the hub's configuration changes: read the file first to find it
+    const stateDir = parseConfig(raw, process.env).stateDir;
+    const saved = readOverrides(stateDir);
+    overridesError = saved.error;
+    try {
+      cfg = parseConfig(withOverrides(raw, saved.overrides.values), process.env);
+      config = new ConfigOverrides(raw, process.env, stateDir, saved.overrides);
+    } catch (e) {
+      // a configuration file edited since may make an old remote change invalid: the file wins, say so
+      overridesError = `remote configuration changes ignored: ${(e as Error).message}`;
+      cfg = parseConfig(raw, process.env);
+      config = new ConfigOverrides(raw, process.env, stateDir, { revision: 0, values: {} });
+    }
     keys = loadKeys(cfg);
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -89,6 +108,7 @@ async function run(argv: string[]): Promise<number> {
     throw e;
   }
   const logger = jsonLogger({ component: 'fota-agent', level: cfg.logLevel });
+  if (overridesError) logger.error('configuration changes from the hub could not be used', { error: overridesError });
 
   let daemon: Daemon | undefined;
   let stopping: Promise<void> | undefined;
@@ -160,7 +180,8 @@ async function run(argv: string[]): Promise<number> {
       retries: cfg.download.retries,
       initialDelayMs: cfg.download.initialDelaySec * 1000,
       maxDelayMs: cfg.download.maxDelaySec * 1000,
-      userAgent: `fota-agent/${VERSION}`,
+      // the device id in the User-Agent lets a package server log (or pick) per device
+      userAgent: `fota-agent/${VERSION} (${cfg.deviceId})`,
     },
     platform,
     deviceType,
@@ -177,6 +198,11 @@ async function run(argv: string[]): Promise<number> {
     clock: systemClock,
     device: new SystemDeviceInfo({ ...nonEmpty(cfg.device), deviceType }),
     ...(cfg.health.command.length > 0 ? { health: healthCommand(cfg.health.command, cfg.health.commandTimeoutSec * 1000) } : {}),
+    config,
+    // systemd (Restart=always) and the simulator start the agent again; exit 75 tells the simulator it was asked for
+    restart: async () => {
+      void stop().then(() => process.exit(EX_RESTART));
+    },
     logger,
     newId: () => randomUUID(),
     options: {

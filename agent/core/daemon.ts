@@ -17,7 +17,8 @@ import { deviceObject } from './objects/device-object.js';
 import { firmwareObject } from './objects/firmware-object.js';
 import type { Action } from './objects/lw-object.js';
 import { Observations } from './observations.js';
-import type { BootStatus, Clock, DeviceInfoSource, Downloader, HealthProbe, Logger, PlatformAdapter, Store, Transport } from './ports.js';
+import type { BootStatus, Clock, ConfigPort, DeviceInfoSource, Downloader, HealthProbe, Logger, PlatformAdapter, Store, Transport } from './ports.js';
+import { configObject } from './objects/config-object.js';
 import { initialDocument, restoreDocument, type AgentDocument } from './state-document.js';
 import { otherSlot } from './ports.js';
 
@@ -40,6 +41,10 @@ export interface DaemonDeps {
   clock: Clock;
   device: DeviceInfoSource;
   health?: HealthProbe;
+  /** the remotely managed configuration (Object 26241); without it the object is not served */
+  config?: ConfigPort;
+  /** ends this agent process so that it starts again with its saved state and configuration (systemd Restart=always) */
+  restart?(reason: string): Promise<void>;
   logger: Logger;
   newId(): string;
   options: DaemonOptions;
@@ -76,6 +81,7 @@ export class Daemon {
         newAttemptId: deps.newId,
       }),
       firmwareObject({ state: () => this.doc.firmware, now, newAttemptId: deps.newId }),
+      ...(deps.config ? [configObject(deps.config)] : []),
     ]);
   }
 
@@ -196,7 +202,35 @@ export class Daemon {
           this.deps.logger.error('could not revert the trial; relying on the boot counter', { error: toFotaError(e).message });
         }
         return;
+      case 'reset-agent':
+        return this.resetAgent();
     }
+  }
+
+  /** After a factory reset: configuration and settings back to the shipped defaults, then a fresh start. */
+  private async resetAgent(): Promise<void> {
+    await this.deps.config?.reset();
+    await this.update((doc) => ({ ...doc, settings: initialDocument().settings }));
+    await this.restartAgent('factory reset: configuration back to the shipped defaults');
+  }
+
+  private async restartAgent(reason: string): Promise<void> {
+    if (!this.deps.restart || this.halted) return;
+    this.halted = true;
+    this.deps.logger.info('restarting the agent', { reason });
+    await this.deps.transport.flush(3000);
+    await this.deps.restart(reason);
+  }
+
+  /** Changes the persisted document outside the firmware machine, inside the serial queue; saves and reports. */
+  private update(change: (doc: AgentDocument) => AgentDocument): Promise<void> {
+    const run = this.queue.then(async () => {
+      this.doc = change(this.doc);
+      await this.deps.store.save(this.doc);
+      this.report();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Runs a task that writes the inactive slot, after the previous one has settled. */
@@ -402,18 +436,21 @@ export class Daemon {
         // answer first, then reboot once the answer is out
         this.track(this.deps.clock.sleep(100).then(() => this.reboot('requested by the hub (Object 3 Reboot)')));
         return { id, code: '2.04' };
-      case 'settings': {
-        const run = this.queue.then(async () => {
-          this.doc = { ...this.doc, settings: { ...this.doc.settings, ...action.patch } };
-          await this.deps.store.save(this.doc);
-          this.report();
-        });
-        this.queue = run.catch(() => undefined);
-        await run;
+      case 'settings':
+        await this.update((doc) => ({ ...doc, settings: { ...doc.settings, ...action.patch } }));
+        return { id, code: '2.04' };
+      case 'config': {
+        const config = this.deps.config;
+        if (!config) return { id, code: '4.04', reason: 'this agent has no remote configuration' };
+        if (this.doc.firmware.phase === 'updating') return { id, code: '4.05', reason: 'an update is being installed; change the configuration when it is done' };
+        const problem = config.check(action.patch);
+        if (problem !== undefined) return { id, code: '4.00', reason: `configuration refused, nothing changed: ${problem}` };
+        await config.apply(action.patch);
+        this.report();
+        // the new configuration takes effect as a whole when the agent starts again (a download resumes)
+        this.track(this.deps.clock.sleep(200).then(() => this.restartAgent(`configuration changed: ${Object.keys(action.patch).join(', ')}`)));
         return { id, code: '2.04' };
       }
-      case 'config':
-        return { id, code: '4.05', reason: 'configuration is not supported yet' };
     }
   }
 }

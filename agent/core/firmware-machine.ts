@@ -93,7 +93,9 @@ export type Effect =
   | { type: 'reboot'; reason: string }
   | { type: 'check-health' }
   | { type: 'commit' }
-  | { type: 'revert-trial' };
+  | { type: 'revert-trial' }
+  /** after a factory reset: configuration and settings back to the shipped defaults, then restart the agent */
+  | { type: 'reset-agent' };
 
 /** Why an event changed nothing: answered to the hub as 4.00/4.05, or an outdated internal event. */
 export interface Rejection {
@@ -180,9 +182,13 @@ function finish(s: FirmwareState, at: number, result: UpdateResultValue, reason:
   });
 }
 
-/** A committed slot ends the attempt: Update Result 1 for an update; 0 for a factory reset (not a firmware update). */
-function succeed(s: FirmwareState, at: number): FirmwareState {
-  return finish(s, at, s.operation === 'factory-reset' ? UpdateResult.Initial : UpdateResult.Success, '', '');
+/**
+ * A committed slot ends the attempt: Update Result 1 for an update. A factory reset is not a firmware update:
+ * it ends with 0, and the agent's own state and configuration go back to the shipped defaults.
+ */
+function succeed(s: FirmwareState, at: number): Outcome {
+  if (s.operation === 'factory-reset') return go(finish(s, at, UpdateResult.Initial, '', ''), { type: 'reset-agent' });
+  return go(finish(s, at, UpdateResult.Success, '', ''));
 }
 
 function fail(s: FirmwareState, at: number, code: ErrorCode, reason: string): FirmwareState {
@@ -296,7 +302,7 @@ export const MOVES: Record<StateKey, Row> = {
         e.boot.trial
           ? go(stepTo(s, 'verifying', e.at, { verifyStarts: 1 }), { type: 'check-health' })
           : // already committed (the commit landed but the state save did not): it is a success
-            go(succeed(s, e.at)),
+            succeed(s, e.at),
       ),
   },
   'updating:verifying': {
@@ -310,7 +316,7 @@ export const MOVES: Record<StateKey, Row> = {
       go(stepTo(s, 'reverting', e.at, { reason: `health check failed: ${e.reason}`, errorCode: 'health-check-failed' }), { type: 'revert-trial' }, { type: 'reboot', reason: `health check failed: ${e.reason}` }),
     booted: (s, e) =>
       afterBoot(s, e.boot, e.at, () => {
-        if (!e.boot.trial) return go(succeed(s, e.at));
+        if (!e.boot.trial) return succeed(s, e.at);
         const starts = s.verifyStarts + 1;
         if (starts > MAX_VERIFY_STARTS) {
           const reason = `health check failed: the agent restarted ${starts - 1} times during the health check`;
@@ -325,10 +331,10 @@ export const MOVES: Record<StateKey, Row> = {
     'cancel-executed': busyUpdating,
     'update-executed': updateNeedsDownloaded,
     'factory-reset-executed': resetNeedsIdle,
-    committed: (s, e) => go(succeed(s, e.at)),
+    committed: (s, e) => succeed(s, e.at),
     'commit-failed': (s, e) =>
       go(stepTo(s, 'reverting', e.at, { reason: `could not commit the new slot: ${e.reason}`, errorCode: 'commit-failed' }), { type: 'revert-trial' }, { type: 'reboot', reason: 'commit failed' }),
-    booted: (s, e) => afterBoot(s, e.boot, e.at, () => (e.boot.trial ? go(s, { type: 'commit' }) : go(succeed(s, e.at)))),
+    booted: (s, e) => afterBoot(s, e.boot, e.at, () => (e.boot.trial ? go(s, { type: 'commit' }) : succeed(s, e.at))),
   },
   'updating:reverting': {
     'uri-written': uriOnlyInIdle,

@@ -57,10 +57,25 @@ export class Model {
   write(path: LwPath, value: JsonValue): Action {
     const found = this.locate(path);
     if ('error' in found) return respond(found.error.code, found.error.reason);
-    if (path.resource === undefined) return respond('4.05', 'write one resource at a time (/object/instance/resource)');
+    if (path.resource === undefined) return this.writeInstance(found.obj, path, value);
     const ops = found.obj.resources[path.resource];
     if (ops !== 'W' && ops !== 'RW') return respond('4.05', `${formatPath(path)} is not writable`);
     return found.obj.write(path.resource, value);
+  }
+
+  /** LwM2M partial update of an instance: { "<resource>": value, … }, all writable, applied as one change. */
+  private writeInstance(obj: LwObject, path: LwPath, value: JsonValue): Action {
+    if (path.instance === undefined || !obj.writeInstance) return respond('4.05', `${formatPath(path)} cannot be written as a whole; write one resource (/object/instance/resource)`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return respond('4.00', 'an instance write takes an object of resource id → value');
+    const values: Record<number, JsonValue> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const res = Number(k);
+      const ops = obj.resources[res];
+      if (!/^\d+$/.test(k) || ops === undefined) return respond('4.04', `${formatPath(path)}/${k} is not a resource of object ${path.object}`);
+      if (ops !== 'W' && ops !== 'RW') return respond('4.05', `${formatPath(path)}/${k} is not writable`);
+      values[res] = v;
+    }
+    return obj.writeInstance(values);
   }
 
   execute(path: LwPath, args: string | undefined): Action {

@@ -152,6 +152,24 @@ export interface HealthProbe {
   run(signal: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }>;
 }
 
+/**
+ * The agent's remotely managed configuration (Object 26241). Keys are configuration keys ("download.retries").
+ * Changes are validated against the whole configuration, persisted atomically, and take effect when the agent
+ * restarts; the previous configuration stays in force on any error.
+ */
+export interface ConfigPort {
+  /** current values of the remotely managed keys; secrets are never included */
+  values(): Record<string, JsonValue>;
+  /** how many remote changes are in effect (0 = the shipped configuration) */
+  revision(): number;
+  /** validates `patch` on top of the current configuration: undefined when valid, else a reason naming the key */
+  check(patch: Record<string, JsonValue>): string | undefined;
+  /** persists the change atomically; throws when it cannot be saved (nothing changes then) */
+  apply(patch: Record<string, JsonValue>): Promise<void>;
+  /** forgets every remote change (factory reset) */
+  reset(): Promise<void>;
+}
+
 /** Structured log sink: one JSON object per line (journald). Never given credentials or signed URLs. */
 export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;

@@ -13,6 +13,8 @@ import { SIM_REBOOT_EXIT_CODE } from './constants.js';
 
 /** systemd RestartPreventExitStatus: the agent's configuration is invalid, restarting cannot help. */
 const CONFIG_EXIT_CODE = 78;
+/** EX_TEMPFAIL: the agent asks to be started again at once (it applies a new configuration on start). */
+const RESTART_EXIT_CODE = 75;
 
 export interface SimRunOptions {
   dir: string;
@@ -83,6 +85,10 @@ export async function runSimulatedDevice(opts: SimRunOptions): Promise<SimRunRes
       if (exit.kind === 'exited' && exit.code === SIM_REBOOT_EXIT_CODE) {
         log('agent requested a reboot');
         break;
+      }
+      if (exit.kind === 'exited' && exit.code === RESTART_EXIT_CODE) {
+        log('agent restarting (new configuration)');
+        continue;
       }
       if (exit.kind === 'exited' && exit.signal === 'SIGKILL') {
         log('agent killed (SIGKILL): simulating a power cut, booting again');

@@ -14,7 +14,7 @@ export type Action =
   | { kind: 'firmware'; event: FirmwareEvent }
   | { kind: 'reboot' }
   | { kind: 'settings'; patch: { timezone?: string; utcOffset?: string } }
-  | { kind: 'config'; key: string; value: JsonValue };
+  | { kind: 'config'; patch: Record<string, JsonValue> };
 
 export interface LwObject {
   readonly id: number;
@@ -25,6 +25,8 @@ export interface LwObject {
   /** current values of the readable resources of instance 0 */
   read(): Record<number, JsonValue>;
   write(resource: number, value: JsonValue): Action;
+  /** a write of several resources of instance 0 at once (LwM2M partial update), when the object supports it */
+  writeInstance?(values: Record<number, JsonValue>): Action;
   execute(resource: number, args: string | undefined): Action;
 }
 

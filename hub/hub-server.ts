@@ -1,0 +1,62 @@
+// The hub service, composed: the broker link (or the embedded broker), the job store, the job runner and the
+// HTTP API. `fota hub` runs it in the foreground; the demo and the tests start it in-process.
+
+import { startHttpApi } from './api/http-api.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { HubLink, type HubLinkOptions } from './hub-link.js';
+import { JobService } from './jobs/job-service.js';
+import { JobStore } from './jobs/job-store.js';
+
+export interface HubOptions {
+  /** an external broker; without it the embedded one is started on `mqttListen` */
+  link?: Omit<HubLinkOptions, 'fleet'>;
+  prefix: string;
+  mqttListen?: { host: string; port: number };
+  db: string;
+  listen: { host: string; port: number };
+  token?: string;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  requestTimeoutMs?: number;
+}
+
+export interface RunningHub {
+  /** the HTTP API */
+  url: string;
+  /** the broker devices connect to */
+  brokerUrl: string;
+  service: JobService;
+  close(): Promise<void>;
+}
+
+export async function startHub(opts: HubOptions): Promise<RunningHub> {
+  const log = opts.log ?? (() => undefined);
+  let broker: EmbeddedBroker | undefined;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch((e: unknown) => log('shutdown step failed', { error: String(e) }));
+  };
+  try {
+    let linkOpts: HubLinkOptions;
+    if (opts.link) linkOpts = { ...opts.link, fleet: true };
+    else {
+      const at = opts.mqttListen ?? { host: '127.0.0.1', port: 1883 };
+      broker = await startEmbeddedBroker(at.host, at.port);
+      cleanups.push(() => broker!.close());
+      log('embedded MQTT broker listening', { url: broker.url });
+      linkOpts = { url: broker.url, prefix: opts.prefix, fleet: true };
+    }
+    const store = JobStore.open(opts.db);
+    cleanups.push(async () => store.close());
+    const link = await HubLink.connect({ clientId: 'fota-hub', ...linkOpts });
+    cleanups.push(() => link.close());
+    const service = new JobService({ store, link, log, ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}) });
+    await service.start();
+    cleanups.push(() => service.stop());
+    const api = await startHttpApi(service, { host: opts.listen.host, port: opts.listen.port, ...(opts.token ? { token: opts.token } : {}), log: (line) => log(line) });
+    cleanups.push(() => api.close());
+    return { url: api.url, brokerUrl: linkOpts.url, service, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}

@@ -1,0 +1,90 @@
+// What the hub knows about each device from the wire: registration (regId, agent version), presence, the last
+// Object 5 values seen in a notification. Job drivers wait on it for "something happened to device X".
+//
+// INVARIANTS
+// - A waiter is woken at most once and always removed (on event, timeout or abort): no leaked timers or listeners.
+
+import type { JsonValue, Notification, Presence, Registration } from '../../protocol/messages.js';
+import type { DeviceSummary } from './job-service-api.js';
+
+export interface DeviceView {
+  deviceId: string;
+  online: boolean | null;
+  regId: string;
+  agentVersion: string;
+  registeredAt: number | null;
+  /** last value of an observed path, by observation token */
+  observed: Map<string, { path: string; value: JsonValue; time: number }>;
+}
+
+type Waiter = () => void;
+
+export class DeviceDirectory {
+  private readonly devices = new Map<string, DeviceView>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+
+  get(deviceId: string): DeviceView {
+    let d = this.devices.get(deviceId);
+    if (!d) {
+      d = { deviceId, online: null, regId: '', agentVersion: '', registeredAt: null, observed: new Map() };
+      this.devices.set(deviceId, d);
+    }
+    return d;
+  }
+
+  onRegistration(ep: string, reg: Registration): void {
+    const d = this.get(ep);
+    if (reg.regId !== d.regId) d.observed.clear(); // a new registration drops the device's observations
+    d.regId = reg.regId;
+    d.agentVersion = reg.agent.version;
+    d.registeredAt = reg.time;
+    this.wake(ep);
+  }
+
+  onPresence(ep: string, p: Presence): void {
+    this.get(ep).online = p.online;
+    this.wake(ep);
+  }
+
+  onNotification(ep: string, n: Notification): void {
+    this.get(ep).observed.set(n.token, { path: n.path, value: n.value, time: n.time });
+    this.wake(ep);
+  }
+
+  private wake(ep: string): void {
+    const set = this.waiters.get(ep);
+    if (!set) return;
+    this.waiters.delete(ep);
+    for (const w of set) w();
+  }
+
+  /** Resolves on the next event of `deviceId`, or after `ms`; rejects with the signal's reason when aborted. */
+  waitForEvent(deviceId: string, ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      let set = this.waiters.get(deviceId);
+      if (!set) this.waiters.set(deviceId, (set = new Set()));
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        set!.delete(done);
+        resolve();
+      };
+      const onAbort = () => {
+        clearTimeout(timer);
+        set!.delete(done);
+        reject(signal.reason);
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  list(): DeviceSummary[] {
+    return [...this.devices.values()]
+      .filter((d) => d.regId !== '' || d.online !== null)
+      .sort((a, b) => a.deviceId.localeCompare(b.deviceId))
+      .map((d) => ({ deviceId: d.deviceId, online: d.online, agentVersion: d.agentVersion, registeredAt: d.registeredAt === null ? null : new Date(d.registeredAt).toISOString() }));
+  }
+}

@@ -1,0 +1,273 @@
+// The hub's job runner: schedules parent jobs fanned out to one child per device, runs children through their
+// driver with rollout control (max in flight, abort on failure ratio), timeouts and cancel, keeps every change in
+// the JobStore, and after a restart picks unfinished jobs up again from the devices' state.
+//
+// INVARIANTS
+// - A child has at most one driver run at a time (`running`); its terminal status is written exactly once.
+// - A parent turns terminal only after every child is terminal; its message aggregates the children.
+// - A child's timeout counts from its StartTime (persisted), so a hub restart does not extend it.
+
+import { isValidEndpoint } from '../../protocol/topics.js';
+import { RequestTimeout, type HubLink } from '../hub-link.js';
+import { DeviceDirectory } from './device-directory.js';
+import type { Driver, DriverContext, DriverEnd, RequestBody } from './driver.js';
+import { DeviceRefused } from './driver.js';
+import { configurationDriver, configToResources, factoryResetDriver, readDriver, rebootDriver, writeDriver } from './drivers/device-drivers.js';
+import { firmwareUpdateDriver } from './drivers/firmware-update.js';
+import { checkParameters, isTerminal, JobStoreError, type JobRecord, type JobType } from './job-model.js';
+import type { JobQuery } from './job-query.js';
+import type { DeviceSummary, JobDetail, JobServiceApi, ScheduleRequest } from './job-service-api.js';
+import type { JobPage, JobStore } from './job-store.js';
+
+const DRIVERS: Record<JobType, Driver> = {
+  'firmware-update': firmwareUpdateDriver,
+  reboot: rebootDriver,
+  'factory-reset': factoryResetDriver,
+  'configuration-update': configurationDriver,
+  'read-device-properties': readDriver,
+  'write-device-properties': writeDriver,
+};
+
+export interface JobServiceOptions {
+  store: JobStore;
+  /** a HubLink connected with `fleet: true` */
+  link: HubLink;
+  now?: () => number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** how long to wait for one answer before asking again (ms) */
+  requestTimeoutMs?: number;
+}
+
+interface Run {
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class JobService implements JobServiceApi {
+  readonly devices_ = new DeviceDirectory();
+  private readonly running = new Map<string, Run>();
+  private readonly cancelled = new Set<string>();
+  private readonly now: () => number;
+  private readonly log: NonNullable<JobServiceOptions['log']>;
+  private stopped = false;
+  private off: (() => void) | undefined;
+
+  constructor(private readonly opts: JobServiceOptions) {
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Follows the fleet and resumes every unfinished job. */
+  async start(): Promise<void> {
+    const d = this.devices_;
+    this.off = this.opts.link.on({
+      registration: (ep, r) => d.onRegistration(ep, r),
+      presence: (ep, p) => d.onPresence(ep, p),
+      notification: (ep, n) => d.onNotification(ep, n),
+    });
+    // retained registrations and presence arrive first: give them a moment before drivers look at them
+    await new Promise((r) => setTimeout(r, 300));
+    const parents = new Set<string>();
+    for (const job of this.opts.store.listUnfinished()) parents.add(job.ParentJobId || job.JobId);
+    for (const id of parents) {
+      this.log('resuming job', { jobId: id });
+      this.pump(id);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.off?.();
+    for (const r of this.running.values()) r.abort.abort('stopping');
+    await Promise.allSettled([...this.running.values()].map((r) => r.done));
+  }
+
+  schedule(req: ScheduleRequest): JobRecord {
+    if (!req || typeof req !== 'object') throw new JobStoreError('invalid-job', 'the request must be an object');
+    const params = checkParameters(req.type, req.parameters);
+    if (!Array.isArray(req.deviceIds) || req.deviceIds.length === 0) throw new JobStoreError('invalid-job', 'deviceIds must list at least one device');
+    const bad = req.deviceIds.find((d) => typeof d !== 'string' || !isValidEndpoint(d));
+    if (bad !== undefined) throw new JobStoreError('invalid-job', `device id ${JSON.stringify(bad)} is invalid`);
+    if (new Set(req.deviceIds).size !== req.deviceIds.length) throw new JobStoreError('invalid-job', 'deviceIds lists a device twice');
+    if (req.type === 'firmware-update' && !/^https?:\/\/./.test(params.packageUri ?? '')) throw new JobStoreError('invalid-job', 'parameters.packageUri must be an http:// or https:// URI');
+    if (req.type === 'configuration-update') {
+      try {
+        configToResources(params.config ?? {});
+      } catch (e) {
+        throw new JobStoreError('invalid-job', `parameters.config: ${(e as Error).message}`);
+      }
+    }
+    const parent = this.opts.store.createJob(
+      { JobId: req.jobId, Type: req.type, Parameters: params, StatusMessage: `${req.deviceIds.length} device(s) queued` },
+      req.deviceIds.map((DeviceId) => ({ DeviceId })),
+    );
+    this.log('job scheduled', { jobId: parent.JobId, type: req.type, devices: req.deviceIds.length });
+    this.pump(parent.JobId);
+    return this.opts.store.get(parent.JobId) ?? parent;
+  }
+
+  cancel(jobId: string): JobRecord {
+    const job = this.opts.store.get(jobId);
+    if (!job) throw new JobStoreError('not-found', `no job ${jobId}`);
+    if (isTerminal(job.Status)) return job;
+    const children = job.ParentJobId ? [job] : this.opts.store.children(jobId);
+    if (!job.ParentJobId) this.cancelled.add(jobId);
+    for (const c of children) {
+      if (isTerminal(c.Status)) continue;
+      const run = this.running.get(c.JobId);
+      if (run) run.abort.abort('cancelled');
+      else this.opts.store.update(c.JobId, { Status: 'Cancelled', StatusMessage: 'cancelled before it started' });
+    }
+    this.pump(job.ParentJobId || jobId);
+    return this.opts.store.get(jobId)!;
+  }
+
+  get(jobId: string): JobDetail | undefined {
+    const job = this.opts.store.get(jobId);
+    if (!job) return undefined;
+    return { job, children: job.ParentJobId ? [] : this.opts.store.children(jobId) };
+  }
+
+  query(q: JobQuery): JobPage {
+    return this.opts.store.query(q);
+  }
+
+  devices(): DeviceSummary[] {
+    return this.devices_.list();
+  }
+
+  /** Starts what may start, aborts the rest when the failure ratio is passed, and ends the parent when done. */
+  private pump(parentId: string): void {
+    if (this.stopped) return;
+    const store = this.opts.store;
+    const parent = store.get(parentId);
+    if (!parent || isTerminal(parent.Status)) return;
+    const children = store.children(parentId);
+    if (parent.Status === 'Queued') store.update(parentId, { Status: 'Running' });
+    const p = parent.Parameters;
+    const failed = children.filter((c) => c.Status === 'Failed').length;
+    const finished = children.filter((c) => c.Status === 'Failed' || c.Status === 'Completed').length;
+    const aborting = p.abortFailureRatio !== undefined && finished > 0 && failed / finished > p.abortFailureRatio;
+    let inFlight = children.filter((c) => c.Status === 'Running').length;
+    for (const c of children) {
+      if (c.Status === 'Running' && !this.running.has(c.JobId)) this.startChild(c); // resumed after a hub restart
+      if (c.Status !== 'Queued') continue;
+      if (aborting || this.cancelled.has(parentId)) {
+        const why = aborting ? `not started: the rollout was aborted (${failed} of ${finished} finished devices failed, more than ${p.abortFailureRatio})` : 'cancelled before it started';
+        store.update(c.JobId, { Status: 'Cancelled', StatusMessage: why });
+        continue;
+      }
+      if (p.maxInFlight !== undefined && inFlight >= p.maxInFlight) continue;
+      inFlight++;
+      this.startChild(c);
+    }
+    this.finishParent(parentId);
+  }
+
+  private finishParent(parentId: string): void {
+    const store = this.opts.store;
+    const children = store.children(parentId);
+    const count = (s: string) => children.filter((c) => c.Status === s).length;
+    const done = children.filter((c) => isTerminal(c.Status));
+    const progress = children.length === 0 ? 100 : Math.floor(children.reduce((sum, c) => sum + (isTerminal(c.Status) ? 100 : c.Progress), 0) / children.length);
+    const failedIds = children.filter((c) => c.Status === 'Failed').map((c) => c.DeviceId);
+    const cancelledN = count('Cancelled');
+    let message = `${children.length} devices: ${count('Completed')} succeeded, ${failedIds.length} failed`;
+    if (cancelledN > 0) message += `, ${cancelledN} cancelled`;
+    if (failedIds.length > 0) message += ` (failed: ${failedIds.slice(0, 20).join(', ')}${failedIds.length > 20 ? ', …' : ''})`;
+    if (done.length < children.length) {
+      store.update(parentId, { Progress: progress, StatusMessage: `${message}; ${children.length - done.length} in progress` });
+      return;
+    }
+    const status = failedIds.length > 0 ? 'Failed' : this.cancelled.has(parentId) || (cancelledN > 0 && count('Completed') === 0) ? 'Cancelled' : 'Completed';
+    store.update(parentId, { Status: status, Progress: 100, StatusMessage: message });
+    this.cancelled.delete(parentId);
+    this.log('job finished', { jobId: parentId, status, message });
+  }
+
+  private startChild(child: JobRecord): void {
+    const store = this.opts.store;
+    if (child.Status === 'Queued') store.update(child.JobId, { Status: 'Running', StatusMessage: 'starting' });
+    const job = store.get(child.JobId)!;
+    const abort = new AbortController();
+    const started = job.StartTime ? Date.parse(job.StartTime) : this.now();
+    const timeoutMs = Math.max(0, started + job.Parameters.timeoutSeconds * 1000 - this.now());
+    const timer = setTimeout(() => abort.abort('timeout'), timeoutMs);
+    const done = this.runChild(job, abort.signal).finally(() => {
+      clearTimeout(timer);
+      this.running.delete(job.JobId);
+      this.pump(job.ParentJobId);
+    });
+    this.running.set(job.JobId, { abort, done });
+  }
+
+  private async runChild(job: JobRecord, signal: AbortSignal): Promise<void> {
+    const driver = DRIVERS[job.Type];
+    const ctx = this.context(job, signal);
+    let end: DriverEnd;
+    try {
+      end = await driver.run(ctx);
+    } catch (e) {
+      if (signal.aborted) {
+        if (signal.reason === 'stopping') return; // the hub stops: the job resumes on the next start
+        const note = driver.abort ? await driver.abort(ctx, (body) => this.cleanupRequest(job.DeviceId, body)).catch(() => '') : '';
+        const timedOut = signal.reason === 'timeout';
+        const what = timedOut ? `timed out: the device did not finish within ${job.Parameters.timeoutSeconds} s` : 'cancelled';
+        const msg = [what, note].filter(Boolean).join('; ');
+        this.opts.store.update(job.JobId, { Status: timedOut ? 'Failed' : 'Cancelled', TimedOut: timedOut, StatusMessage: msg });
+        this.log('child ended', { jobId: job.JobId, status: timedOut ? 'Failed' : 'Cancelled', message: msg });
+        return;
+      }
+      const message = e instanceof DeviceRefused ? e.message : `hub error: ${(e as Error).message}`;
+      end = { status: 'Failed', message };
+    }
+    this.opts.store.update(job.JobId, { ...end.patch, Status: end.status, StatusMessage: end.message });
+    this.log('child ended', { jobId: job.JobId, status: end.status, message: end.message });
+  }
+
+  private context(job: JobRecord, signal: AbortSignal): DriverContext {
+    const store = this.opts.store;
+    const deviceId = job.DeviceId;
+    const dir = this.devices_;
+    const timeout = this.opts.requestTimeoutMs ?? 5000;
+    // the offline note only until the driver says something itself (a rebooting device is offline too)
+    let spoke = job.StatusMessage !== 'starting';
+    return {
+      deviceId,
+      params: job.Parameters,
+      job,
+      signal,
+      device: () => dir.get(deviceId),
+      wake: (ms) => dir.waitForEvent(deviceId, ms, signal),
+      now: this.now,
+      patch: (p) => {
+        if (p.StatusMessage !== undefined) spoke = true;
+        store.update(job.JobId, p);
+      },
+      step: (step, detail) => store.appendLog(job.JobId, detail === undefined ? { step } : { step, detail }),
+      logged: (step) => [...(store.get(job.JobId)?.Log ?? [])].reverse().find((l) => l.step === step),
+      request: async (body: RequestBody) => {
+        for (;;) {
+          signal.throwIfAborted();
+          if (dir.get(deviceId).online === false) {
+            if (!spoke) store.update(job.JobId, { StatusMessage: 'waiting for the device to come online' });
+            await dir.waitForEvent(deviceId, 10_000, signal);
+            continue;
+          }
+          try {
+            return await this.opts.link.request(deviceId, body, timeout);
+          } catch (e) {
+            if (!(e instanceof RequestTimeout)) throw e;
+            await dir.waitForEvent(deviceId, 1000, signal);
+          }
+        }
+      },
+    };
+  }
+
+  /** One best-effort request after a child was aborted (cancel on the device). */
+  private async cleanupRequest(deviceId: string, body: RequestBody) {
+    if (this.devices_.get(deviceId).online === false) return undefined;
+    return this.opts.link.request(deviceId, body, this.opts.requestTimeoutMs ?? 5000).catch(() => undefined);
+  }
+}

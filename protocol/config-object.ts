@@ -1,0 +1,37 @@
+// Object 26241 "fota Agent Configuration" (private range): the agent settings a hub may read and change.
+// One instance. Resource ids are fixed here; names are the agent's configuration keys (docs/configuration.md).
+// Secrets are write-only. A write of several resources to /26241/0 is validated and applied as one change.
+
+/** Configuration key → resource id, and whether it is write-only (a secret). */
+export const CONFIG_RESOURCES = {
+  'broker.keepaliveSec': { id: 0 },
+  'broker.reconnectInitialDelaySec': { id: 1 },
+  'broker.reconnectMaxDelaySec': { id: 2 },
+  'broker.password': { id: 3, secret: true },
+  allowedUriSchemes: { id: 4 },
+  'download.retries': { id: 5 },
+  'download.initialDelaySec': { id: 6 },
+  'download.maxDelaySec': { id: 7 },
+  'download.connectTimeoutSec': { id: 8 },
+  'download.stallTimeoutSec': { id: 9 },
+  'health.connectTimeoutSec': { id: 10 },
+  'health.commandTimeoutSec': { id: 11 },
+  'registration.lifetimeSec': { id: 12 },
+  progressIntervalMs: { id: 13 },
+  logLevel: { id: 14 },
+} as const satisfies Record<string, { id: number; secret?: boolean }>;
+
+export type ConfigKey = keyof typeof CONFIG_RESOURCES;
+
+/** Read-only: how many remote configuration changes are in effect (0 = the shipped configuration). */
+export const CONFIG_REVISION = 100;
+
+export const CONFIG_KEYS = Object.keys(CONFIG_RESOURCES) as ConfigKey[];
+
+export function configKeyOf(resource: number): ConfigKey | undefined {
+  return CONFIG_KEYS.find((k) => CONFIG_RESOURCES[k].id === resource);
+}
+
+export function isSecret(key: ConfigKey): boolean {
+  return 'secret' in CONFIG_RESOURCES[key];
+}
