@@ -41,6 +41,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const found = find(argv);
   if (!found) {
+    // a group word alone ("fota job", "fota device --help"): list the group's commands
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `));
+    const help = argv[1] === undefined || argv[1] === '--help' || argv[1] === '-h';
+    if (group.length > 0) {
+      const width = Math.max(...group.map((c) => c.name.length));
+      (help ? console.log : console.error)(
+        [`${help ? '' : `fota: unknown ${argv[0]} command "${argv[1]}"\n\n`}fota ${argv[0]} commands (fota <command> --help for details):`, ...group.map((c) => `  fota ${c.name.padEnd(width)}  ${c.summary}`)].join('\n'),
+      );
+      return help && argv[1] !== undefined ? EXIT.ok : EXIT.usage;
+    }
     console.error(`fota: unknown command "${argv.slice(0, 2).join(' ')}"\n\n${overview()}`);
     return EXIT.usage;
   }

@@ -203,14 +203,19 @@ export class JobService implements JobServiceApi {
 
   private async runChild(job: JobRecord, signal: AbortSignal): Promise<void> {
     const driver = DRIVERS[job.Type];
-    const ctx = this.context(job, signal);
+    const stats = { answered: false };
+    const ctx = this.context(job, signal, stats);
     let end: DriverEnd;
     try {
       end = await driver.run(ctx);
     } catch (e) {
       if (signal.aborted) {
         if (signal.reason === 'stopping') return; // the hub stops: the job resumes on the next start
-        const note = driver.abort ? await driver.abort(ctx, (body) => this.cleanupRequest(job.DeviceId, body)).catch(() => '') : '';
+        const note = !stats.answered
+          ? 'the device never answered (offline or unknown)'
+          : driver.abort
+            ? await driver.abort(ctx, (body) => this.cleanupRequest(job.DeviceId, body)).catch(() => '')
+            : '';
         const timedOut = signal.reason === 'timeout';
         const what = timedOut ? `timed out: the device did not finish within ${job.Parameters.timeoutSeconds} s` : 'cancelled';
         const msg = [what, note].filter(Boolean).join('; ');
@@ -225,7 +230,7 @@ export class JobService implements JobServiceApi {
     this.log('child ended', { jobId: job.JobId, status: end.status, message: end.message });
   }
 
-  private context(job: JobRecord, signal: AbortSignal): DriverContext {
+  private context(job: JobRecord, signal: AbortSignal, stats: { answered: boolean }): DriverContext {
     const store = this.opts.store;
     const deviceId = job.DeviceId;
     const dir = this.devices_;
@@ -255,7 +260,9 @@ export class JobService implements JobServiceApi {
             continue;
           }
           try {
-            return await this.opts.link.request(deviceId, body, timeout);
+            const res = await this.opts.link.request(deviceId, body, timeout);
+            stats.answered = true;
+            return res;
           } catch (e) {
             if (!(e instanceof RequestTimeout)) throw e;
             await dir.waitForEvent(deviceId, 1000, signal);

@@ -1,0 +1,454 @@
+// `fota job …`: schedule, follow, list, show and cancel fleet jobs through the hub's HTTP API (JobClient).
+// Hub from --hub / $FOTA_HUB, token from $FOTA_HUB_TOKEN (read when a command runs, never at import).
+
+import { readFileSync } from 'node:fs';
+import type { JsonValue } from '../../../protocol/messages.js';
+import { isValidEndpoint } from '../../../protocol/topics.js';
+import { JobClient, JobClientError, DEFAULT_FIRMWARE_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, type JobQueryJson } from '../../job-client.js';
+import { isTerminal, JOB_STATUSES, JOB_TYPES, type JobParameters, type JobRecord, type JobType } from '../../jobs/job-model.js';
+import { parseJobQuery, QueryError } from '../../jobs/job-query.js';
+import type { JobDetail } from '../../jobs/job-service-api.js';
+import { CliError, EXIT, parseDuration, requireOpt, str, strs, usageError, type Command, type Options, type Parsed } from '../command.js';
+import { childDetailLines, clean, jobListLines, LiveTable, renderJobTable, truncate, when } from '../job-table.js';
+
+export const DEFAULT_HUB = 'http://127.0.0.1:8640';
+const POLL_MS = 1000;
+/** consecutive failed polls (hub restarting, network blip) that --wait rides out before giving up */
+const MAX_POLL_FAILURES = 30;
+
+const HUB_HELP = `Hub options:
+  --hub URL   the hub's API (default: $FOTA_HUB or ${DEFAULT_HUB}); the token comes from $FOTA_HUB_TOKEN`;
+
+function client(args: Parsed): JobClient {
+  const url = str(args.values.hub) ?? process.env['FOTA_HUB'] ?? DEFAULT_HUB;
+  const token = process.env['FOTA_HUB_TOKEN'];
+  try {
+    return new JobClient(token ? { url, token } : { url });
+  } catch (e) {
+    throw usageError((e as Error).message);
+  }
+}
+
+/** Turns a JobClientError into the CLI's one line + hint; 400s are the user's input (exit 2). */
+function cliError(e: unknown, cmd: string): unknown {
+  if (!(e instanceof JobClientError)) return e;
+  const hint: Record<string, string> = {
+    unauthorized: 'set FOTA_HUB_TOKEN to the token the hub was started with',
+    'not-found': 'list jobs with: fota job list',
+    'duplicate-job': 'choose another --id, or leave --id out for a generated one',
+  };
+  if (e.status === 400) return usageError(e.message, `see: fota ${cmd} --help`);
+  return new CliError(e.message, EXIT.failure, hint[e.code]);
+}
+
+async function withClient<T>(args: Parsed, cmd: string, fn: (c: JobClient) => Promise<T>): Promise<T> {
+  const c = client(args);
+  try {
+    return await fn(c);
+  } catch (e) {
+    throw cliError(e, cmd);
+  } finally {
+    c.close();
+  }
+}
+
+/** The terminal's size when stdout is one that reports it (a pty without a size says 0); else undefined. */
+function termSize(what: 'columns' | 'rows'): number | undefined {
+  const n = process.stdout.isTTY ? process.stdout[what] : 0;
+  return n > 0 ? n : undefined;
+}
+
+/** The text of a file named by an "@FILE" argument; throws a usage error naming `what`. */
+function readArgFile(what: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw usageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Device ids from every --devices: "a,b,c" or "@file" (one id per line; blank lines and # comments skipped). */
+export function parseDevices(values: string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    if (v.startsWith('@')) {
+      readArgFile('the device list', v.slice(1)).split(/\r?\n/).forEach((line, i) => {
+        const id = line.replace(/#.*/, '').trim();
+        if (id === '') return;
+        if (!isValidEndpoint(id)) throw usageError(`${v.slice(1)}:${i + 1}: "${truncate(id, 60)}" is not a valid device id`);
+        out.push(id);
+      });
+    } else {
+      for (const id of v.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+        if (!isValidEndpoint(id)) throw usageError(`"${truncate(id, 60)}" is not a valid device id (1-128 characters A-Z a-z 0-9 . _ : -)`);
+        out.push(id);
+      }
+    }
+  }
+  if (out.length === 0) throw usageError('--devices is required: a,b,c or @file with one device id per line');
+  return out;
+}
+
+/** "KEY=VALUE" pairs into an object; VALUE is JSON when it parses (42, true, {"a":1}), else the text itself. */
+export function parseSets(values: string[], what: string): Record<string, JsonValue> {
+  if (values.length === 0) throw usageError(`--set ${what}=VALUE is required (repeat it for more)`);
+  const out: Record<string, JsonValue> = {};
+  for (const s of values) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw usageError(`--set "${s}" must be ${what}=VALUE`);
+    const text = s.slice(eq + 1);
+    let value: JsonValue;
+    try {
+      value = JSON.parse(text) as JsonValue;
+    } catch {
+      value = text;
+    }
+    out[s.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+const PREFIX: Record<JobType, string> = {
+  'firmware-update': 'fw', reboot: 'reboot', 'factory-reset': 'reset', 'configuration-update': 'config',
+  'read-device-properties': 'read', 'write-device-properties': 'write',
+};
+/** A readable job id from the type and the time (UTC): "fw-20261127-163045". */
+export function generatedJobId(type: JobType, now = new Date()): string {
+  const t = now.toISOString();
+  return `${PREFIX[type]}-${t.slice(0, 10).replace(/-/g, '')}-${t.slice(11, 19).replace(/:/g, '')}`;
+}
+
+function intOpt(args: Parsed, name: string): number | undefined {
+  const v = str(args.values[name]);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw usageError(`--${name} must be a whole number (got "${v}")`);
+  return Number(v);
+}
+
+function parameters(args: Parsed, type: JobType, own: Partial<JobParameters>): JobParameters {
+  const t = str(args.values.timeout);
+  const timeoutSeconds = t === undefined ? (type === 'firmware-update' ? DEFAULT_FIRMWARE_TIMEOUT_SECONDS : DEFAULT_TIMEOUT_SECONDS) : Math.ceil(parseDuration(t, '--timeout'));
+  const p: JobParameters = { ...own, timeoutSeconds };
+  const max = intOpt(args, 'max-in-flight');
+  if (max !== undefined) p.maxInFlight = max;
+  const ratio = str(args.values['abort-failure-ratio']);
+  if (ratio !== undefined) {
+    if (!/^\d*\.?\d+$/.test(ratio)) throw usageError(`--abort-failure-ratio must be a number 0..1 (got "${ratio}")`);
+    p.abortFailureRatio = Number(ratio);
+  }
+  return p;
+}
+
+/**
+ * Polls the job every second and shows its children until it ends: 0 Completed, 1 Failed/Cancelled, 130 on
+ * Ctrl-C (the job keeps running). Rides out a hub that stops answering for a while once it has answered.
+ */
+async function follow(c: JobClient, jobId: string): Promise<number> {
+  const out = process.stdout;
+  const table = new LiveTable(out.isTTY ? { tty: true, width: termSize('columns') ?? 80, height: termSize('rows') ?? 24 } : { tty: false });
+  let stop = (): void => undefined;
+  const stopped = new Promise<'stop'>((resolve) => (stop = () => resolve('stop')));
+  process.on('SIGINT', stop);
+  try {
+    let failures = 0;
+    let answered = false;
+    for (;;) {
+      // never rejects: a poll still in flight when Ctrl-C wins the race must not become an unhandled rejection
+      const poll = c.getJob(jobId).then((d) => ({ d }), (e: unknown) => ({ e }));
+      const r = await Promise.race([poll, stopped]);
+      if (r === 'stop') break;
+      if ('e' in r) {
+        const e = r.e;
+        if (!answered || !(e instanceof JobClientError) || e.status !== 0 || ++failures >= MAX_POLL_FAILURES) throw e;
+        if (failures === 1) {
+          process.stderr.write(`hub not answering (${e.code}); still trying…\n`);
+          table.invalidate(); // the note moved the cursor: draw the next table below it
+        }
+      } else {
+        answered = true;
+        failures = 0;
+        // following a child: show it as a one-row table
+        out.write(table.frame(r.d.job.ParentJobId === '' ? r.d : { job: r.d.job, children: [r.d.job] }));
+        if (isTerminal(r.d.job.Status)) return finished(r.d);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const slept = await Promise.race([new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), POLL_MS))), stopped]);
+      clearTimeout(timer);
+      if (slept === 'stop') break;
+    }
+    process.stderr.write(`stopped waiting; job ${jobId} keeps running on the hub (follow it: fota job show ${jobId} --wait; stop it: fota job cancel ${jobId})\n`);
+    return 130;
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
+function finished(d: JobDetail): number {
+  const kids = d.children.length > 0 ? d.children : [d.job];
+  if (d.job.Type === 'read-device-properties') {
+    for (const k of kids) for (const [path, v] of Object.entries(k.Values ?? {})) console.log(`${k.DeviceId}  ${path}  ${clean(typeof v === 'string' ? v : JSON.stringify(v))}`);
+  }
+  const bad = kids.filter((k) => k.Status !== 'Completed').length;
+  if (d.job.Status === 'Completed') {
+    process.stderr.write(`job ${d.job.JobId} completed on ${kids.length} device${kids.length === 1 ? '' : 's'}\n`);
+    return EXIT.ok;
+  }
+  process.stderr.write(`job ${d.job.JobId} ${d.job.Status.toLowerCase()}: ${bad} of ${kids.length} devices did not complete (details: fota job show ${d.job.JobId})\n`);
+  return EXIT.failure;
+}
+
+const SCHEDULE_OPTIONS: Options = {
+  devices: { type: 'string', multiple: true },
+  id: { type: 'string' },
+  timeout: { type: 'string' },
+  'max-in-flight': { type: 'string' },
+  'abort-failure-ratio': { type: 'string' },
+  wait: { type: 'boolean' },
+  hub: { type: 'string' },
+};
+const scheduleHelp = (timeout: number) => `Options:
+  --devices LIST   device ids: a,b,c or @FILE (one per line); may be repeated
+  --id JOBID       job id (default: generated from the type and UTC time, e.g. fw-20261127-163045)
+  --timeout T      how long each device may take: 90s, 25m, 1h (default ${timeout / 60}m)
+  --max-in-flight N          at most N devices at once (default: all)
+  --abort-failure-ratio R    stop starting devices once this share (0..1) of the finished ones failed
+  --wait           follow the job: a table of the devices, exit 0 when it completed, 1 when it failed or
+                   was cancelled; Ctrl-C stops waiting (the job keeps running)
+${HUB_HELP}`;
+
+function scheduleCommand(spec: { verb: string; type: JobType; summary: string; usage: string; options?: Options; own(args: Parsed): Partial<JobParameters> }): Command {
+  const name = `job ${spec.verb}`;
+  const timeout = spec.type === 'firmware-update' ? DEFAULT_FIRMWARE_TIMEOUT_SECONDS : DEFAULT_TIMEOUT_SECONDS;
+  return {
+    name,
+    summary: spec.summary,
+    usage: `${spec.usage}\n\n${scheduleHelp(timeout)}`,
+    options: { ...SCHEDULE_OPTIONS, ...spec.options },
+    run: (args) => {
+      const deviceIds = parseDevices(strs(args.values.devices));
+      const params = parameters(args, spec.type, spec.own(args));
+      const chosen = str(args.values.id);
+      return withClient(args, name, async (c) => {
+        let job: JobRecord | undefined;
+        // a generated id may collide with a job scheduled in the same second: add a counter
+        for (let n = 1; !job; n++) {
+          const jobId = chosen ?? (n === 1 ? generatedJobId(spec.type) : `${generatedJobId(spec.type)}-${n}`);
+          try {
+            job = await c.schedule({ jobId, type: spec.type, deviceIds, parameters: params });
+          } catch (e) {
+            if (chosen !== undefined || n >= 5 || !(e instanceof JobClientError && e.code === 'duplicate-job')) throw e;
+          }
+        }
+        console.log(job.JobId);
+        process.stderr.write(`scheduled ${spec.type} job ${job.JobId} on ${deviceIds.length} device${deviceIds.length === 1 ? '' : 's'}${args.values.wait ? '' : `; follow it: fota job show ${job.JobId} --wait`}\n`);
+        return args.values.wait ? follow(c, job.JobId) : EXIT.ok;
+      });
+    },
+  };
+}
+
+const schedules: Command[] = [
+  scheduleCommand({
+    verb: 'firmware-update', type: 'firmware-update', summary: 'update the firmware of devices (a fleet job)',
+    usage: `Usage: fota job firmware-update --devices LIST --package URI [options]
+
+Writes the package URI to /5/0/1 of every device and follows each update to its Update Result.
+Example: fota job firmware-update --devices @fleet.txt --package https://fw.example/os-2.4.0.fota --max-in-flight 10 --wait
+
+  --package URI    http:// or https:// URL of the signed package`,
+    options: { package: { type: 'string' } },
+    own: (args) => ({ packageUri: requireOpt(args, 'package') }),
+  }),
+  scheduleCommand({
+    verb: 'reboot', type: 'reboot', summary: 'reboot devices (a fleet job)',
+    usage: 'Usage: fota job reboot --devices LIST [options]\n\nExecutes /3/0/4 (Reboot) on every device.\nExample: fota job reboot --devices sim-1,sim-2 --wait',
+    own: () => ({}),
+  }),
+  scheduleCommand({
+    verb: 'factory-reset', type: 'factory-reset', summary: 'factory-reset devices (a fleet job)',
+    usage: 'Usage: fota job factory-reset --devices LIST [options]\n\nExecutes /3/0/5 (Factory Reset) on every device: their data is erased.\nExample: fota job factory-reset --devices sim-3 --id reset-sim-3',
+    own: () => ({}),
+  }),
+  scheduleCommand({
+    verb: 'config-update', type: 'configuration-update', summary: 'change agent configuration keys on devices',
+    usage: `Usage: fota job config-update --devices LIST --set KEY=VALUE … [options]
+
+Writes agent configuration keys on every device. VALUE is JSON when it parses (30, true, "x"), else text.
+Example: fota job config-update --devices @fleet.txt --set pollIntervalSeconds=60 --set logLevel=debug
+
+  --set KEY=VALUE  a configuration key and its value; repeat for more`,
+    options: { set: { type: 'string', multiple: true } },
+    own: (args) => ({ config: parseSets(strs(args.values.set), 'KEY') }),
+  }),
+  scheduleCommand({
+    verb: 'read', type: 'read-device-properties', summary: 'read LwM2M resources from devices (values printed with --wait)',
+    usage: `Usage: fota job read --devices LIST --paths P1,P2 [options]
+
+Reads LwM2M paths from every device. With --wait, prints "DEVICE  PATH  VALUE" lines when the job ends.
+Example: fota job read --devices sim-1,sim-2 --paths /3/0/3,/3/0/10 --wait
+
+  --paths LIST     LwM2M paths, comma separated (/3/0/3 firmware version, /3/0/10 free memory)`,
+    options: { paths: { type: 'string' } },
+    own: (args) => ({ paths: requireOpt(args, 'paths').split(',').map((p) => p.trim()).filter((p) => p !== '') }),
+  }),
+  scheduleCommand({
+    verb: 'write', type: 'write-device-properties', summary: 'write LwM2M resources on devices',
+    usage: `Usage: fota job write --devices LIST --set PATH=VALUE … [options]
+
+Writes LwM2M resources on every device. VALUE is JSON when it parses, else text.
+Example: fota job write --devices @fleet.txt --set /3/0/15=Europe/Berlin --set /3/0/14=+01:00
+
+  --set PATH=VALUE a resource path and its value; repeat for more`,
+    options: { set: { type: 'string', multiple: true } },
+    own: (args) => ({ values: parseSets(strs(args.values.set), 'PATH') }),
+  }),
+];
+
+function matchEnum(list: readonly string[], v: string, what: string): string {
+  const hit = list.find((x) => x.toLowerCase() === v.toLowerCase());
+  if (!hit) throw usageError(`${what} "${v}" is not one of ${list.join(', ')}`);
+  return hit;
+}
+
+/** The query `fota job list` sends, checked locally so a bad --filter or --sort fails before any request. */
+export function listQuery(args: Parsed): JobQueryJson {
+  const filters: unknown[] = [];
+  if (args.values.all !== true) filters.push({ type: 'comparison', property: 'ParentJobId', comparisonOperator: 'eq', value: '' });
+  const anyOf = (property: string, vs: string[]) => {
+    const cmps = vs.map((value) => ({ type: 'comparison', property, comparisonOperator: 'eq', value }));
+    if (cmps.length > 0) filters.push(cmps.length === 1 ? cmps[0] : { type: 'or', filters: cmps });
+  };
+  const split = (name: string) => strs(args.values[name]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  anyOf('Status', split('status').map((s) => matchEnum(JOB_STATUSES, s, '--status')));
+  anyOf('Type', split('type').map((t) => matchEnum(JOB_TYPES, t, '--type')));
+  const f = str(args.values.filter);
+  if (f !== undefined) {
+    const text = f.startsWith('@') ? readArgFile('the --filter file', f.slice(1)) : f;
+    let filter: unknown;
+    try {
+      filter = JSON.parse(text);
+    } catch (e) {
+      throw usageError(`--filter is not valid JSON: ${(e as Error).message}`, `example: --filter '{"type":"comparison","property":"DeviceId","comparisonOperator":"eq","value":"sim-1"}'`);
+    }
+    try {
+      parseJobQuery({ filter });
+    } catch (e) {
+      if (e instanceof QueryError) throw usageError(`--filter: ${e.message}`, 'the query language: docs/jobs.md');
+      throw e;
+    }
+    filters.push(filter);
+  }
+  const query: Record<string, unknown> = {};
+  if (filters.length > 0) query['filter'] = filters.length === 1 ? filters[0] : { type: 'and', filters };
+  const sort = split('sort');
+  if (sort.length > 0) query['sort'] = sort;
+  try {
+    parseJobQuery(query);
+  } catch (e) {
+    if (e instanceof QueryError) throw usageError(e.path.startsWith('sort') ? `--sort: ${e.message.slice(e.path.length + 2)}` : e.message);
+    throw e;
+  }
+  return query as JobQueryJson;
+}
+
+const list: Command = {
+  name: 'job list',
+  summary: 'list fleet jobs (filter by status, type or the query language)',
+  usage: `Usage: fota job list [--status S] [--type T] [--filter JSON] [--sort KEY] [--limit N] [--all] [--json]
+
+Lists fleet jobs (parents), newest first. Options combine with AND.
+  --status S     Queued, Running, Completed, Failed, Cancelled (comma list = any of them)
+  --type T       firmware-update, reboot, factory-reset, configuration-update, read-device-properties,
+                 write-device-properties (comma list)
+  --filter JSON  a filter of the query language (docs/jobs.md), or @FILE holding one
+  --sort KEY     a property, ascending: --sort StartTime; descending: --sort=-StartTime (default
+                 -CreatedTime); a comma list sorts by several keys
+  --limit N      at most N jobs (default 50)
+  --all          also list the device jobs (children), e.g. to search by DeviceId
+  --json         print the jobs as a JSON array
+${HUB_HELP}
+
+Examples: fota job list --status Running --sort=-StartTime
+          fota job list --all --filter '{"type":"comparison","property":"DeviceId","comparisonOperator":"eq","value":"sim-1"}'`,
+  options: {
+    status: { type: 'string', multiple: true }, type: { type: 'string', multiple: true }, filter: { type: 'string' },
+    sort: { type: 'string', multiple: true }, limit: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' }, hub: { type: 'string' },
+  },
+  run: (args) => {
+    const query = listQuery(args);
+    const limit = intOpt(args, 'limit') ?? 50;
+    if (limit < 1 || limit > 100_000) throw usageError(`--limit must be 1..100000 (got ${limit})`);
+    return withClient(args, 'job list', async (c) => {
+      const jobs: JobRecord[] = [];
+      let total = 0;
+      let cursor: string | undefined;
+      do {
+        const page = await c.queryJobHistory({ ...query, page: { size: Math.min(1000, limit - jobs.length), ...(cursor ? { cursor } : {}) } });
+        jobs.push(...page.jobs);
+        total = page.total;
+        cursor = page.nextPage;
+      } while (cursor && jobs.length < limit);
+      if (args.values.json) {
+        console.log(JSON.stringify(jobs, null, 2));
+        return EXIT.ok;
+      }
+      const width = termSize('columns');
+      for (const line of jobListLines(jobs, width === undefined ? undefined : width - 1)) console.log(line);
+      const hint = jobs.length === 0 && args.values.all !== true ? ' (only fleet jobs are listed; --all includes device jobs)' : jobs.length < total ? ' (raise --limit for more)' : '';
+      process.stderr.write(`${jobs.length} of ${total} job${total === 1 ? '' : 's'}${hint}\n`);
+      return EXIT.ok;
+    });
+  },
+};
+
+const show: Command = {
+  name: 'job show',
+  summary: 'show a fleet job and its devices, or one device job with its log',
+  usage: `Usage: fota job show ID [--wait] [--json]
+
+ID is a fleet job (prints the job and a table of its devices) or a device job PARENT~DEVICE (prints its
+results and log).
+  --wait   follow the job until it ends (exit 0 completed, 1 failed or cancelled; Ctrl-C stops waiting)
+  --json   print the job (and its children) as JSON
+${HUB_HELP}
+
+Example: fota job show fw-20261127-163045`,
+  options: { json: { type: 'boolean' }, wait: { type: 'boolean' }, hub: { type: 'string' } },
+  positionals: { min: 1, max: 1 },
+  run: (args) =>
+    withClient(args, 'job show', async (c) => {
+      const id = args.positionals[0] as string;
+      if (args.values.wait) return follow(c, id);
+      const d = await c.getJob(id);
+      if (args.values.json) console.log(JSON.stringify(d, null, 2));
+      else if (d.job.ParentJobId !== '') for (const line of childDetailLines(d.job)) console.log(line);
+      else {
+        const width = termSize('columns');
+        for (const line of renderJobTable(d, width === undefined ? {} : { width: width - 1 })) console.log(line);
+        console.log(`created ${when(d.job.CreatedTime)}, started ${when(d.job.StartTime)}, ended ${when(d.job.EndTime)}; parameters ${JSON.stringify(d.job.Parameters)}`);
+      }
+      return EXIT.ok;
+    }),
+};
+
+const cancel: Command = {
+  name: 'job cancel',
+  summary: 'cancel a fleet job (or one device job)',
+  usage: `Usage: fota job cancel ID
+
+Cancels a fleet job: queued devices are not started, running ones are cancelled where LwM2M allows it
+(an update that is already installing finishes). ID may also be one device job PARENT~DEVICE.
+${HUB_HELP}
+
+Example: fota job cancel fw-20261127-163045`,
+  options: { hub: { type: 'string' } },
+  positionals: { min: 1, max: 1 },
+  run: (args) =>
+    withClient(args, 'job cancel', async (c) => {
+      const job = await c.cancelJob(args.positionals[0] as string);
+      console.log(job.Status === 'Cancelled' ? `cancelled ${job.JobId}` : `${job.JobId} is ${job.Status}${isTerminal(job.Status) ? ' (it had already ended)' : ''}`);
+      return EXIT.ok;
+    }),
+};
+
+export const JOB_COMMANDS: Command[] = [...schedules, list, show, cancel];
