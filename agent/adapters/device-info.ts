@@ -18,6 +18,7 @@ export class SystemDeviceInfo implements DeviceInfoSource {
   private identityRead = false;
   private hasBattery: boolean | undefined;
   private refreshing: Promise<void> | undefined;
+  private refreshedAt = 0;
 
   constructor(private readonly overrides: DeviceOverrides) {
     this.snap = {
@@ -31,11 +32,14 @@ export class SystemDeviceInfo implements DeviceInfoSource {
     };
   }
 
+  /** The cached values; a read also refreshes them in the background when they are older than 5 s. */
   snapshot(): DeviceSnapshot {
+    if (Date.now() - this.refreshedAt > 5000) void this.refresh();
     return this.snap;
   }
 
   refresh(): Promise<void> {
+    this.refreshedAt = Date.now();
     this.refreshing ??= this.read().finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }

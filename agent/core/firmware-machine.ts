@@ -208,6 +208,15 @@ const updateNeedsDownloaded: Handler = (s) => reject(s, '4.05', `Update can only
 const busyUpdating: Handler = (s) => reject(s, '4.05', 'an update is being installed; it cannot be cancelled now');
 const resetNeedsIdle: Handler = (s) => reject(s, '4.05', `Factory Reset needs Idle; the state is ${s.phase} (cancel first)`);
 
+/** What the hub may ask while an update is being installed: nothing that changes it (LwM2M: 4.00/4.05). */
+const WHILE_UPDATING: Row = {
+  'uri-written': uriOnlyInIdle,
+  'uri-cleared': busyUpdating,
+  'cancel-executed': busyUpdating,
+  'update-executed': updateNeedsDownloaded,
+  'factory-reset-executed': resetNeedsIdle,
+};
+
 /** Clearing the URI or cancelling while downloading/downloaded: back to Idle, the image is discarded. */
 function abandon(result: UpdateResultValue, reason: string): Handler {
   return (s, e) => go(finish({ ...s, uri: '', pkgName: '', pkgVersion: '', progress: 0 }, (e as { at: number }).at, result, reason, ''), { type: 'abort-download' });
@@ -270,21 +279,13 @@ export const MOVES: Record<StateKey, Row> = {
     booted: (s) => go(s),
   },
   'updating:flashing': {
-    'uri-written': uriOnlyInIdle,
-    'uri-cleared': busyUpdating,
-    'cancel-executed': busyUpdating,
-    'update-executed': updateNeedsDownloaded,
-    'factory-reset-executed': resetNeedsIdle,
+    ...WHILE_UPDATING,
     'image-flashed': (s, e) => (ofAttempt(s, e) ? go(stepTo(s, 'activating', e.at, { pkgName: 'factory', pkgVersion: e.version }), { type: 'activate-slot' }) : stale('a flash of another attempt')(s)),
     'flash-failed': (s, e) => (ofAttempt(s, e) ? go(fail(s, e.at, e.code, `factory reset failed: ${e.reason}`)) : stale('a flash of another attempt')(s)),
     booted: (s) => go(s, { type: 'flash-factory-image', attemptId: s.attemptId }),
   },
   'updating:activating': {
-    'uri-written': uriOnlyInIdle,
-    'uri-cleared': busyUpdating,
-    'cancel-executed': busyUpdating,
-    'update-executed': updateNeedsDownloaded,
-    'factory-reset-executed': resetNeedsIdle,
+    ...WHILE_UPDATING,
     'slot-activated': (s, e) =>
       go(stepTo(s, 'rebooting', e.at, { target: e.target, from: e.from, fromVersion: e.fromVersion }), { type: 'reboot', reason: `trial boot of slot ${e.target} (${s.pkgName} ${s.pkgVersion})` }),
     'activation-failed': (s, e) => go(fail(s, e.at, e.code, e.reason)),
@@ -292,11 +293,7 @@ export const MOVES: Record<StateKey, Row> = {
     booted: (s) => go(s, { type: 'activate-slot' }),
   },
   'updating:rebooting': {
-    'uri-written': uriOnlyInIdle,
-    'uri-cleared': busyUpdating,
-    'cancel-executed': busyUpdating,
-    'update-executed': updateNeedsDownloaded,
-    'factory-reset-executed': resetNeedsIdle,
+    ...WHILE_UPDATING,
     booted: (s, e) =>
       afterBoot(s, e.boot, e.at, () =>
         e.boot.trial
@@ -306,11 +303,7 @@ export const MOVES: Record<StateKey, Row> = {
       ),
   },
   'updating:verifying': {
-    'uri-written': uriOnlyInIdle,
-    'uri-cleared': busyUpdating,
-    'cancel-executed': busyUpdating,
-    'update-executed': updateNeedsDownloaded,
-    'factory-reset-executed': resetNeedsIdle,
+    ...WHILE_UPDATING,
     'health-passed': (s, e) => go(stepTo(s, 'committing', e.at), { type: 'commit' }),
     'health-failed': (s, e) =>
       go(stepTo(s, 'reverting', e.at, { reason: `health check failed: ${e.reason}`, errorCode: 'health-check-failed' }), { type: 'revert-trial' }, { type: 'reboot', reason: `health check failed: ${e.reason}` }),
@@ -326,22 +319,14 @@ export const MOVES: Record<StateKey, Row> = {
       }),
   },
   'updating:committing': {
-    'uri-written': uriOnlyInIdle,
-    'uri-cleared': busyUpdating,
-    'cancel-executed': busyUpdating,
-    'update-executed': updateNeedsDownloaded,
-    'factory-reset-executed': resetNeedsIdle,
+    ...WHILE_UPDATING,
     committed: (s, e) => succeed(s, e.at),
     'commit-failed': (s, e) =>
       go(stepTo(s, 'reverting', e.at, { reason: `could not commit the new slot: ${e.reason}`, errorCode: 'commit-failed' }), { type: 'revert-trial' }, { type: 'reboot', reason: 'commit failed' }),
     booted: (s, e) => afterBoot(s, e.boot, e.at, () => (e.boot.trial ? go(s, { type: 'commit' }) : succeed(s, e.at))),
   },
   'updating:reverting': {
-    'uri-written': uriOnlyInIdle,
-    'uri-cleared': busyUpdating,
-    'cancel-executed': busyUpdating,
-    'update-executed': updateNeedsDownloaded,
-    'factory-reset-executed': resetNeedsIdle,
+    ...WHILE_UPDATING,
     // still on the rejected slot: revert again (idempotent) and reboot; the boot counter is the safety net
     booted: (s, e) =>
       afterBoot(s, e.boot, e.at, () =>

@@ -172,7 +172,7 @@ export class JobService implements JobServiceApi {
     const progress = children.length === 0 ? 100 : Math.floor(children.reduce((sum, c) => sum + (isTerminal(c.Status) ? 100 : c.Progress), 0) / children.length);
     const failedIds = children.filter((c) => c.Status === 'Failed').map((c) => c.DeviceId);
     const cancelledN = count('Cancelled');
-    let message = `${children.length} devices: ${count('Completed')} succeeded, ${failedIds.length} failed`;
+    let message = `${children.length} device${children.length === 1 ? '' : 's'}: ${count('Completed')} succeeded, ${failedIds.length} failed`;
     if (cancelledN > 0) message += `, ${cancelledN} cancelled`;
     if (failedIds.length > 0) message += ` (failed: ${failedIds.slice(0, 20).join(', ')}${failedIds.length > 20 ? ', …' : ''})`;
     if (done.length < children.length) {
