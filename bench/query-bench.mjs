@@ -23,7 +23,7 @@ const dir = await mkdtemp(join(tmpdir(), 'fota-query-bench-'));
 
 try {
   await build({
-    entryPoints: [new URL('hub/jobs/job-store.ts', root).pathname, new URL('hub/jobs/job-query.ts', root).pathname],
+    entryPoints: [new URL('hub/jobs/job-store.ts', root).pathname, new URL('hub/jobs/job-query.ts', root).pathname, new URL('hub/jobs/job-query-sql.ts', root).pathname],
     outdir: dir,
     bundle: true,
     splitting: true,
@@ -35,7 +35,8 @@ try {
     plugins: [{ name: 'abs-sqlite', setup: (b) => b.onResolve({ filter: /^better-sqlite3$/ }, () => ({ path: pathToFileURL(sqlitePath).href, external: true })) }],
   });
   const { JobStore } = await import(pathToFileURL(join(dir, 'job-store.js')).href);
-  const { parseJobQuery, toSql } = await import(pathToFileURL(join(dir, 'job-query.js')).href);
+  const { parseJobQuery } = await import(pathToFileURL(join(dir, 'job-query.js')).href);
+  const { toSql } = await import(pathToFileURL(join(dir, 'job-query-sql.js')).href);
   const Database = require('better-sqlite3');
 
   // mulberry32: the same data on every run

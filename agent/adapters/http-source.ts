@@ -5,8 +5,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { redactUrl } from '../../protocol/redact.js';
 import { FotaError } from '../core/errors.js';
+import { abortError, acceptResponse, checkScheme, networkError, REDIRECT_STATUS, Retryable, shown } from './http-response.js';
 import { reclaimEvery } from './memory.js';
 
 export interface HttpSourceOptions {
@@ -48,26 +48,8 @@ export interface HttpStream extends AsyncIterable<Uint8Array> {
   close(): void;
 }
 
-const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
-/** OpenSSL verification codes Node reports as `err.code` (plus ERR_TLS_* / ERR_SSL_* prefixes). */
-const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
-  'CERT_SIGNATURE_FAILURE', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH',
-  'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'EPROTO',
-]);
 /** a minor GC per MiB keeps peak RSS ~30 MiB lower for a 1 GiB download (bench/http-client-compare.mjs) */
 const RECLAIM_BYTES = 1 << 20;
-
-/** A failure worth another attempt (connection lost, 5xx, stall); anything else is final. */
-class Retryable extends FotaError {}
-
-/** scheme://host/path: no user info, query or fragment (protocol/redact.ts, shared with the hub) */
-const shown = (url: URL): string => redactUrl(url.href);
-
-function abortError(signal: AbortSignal | undefined, what: string): Error {
-  return Object.assign(new Error(`${what} aborted`, { cause: signal?.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
-}
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -82,52 +64,6 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-function checkScheme(url: URL, opts: HttpSourceOptions, what: string): void {
-  const scheme = url.protocol.slice(0, -1);
-  if (!(opts.allowedSchemes as readonly string[]).includes(scheme)) {
-    const allowed = opts.allowedSchemes.join(', ') || 'none';
-    throw new FotaError('unsupported-scheme', `${what} uses the scheme "${scheme}", but this agent only downloads over: ${allowed}`);
-  }
-}
-
-/** the strong ETag, else Last-Modified: what If-Range may carry (RFC 9110 §13.1.5 forbids weak ETags there) */
-function validatorOf(res: http.IncomingMessage): string | undefined {
-  const etag = res.headers.etag;
-  if (etag && !etag.startsWith('W/')) return etag;
-  return res.headers['last-modified'];
-}
-
-function parseContentRange(value: string | undefined): { start: number; total: number | undefined } | undefined {
-  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value?.trim() ?? '');
-  if (!m) return undefined;
-  return { start: Number(m[1]), total: m[3] === '*' ? undefined : Number(m[3]) };
-}
-
-function statusError(status: number, where: string): FotaError {
-  if (status === 404 || status === 410) {
-    return new FotaError('not-found', `${where} answered ${status}: the package is not there; check the URI`);
-  }
-  if (status >= 500 || status === 408 || status === 429) {
-    return new Retryable('server-error', `${where} answered ${status}; the package server is failing or overloaded`);
-  }
-  return new FotaError('invalid-uri', `${where} refused the request with status ${status}; check the URI and its credentials`);
-}
-
-/** Turns a socket/TLS/DNS error into a FotaError; `Retryable` when another attempt may succeed. */
-function networkError(e: unknown, url: URL): FotaError {
-  if (e instanceof FotaError) return e;
-  const code = String((e as { code?: unknown } | undefined)?.code ?? '');
-  const detail = code || (e as Error | undefined)?.message || String(e);
-  if (code === 'ENOTFOUND') {
-    return new FotaError('invalid-uri', `unknown host "${url.hostname}" (DNS lookup failed); check the URI`, { cause: e });
-  }
-  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_')) {
-    const msg = (e as Error).message;
-    return new FotaError('invalid-uri', `TLS verification of ${url.host} failed (${code}: ${msg}); if the server uses a private CA, configure its certificate`, { cause: e });
-  }
-  return new Retryable('connection-lost', `connection to ${url.host} lost (${detail})`, { cause: e });
 }
 
 /**
@@ -154,7 +90,7 @@ export async function openHttpStream(url: string, opts: HttpSourceOptions & { of
   } catch (e) {
     throw new FotaError('invalid-uri', 'the package URI cannot be parsed as a URL', { cause: e });
   }
-  checkScheme(target, opts, `the package URI ${target.protocol}//…`);
+  checkScheme(target, opts.allowedSchemes, `the package URI ${target.protocol}//…`);
   if (opts.signal?.aborted) throw abortError(opts.signal, `download of ${shown(target)}`);
   const session = new Session(target, opts, opts.offset ?? 0, opts.validator);
   try {
@@ -295,7 +231,7 @@ class Session {
       } catch (e) {
         throw new FotaError('invalid-uri', `${shown(url)} redirected (${status}) to an unparsable location`, { cause: e });
       }
-      checkScheme(next, this.opts, `the redirect from ${shown(url)} to ${shown(next)}`);
+      checkScheme(next, this.opts.allowedSchemes, `the redirect from ${shown(url)} to ${shown(next)}`);
       if (seen.has(next.href)) throw new FotaError('invalid-uri', `redirect loop: the redirects from ${this.where} come back to ${shown(next)}`);
       if (hops >= (this.opts.maxRedirects ?? 5)) {
         throw new FotaError('invalid-uri', `too many redirects (more than ${this.opts.maxRedirects ?? 5}) starting at ${this.where}`);
@@ -335,54 +271,21 @@ class Session {
   }
 
   /**
-   * Checks a final response against what was asked; sets total/etag/start on the open, `skip` on a resume.
-   * False when the open should be retried from byte 0 without Range.
+   * Checks a final response against what was asked (acceptResponse); sets total/etag/start on the open, `skip`
+   * on a resume. False when the open should be retried from byte 0 without Range.
    */
   private accept(res: http.IncomingMessage, where: string, first: boolean): boolean {
-    const status = res.statusCode ?? 0;
-    if (status !== 200 && status !== 206) throw statusError(status, where);
-    const encoding = res.headers['content-encoding']?.trim().toLowerCase();
-    if (encoding && encoding !== 'identity') {
-      throw new FotaError('invalid-uri', `${where} sent Content-Encoding "${encoding}" although the agent asked for identity; serve packages without on-the-fly compression`);
-    }
-    const changed = (why: string) =>
-      new FotaError('connection-lost', `the package at ${where} changed on the server during the download (${why}); mixing bytes of two versions is refused: start the download again from byte 0`);
-    const got = validatorOf(res);
-    const asked = this.position;
-    let total: number | undefined;
-    this.skip = 0;
-    if (status === 206) {
-      const range = parseContentRange(res.headers['content-range']);
-      if (!range || range.start !== asked) {
-        const header = res.headers['content-range'] ?? 'no Content-Range';
-        throw new FotaError('connection-lost', `${where} answered 206 with "${header}" to a request from byte ${asked}; cannot resume safely`);
-      }
-      if (got && this.validator && got !== this.validator) {
-        if (first) return false;
-        throw changed(`validator ${this.validator} became ${got}`);
-      }
-      if (!first && range.total !== undefined && this.total !== undefined && range.total !== this.total) {
-        throw changed(`size ${this.total} became ${range.total}`);
-      }
-      total = range.total;
-    } else {
-      const length = res.headers['content-length'];
-      total = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
-      if (asked > 0 && first) {
-        this.position = 0; // the server sent the whole resource: the caller starts over
-      } else if (asked > 0) {
-        const strong = this.validator?.startsWith('"') === true && got === this.validator && total === this.total;
-        if (!strong) throw changed(got === this.validator ? 'the server ignored Range and gave no strong ETag to prove it is the same' : `validator ${this.validator ?? 'none'} became ${got ?? 'none'}`);
-        this.skip = asked; // same version, Range ignored: drop the bytes already delivered
-      }
-    }
+    const ok = acceptResponse(res, where, first, { position: this.position, validator: this.validator, total: this.total });
+    if (!ok) return false;
+    this.position = ok.position;
+    this.skip = ok.skip;
     if (first) {
       this.start = this.position;
-      this.total = total;
-      this.etag = got ?? (status === 206 ? this.validator : undefined);
+      this.total = ok.total;
+      this.etag = ok.validator;
       this.validator = this.etag;
     } else if (this.total === undefined) {
-      this.total = total;
+      this.total = ok.total;
     }
     return true;
   }

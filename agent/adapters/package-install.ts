@@ -89,7 +89,7 @@ function decodeManifest(bytes: Uint8Array): Manifest {
   }
 }
 
-
+/** A Session for these options, once the trusted keys are known to be Ed25519 public keys (else TypeError). */
 function startSession(opts: InstallOptions): Session<InstallOptions> {
   for (const k of opts.trustedKeys) {
     if (k.type !== 'public' || k.asymmetricKeyType !== 'ed25519') throw new TypeError('trustedKeys must be Ed25519 public keys');

@@ -1,9 +1,8 @@
 // Broker connection options shared by every `fota` command that speaks MQTT (--broker, --prefix, TLS).
 
-import { readFileSync } from 'node:fs';
 import { DEFAULT_TOPIC_PREFIX, PREFIX_RE } from '../../protocol/topics.js';
 import { HubLink, type HubLinkOptions } from '../hub-link.js';
-import { CliError, EXIT, str, usageError, type Options, type Parsed } from './command.js';
+import { CliError, EXIT, readArgFile, str, usageError, type Options, type Parsed } from './command.js';
 
 export const DEFAULT_BROKER = 'mqtt://127.0.0.1:1883';
 
@@ -24,12 +23,7 @@ export const BROKER_HELP = `Broker options:
   --username U     MQTT user name; the password comes from $FOTA_BROKER_PASSWORD`;
 
 function readPem(what: string, path: string | undefined): string | undefined {
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw usageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return path === undefined ? undefined : readArgFile(what, path);
 }
 
 export function linkOptions(args: Parsed, extra: Partial<HubLinkOptions> = {}): HubLinkOptions {

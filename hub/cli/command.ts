@@ -1,6 +1,7 @@
 // The shape of a `fota` subcommand and the small dispatcher around node:util parseArgs.
 // Every command has a summary, a usage text (shown by --help) and typed options.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -42,6 +43,15 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3, config: 78 } as c
 
 export function usageError(message: string, hint?: string): CliError {
   return new CliError(message, EXIT.usage, hint);
+}
+
+/** Reads a file named on the command line; a failure is a usage error naming `what`. */
+export function readArgFile(what: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw usageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 export function str(v: Parsed['values'][string]): string | undefined {

@@ -1,11 +1,12 @@
-// The job query language: parses the JSON filter/sort/page form into a checked JobQuery and turns it into
-// parameterised SQL. Pure: no IO. Property names reach SQL only through the QUERY_PROPERTIES whitelist.
+// The job query language: parses the JSON filter/sort/page form into a checked JobQuery and encodes page cursors;
+// job-query-sql.ts turns a JobQuery into SQL. Pure: no IO. QUERY_PROPERTIES is the whitelist of names SQL may see.
 
 import { JOB_STATUSES, JOB_TYPES, parseIsoTime } from './job-model.js';
 
 export type PropertyKind = 'string' | 'enum' | 'number' | 'time' | 'boolean';
 export type PropertyNamespace = 'default' | 'result';
-interface PropertyDef {
+/** What the query language knows of a property; `column` is the SQL whitelist. */
+export interface PropertyDef {
   readonly column: string;
   readonly kind: PropertyKind;
   readonly namespace: PropertyNamespace;
@@ -37,7 +38,6 @@ const PROPERTY_NAMES = Object.keys(QUERY_PROPERTIES) as PropertyName[];
 
 export const OPERATORS = ['eq', 'ne', 'lt', 'lte', 'gt', 'gte'] as const;
 export type Operator = (typeof OPERATORS)[number];
-const SQL_OP: Record<Operator, string> = { eq: '=', ne: '<>', lt: '<', lte: '<=', gt: '>', gte: '>=' };
 
 export const MAX_DEPTH = 16;
 export const MAX_NODES = 256;
@@ -249,76 +249,4 @@ export function parseJobQuery(json: unknown): JobQuery {
   const page = parsePage(raw['page'], sort);
   if (raw['filter'] === undefined || raw['filter'] === null) return { sort, page };
   return { filter: parseFilter(raw['filter'], 'filter', 1, { nodes: 0 }), sort, page };
-}
-
-export interface SqlParts {
-  /** a boolean SQL expression over the jobs table; "1" without a filter */
-  where: string;
-  params: unknown[];
-  /** ORDER BY list, always ending in the unique `seq` so the order is total */
-  orderBy: string;
-  /** "rows after the cursor" (AND it to `where` for the page, leave it out of the count) */
-  seek?: { sql: string; params: unknown[] };
-  /** page size + 1: the extra row says whether there is a next page */
-  limit: number;
-}
-
-const sqlValue = (v: FilterValue): unknown => (typeof v === 'boolean' ? (v ? 1 : 0) : v);
-
-// Two-valued logic: every comparison yields 0 or 1, never NULL, so `not` is the exact complement.
-// A NULL column matches only `eq null` and `ne <anything but null>`.
-function comparisonSql(f: Extract<JobFilter, { type: 'comparison' }>, params: unknown[]): string {
-  const def = PROPS[f.property] as PropertyDef;
-  const col = def.column;
-  if (f.value === null) return f.operator === 'eq' ? `${col} IS NULL` : `${col} IS NOT NULL`;
-  params.push(sqlValue(f.value));
-  const base = `${col} ${SQL_OP[f.operator]} ?`;
-  if (!def.nullable) return base;
-  return f.operator === 'ne' ? `(${base} OR ${col} IS NULL)` : `(${base} AND ${col} IS NOT NULL)`;
-}
-
-function filterSql(f: JobFilter, params: unknown[]): string {
-  if (f.type === 'comparison') return comparisonSql(f, params);
-  if (f.type === 'not') return `NOT (${filterSql(f.filter, params)})`;
-  return `(${f.filters.map((x) => filterSql(x, params)).join(f.type === 'and' ? ' AND ' : ' OR ')})`;
-}
-
-// Keyset paging with NULLs: SQLite sorts NULL first ascending and last descending. Row r comes after the
-// cursor c when, for some key i, r equals c on keys before i and lies after c on key i.
-function seekSql(query: JobQuery, after: Cursor): { sql: string; params: unknown[] } {
-  const keys = query.sort.map((k, i) => ({ ...(PROPS[k.property] as PropertyDef), desc: k.order === 'desc', value: after.keys[i] ?? null }));
-  const lastDesc = keys[keys.length - 1]?.desc ?? false;
-  keys.push({ column: 'seq', kind: 'number', namespace: 'default', nullable: false, desc: lastDesc, value: after.seq });
-  const params: unknown[] = [];
-  const terms: string[] = [];
-  keys.forEach((key, i) => {
-    const p: unknown[] = [];
-    const parts: string[] = [];
-    for (const prev of keys.slice(0, i)) {
-      if (prev.value === null) parts.push(`${prev.column} IS NULL`);
-      else (parts.push(`${prev.column} = ?`), p.push(prev.value));
-    }
-    if (key.value === null) {
-      if (key.desc) return; // nothing sorts after NULL when descending
-      parts.push(`${key.column} IS NOT NULL`);
-    } else {
-      p.push(key.value);
-      const cmp = `${key.column} ${key.desc ? '<' : '>'} ?`;
-      parts.push(key.desc && key.nullable ? `(${cmp} OR ${key.column} IS NULL)` : cmp);
-    }
-    terms.push(`(${parts.join(' AND ')})`);
-    params.push(...p);
-  });
-  return { sql: terms.length === 0 ? '0' : `(${terms.join(' OR ')})`, params };
-}
-
-/** The SQL for a checked query. Only whitelisted column names and `?` placeholders: no user text in the SQL. */
-export function toSql(query: JobQuery): SqlParts {
-  const params: unknown[] = [];
-  const where = query.filter ? filterSql(query.filter, params) : '1';
-  const last = query.sort[query.sort.length - 1];
-  const orderBy = [...query.sort.map((k) => `${(PROPS[k.property] as PropertyDef).column} ${k.order === 'desc' ? 'DESC' : 'ASC'}`), `seq ${last?.order === 'desc' ? 'DESC' : 'ASC'}`].join(', ');
-  const out: SqlParts = { where, params, orderBy, limit: query.page.size + 1 };
-  if (query.page.after) out.seek = seekSql(query, query.page.after);
-  return out;
 }

@@ -1,96 +1,15 @@
 // The hub's job history: parent and child device jobs in one SQLite table (better-sqlite3, synchronous).
 // Times are ms epoch integers in SQL and ISO 8601 in records. One hub writes a file; other processes may read it.
 
-// @ts-ignore -- better-sqlite3 ships no types and @types/better-sqlite3 is not a dependency yet; typed by `Sqlite` below.
 import Database from 'better-sqlite3';
 import {
   JobStoreError, MAX_CHILDREN, MAX_LOG_ENTRIES, MAX_TEXT_LENGTH, checkDeviceId, checkParameters, checkParentJobId,
   checkPatch, childJobId, isTerminal, JOB_STATUSES, JOB_TYPES,
-  type JobLogEntry, type JobParameters, type JobPatch, type JobRecord, type JobStatus, type JobType,
+  type JobParameters, type JobPatch, type JobRecord, type JobStatus, type JobType,
 } from './job-model.js';
-import { encodeCursor, toSql, type JobQuery } from './job-query.js';
-
-interface Statement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-/** The part of better-sqlite3's Database this store uses. */
-interface Sqlite {
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  pragma(source: string, options?: { simple: boolean }): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) & { immediate: (...args: A) => R };
-  close(): void;
-}
-const openSqlite = (path: string): Sqlite => new (Database as unknown as new (p: string) => Sqlite)(path);
-
-/** "fota" in ASCII, in the file header: refuses to migrate some other application's SQLite file. */
-const APPLICATION_ID = 0x666f7461;
-// One entry per schema version; entry i migrates version i to i + 1. Never edit a released entry: append.
-// No CHECK on type/status: adding a job type must not need a table rebuild; the code validates them.
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE jobs (
-     seq INTEGER PRIMARY KEY,
-     job_id TEXT NOT NULL UNIQUE,
-     parent_job_id TEXT NOT NULL,
-     device_id TEXT NOT NULL,
-     type TEXT NOT NULL,
-     status TEXT NOT NULL,
-     status_message TEXT NOT NULL DEFAULT '',
-     created_time INTEGER NOT NULL,
-     start_time INTEGER,
-     end_time INTEGER,
-     progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
-     timed_out INTEGER NOT NULL DEFAULT 0 CHECK (timed_out IN (0, 1)),
-     update_result INTEGER CHECK (update_result BETWEEN 0 AND 10),
-     error_code TEXT,
-     firmware_version_before TEXT,
-     firmware_version_after TEXT,
-     values_json TEXT,
-     parameters_json TEXT NOT NULL,
-     log_json TEXT NOT NULL DEFAULT '[]'
-   ) STRICT;
-   CREATE INDEX jobs_parent ON jobs (parent_job_id, status);
-   CREATE INDEX jobs_device ON jobs (device_id, created_time);
-   CREATE INDEX jobs_status ON jobs (status, created_time);
-   CREATE INDEX jobs_type_start ON jobs (type, start_time);
-   CREATE INDEX jobs_start ON jobs (start_time);
-   CREATE INDEX jobs_created ON jobs (created_time);`,
-];
-export const SCHEMA_VERSION = MIGRATIONS.length;
-
-const PATCH_COLUMNS: Readonly<Record<keyof JobPatch, string>> = {
-  Status: 'status', StatusMessage: 'status_message', Progress: 'progress', TimedOut: 'timed_out',
-  UpdateResult: 'update_result', ErrorCode: 'error_code', FirmwareVersionBefore: 'firmware_version_before',
-  FirmwareVersionAfter: 'firmware_version_after', Values: 'values_json',
-};
-
-interface Row {
-  seq: number; job_id: string; parent_job_id: string; device_id: string; type: string; status: string;
-  status_message: string; created_time: number; start_time: number | null; end_time: number | null;
-  progress: number; timed_out: number; update_result: number | null; error_code: string | null;
-  firmware_version_before: string | null; firmware_version_after: string | null; values_json: string | null;
-  parameters_json: string; log_json: string;
-}
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
-
-function toRecord(r: Row): JobRecord {
-  const log = JSON.parse(r.log_json) as { t: number; step: string; detail?: string }[];
-  return {
-    JobId: r.job_id, ParentJobId: r.parent_job_id, DeviceId: r.device_id,
-    Type: r.type as JobType, Status: r.status as JobStatus, StatusMessage: r.status_message,
-    CreatedTime: iso(r.created_time), StartTime: isoOrNull(r.start_time), EndTime: isoOrNull(r.end_time),
-    Progress: r.progress, TimedOut: r.timed_out === 1,
-    UpdateResult: r.update_result as JobRecord['UpdateResult'], ErrorCode: r.error_code,
-    FirmwareVersionBefore: r.firmware_version_before, FirmwareVersionAfter: r.firmware_version_after,
-    Values: r.values_json === null ? null : (JSON.parse(r.values_json) as JobRecord['Values']),
-    Parameters: JSON.parse(r.parameters_json) as JobParameters,
-    Log: log.map((e): JobLogEntry => (e.detail === undefined ? { time: iso(e.t), step: e.step } : { time: iso(e.t), step: e.step, detail: e.detail })),
-  };
-}
+import { encodeCursor, type JobQuery } from './job-query.js';
+import { toSql } from './job-query-sql.js';
+import { migrate, PATCH_COLUMNS, toRecord, type Row } from './job-schema.js';
 
 export interface JobStoreOptions {
   /** the clock, ms since the epoch (default Date.now); injected so tests are deterministic */
@@ -122,11 +41,11 @@ export interface JobPage {
 
 /** Synchronous job persistence. Every method throws JobStoreError; reads never modify. */
 export class JobStore {
-  private readonly statements = new Map<string, Statement>();
+  private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
 
   private constructor(
-    private readonly db: Sqlite,
+    private readonly db: Database.Database,
     private readonly now: () => number,
   ) {}
 
@@ -135,9 +54,9 @@ export class JobStore {
    * Throws JobStoreError('storage') for an unreadable file, another application's file, or a newer schema.
    */
   static open(path: string, options: JobStoreOptions = {}): JobStore {
-    let db: Sqlite | undefined;
+    let db: Database.Database | undefined;
     try {
-      db = openSqlite(path);
+      db = new Database(path);
       db.pragma('busy_timeout = 5000');
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal' && path !== ':memory:') throw new Error(`the file system refused WAL mode (got ${String(mode)})`);
@@ -154,7 +73,7 @@ export class JobStore {
     return new JobStore(db, () => Math.floor(now()));
   }
 
-  private stmt(sql: string): Statement {
+  private stmt(sql: string): Database.Statement {
     if (this.closed) throw new JobStoreError('storage', 'the job store is closed');
     let s = this.statements.get(sql);
     if (!s) {
@@ -334,20 +253,4 @@ export class JobStore {
       this.db.close();
     }
   }
-}
-
-function migrate(db: Sqlite, path: string): void {
-  db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    const appId = db.pragma('application_id', { simple: true }) as number;
-    if (version > 0 && appId !== APPLICATION_ID) throw new JobStoreError('storage', `${path} is not a fota job database (application_id ${appId}); point the hub at another file`);
-    const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
-    if (version === 0 && tables > 0) throw new JobStoreError('storage', `${path} already holds tables of another application; point the hub at another file`);
-    if (version > MIGRATIONS.length) throw new JobStoreError('storage', `${path} has job schema ${version}, newer than this hub understands (${MIGRATIONS.length}); upgrade the hub`);
-    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string);
-    if (version < MIGRATIONS.length) {
-      db.pragma(`application_id = ${APPLICATION_ID}`);
-      db.pragma(`user_version = ${MIGRATIONS.length}`);
-    }
-  }).immediate();
 }

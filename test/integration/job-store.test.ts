@@ -4,12 +4,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-// @ts-ignore -- no @types/better-sqlite3 yet (see hub/jobs/job-store.ts); used raw only to inject faults
+// better-sqlite3 is used raw only to inject faults and to look at the file
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JOB_STATUSES, JOB_TYPES, JobStoreError, type JobRecord, type JobStatus } from '../../hub/jobs/job-model.js';
-import { parseJobQuery, QUERY_PROPERTIES, toSql, type JobFilter, type PropertyName, type SortKey } from '../../hub/jobs/job-query.js';
-import { JobStore, SCHEMA_VERSION } from '../../hub/jobs/job-store.js';
+import { parseJobQuery, QUERY_PROPERTIES, type JobFilter, type PropertyName, type SortKey } from '../../hub/jobs/job-query.js';
+import { toSql } from '../../hub/jobs/job-query-sql.js';
+import { SCHEMA_VERSION } from '../../hub/jobs/job-schema.js';
+import { JobStore } from '../../hub/jobs/job-store.js';
 
 const T0 = Date.UTC(2024, 5, 1, 8, 0, 0);
 const fw = { timeoutSeconds: 600, packageUri: 'https://fw.example/pkg-2.0.fota', maxInFlight: 10 };

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EXIT, parseFor, type Command } from '../../hub/cli/command.js';
 import { inspectCommand, keygenCommand, packCommand, PACKAGE_COMMANDS } from '../../hub/cli/commands/package.js';
-import { inspect, keygen, loadPrivateKey, loadPublicKey, pack, PackageToolError } from '../../hub/tools/package-tools.js';
+import { inspect } from '../../hub/tools/package-inspect.js';
+import { keygen, loadPrivateKey, loadPublicKey, pack, PackageToolError } from '../../hub/tools/package-tools.js';
 import { installPackage, type SlotAccess } from '../../agent/adapters/package-install.js';
 import type { SlotWriter } from '../../agent/core/ports.js';
 

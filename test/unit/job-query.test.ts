@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { parseIsoTime } from '../../hub/jobs/job-model.js';
-import { encodeCursor, parseJobQuery, QUERY_PROPERTIES, QueryError, toSql, type JobQuery } from '../../hub/jobs/job-query.js';
+import { encodeCursor, parseJobQuery, QUERY_PROPERTIES, QueryError, type JobQuery } from '../../hub/jobs/job-query.js';
+import { toSql } from '../../hub/jobs/job-query-sql.js';
 
 const cmp = (name: string, op: string, value: unknown, type = 'default') => ({
   type: 'comparison', property: { name, type }, value, comparisonOperator: op,

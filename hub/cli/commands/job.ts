@@ -1,20 +1,14 @@
 // `fota job …`: schedule, follow, list, show and cancel fleet jobs through the hub's HTTP API (JobClient).
 // Hub from --hub / $FOTA_HUB, token from $FOTA_HUB_TOKEN (read when a command runs, never at import).
 
-import { readFileSync } from 'node:fs';
-import type { JsonValue } from '../../../protocol/messages.js';
-import { isValidEndpoint } from '../../../protocol/topics.js';
-import { JobClient, JobClientError, DEFAULT_FIRMWARE_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, type JobQueryJson } from '../../job-client.js';
-import { isTerminal, JOB_STATUSES, JOB_TYPES, type JobParameters, type JobRecord, type JobType } from '../../jobs/job-model.js';
-import { parseJobQuery, QueryError } from '../../jobs/job-query.js';
-import type { JobDetail } from '../../jobs/job-service-api.js';
-import { CliError, EXIT, parseDuration, requireOpt, str, strs, usageError, type Command, type Options, type Parsed } from '../command.js';
-import { childDetailLines, clean, jobListLines, LiveTable, renderJobTable, truncate, when } from '../job-table.js';
+import { JobClient, JobClientError, DEFAULT_FIRMWARE_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS } from '../../job-client.js';
+import { isTerminal, type JobParameters, type JobRecord, type JobType } from '../../jobs/job-model.js';
+import { CliError, EXIT, requireOpt, str, strs, usageError, type Command, type Options, type Parsed } from '../command.js';
+import { intOpt, listQuery, parameters, parseDevices, parseSets } from '../job-args.js';
+import { follow, termSize } from '../job-follow.js';
+import { childDetailLines, jobListLines, renderJobTable, when } from '../job-table.js';
 
 export const DEFAULT_HUB = 'http://127.0.0.1:8640';
-const POLL_MS = 1000;
-/** consecutive failed polls (hub restarting, network blip) that --wait rides out before giving up */
-const MAX_POLL_FAILURES = 30;
 
 const HUB_HELP = `Hub options:
   --hub URL   the hub's API (default: $FOTA_HUB or ${DEFAULT_HUB}); the token comes from $FOTA_HUB_TOKEN`;
@@ -52,62 +46,6 @@ async function withClient<T>(args: Parsed, cmd: string, fn: (c: JobClient) => Pr
   }
 }
 
-/** The terminal's size when stdout is one that reports it (a pty without a size says 0); else undefined. */
-function termSize(what: 'columns' | 'rows'): number | undefined {
-  const n = process.stdout.isTTY ? process.stdout[what] : 0;
-  return n > 0 ? n : undefined;
-}
-
-/** The text of a file named by an "@FILE" argument; throws a usage error naming `what`. */
-function readArgFile(what: string, path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw usageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-/** Device ids from every --devices: "a,b,c" or "@file" (one id per line; blank lines and # comments skipped). */
-export function parseDevices(values: string[]): string[] {
-  const out: string[] = [];
-  for (const v of values) {
-    if (v.startsWith('@')) {
-      readArgFile('the device list', v.slice(1)).split(/\r?\n/).forEach((line, i) => {
-        const id = line.replace(/#.*/, '').trim();
-        if (id === '') return;
-        if (!isValidEndpoint(id)) throw usageError(`${v.slice(1)}:${i + 1}: "${truncate(id, 60)}" is not a valid device id`);
-        out.push(id);
-      });
-    } else {
-      for (const id of v.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
-        if (!isValidEndpoint(id)) throw usageError(`"${truncate(id, 60)}" is not a valid device id (1-128 characters A-Z a-z 0-9 . _ : -)`);
-        out.push(id);
-      }
-    }
-  }
-  if (out.length === 0) throw usageError('--devices is required: a,b,c or @file with one device id per line');
-  return out;
-}
-
-/** "KEY=VALUE" pairs into an object; VALUE is JSON when it parses (42, true, {"a":1}), else the text itself. */
-export function parseSets(values: string[], what: string): Record<string, JsonValue> {
-  if (values.length === 0) throw usageError(`--set ${what}=VALUE is required (repeat it for more)`);
-  const out: Record<string, JsonValue> = {};
-  for (const s of values) {
-    const eq = s.indexOf('=');
-    if (eq <= 0) throw usageError(`--set "${s}" must be ${what}=VALUE`);
-    const text = s.slice(eq + 1);
-    let value: JsonValue;
-    try {
-      value = JSON.parse(text) as JsonValue;
-    } catch {
-      value = text;
-    }
-    out[s.slice(0, eq)] = value;
-  }
-  return out;
-}
-
 const PREFIX: Record<JobType, string> = {
   'firmware-update': 'fw', reboot: 'reboot', 'factory-reset': 'reset', 'configuration-update': 'config',
   'read-device-properties': 'read', 'write-device-properties': 'write',
@@ -116,85 +54,6 @@ const PREFIX: Record<JobType, string> = {
 export function generatedJobId(type: JobType, now = new Date()): string {
   const t = now.toISOString();
   return `${PREFIX[type]}-${t.slice(0, 10).replace(/-/g, '')}-${t.slice(11, 19).replace(/:/g, '')}`;
-}
-
-function intOpt(args: Parsed, name: string): number | undefined {
-  const v = str(args.values[name]);
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw usageError(`--${name} must be a whole number (got "${v}")`);
-  return Number(v);
-}
-
-function parameters(args: Parsed, type: JobType, own: Partial<JobParameters>): JobParameters {
-  const t = str(args.values.timeout);
-  const timeoutSeconds = t === undefined ? (type === 'firmware-update' ? DEFAULT_FIRMWARE_TIMEOUT_SECONDS : DEFAULT_TIMEOUT_SECONDS) : Math.ceil(parseDuration(t, '--timeout'));
-  const p: JobParameters = { ...own, timeoutSeconds };
-  const max = intOpt(args, 'max-in-flight');
-  if (max !== undefined) p.maxInFlight = max;
-  const ratio = str(args.values['abort-failure-ratio']);
-  if (ratio !== undefined) {
-    if (!/^\d*\.?\d+$/.test(ratio)) throw usageError(`--abort-failure-ratio must be a number 0..1 (got "${ratio}")`);
-    p.abortFailureRatio = Number(ratio);
-  }
-  return p;
-}
-
-/**
- * Polls the job every second and shows its children until it ends: 0 Completed, 1 Failed/Cancelled, 130 on
- * Ctrl-C (the job keeps running). Rides out a hub that stops answering for a while once it has answered.
- */
-async function follow(c: JobClient, jobId: string): Promise<number> {
-  const out = process.stdout;
-  const table = new LiveTable(out.isTTY ? { tty: true, width: termSize('columns') ?? 80, height: termSize('rows') ?? 24 } : { tty: false });
-  let stop = (): void => undefined;
-  const stopped = new Promise<'stop'>((resolve) => (stop = () => resolve('stop')));
-  process.on('SIGINT', stop);
-  try {
-    let failures = 0;
-    let answered = false;
-    for (;;) {
-      // never rejects: a poll still in flight when Ctrl-C wins the race must not become an unhandled rejection
-      const poll = c.getJob(jobId).then((d) => ({ d }), (e: unknown) => ({ e }));
-      const r = await Promise.race([poll, stopped]);
-      if (r === 'stop') break;
-      if ('e' in r) {
-        const e = r.e;
-        if (!answered || !(e instanceof JobClientError) || e.status !== 0 || ++failures >= MAX_POLL_FAILURES) throw e;
-        if (failures === 1) {
-          process.stderr.write(`hub not answering (${e.code}); still trying…\n`);
-          table.invalidate(); // the note moved the cursor: draw the next table below it
-        }
-      } else {
-        answered = true;
-        failures = 0;
-        // following a child: show it as a one-row table
-        out.write(table.frame(r.d.job.ParentJobId === '' ? r.d : { job: r.d.job, children: [r.d.job] }));
-        if (isTerminal(r.d.job.Status)) return finished(r.d);
-      }
-      let timer: NodeJS.Timeout | undefined;
-      const slept = await Promise.race([new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), POLL_MS))), stopped]);
-      clearTimeout(timer);
-      if (slept === 'stop') break;
-    }
-    process.stderr.write(`stopped waiting; job ${jobId} keeps running on the hub (follow it: fota job show ${jobId} --wait; stop it: fota job cancel ${jobId})\n`);
-    return 130;
-  } finally {
-    process.off('SIGINT', stop);
-  }
-}
-
-function finished(d: JobDetail): number {
-  const kids = d.children.length > 0 ? d.children : [d.job];
-  if (d.job.Type === 'read-device-properties') {
-    for (const k of kids) for (const [path, v] of Object.entries(k.Values ?? {})) console.log(`${k.DeviceId}  ${path}  ${clean(typeof v === 'string' ? v : JSON.stringify(v))}`);
-  }
-  const bad = kids.filter((k) => k.Status !== 'Completed').length;
-  if (d.job.Status === 'Completed') {
-    process.stderr.write(`job ${d.job.JobId} completed on ${kids.length} device${kids.length === 1 ? '' : 's'}\n`);
-    return EXIT.ok;
-  }
-  process.stderr.write(`job ${d.job.JobId} ${d.job.Status.toLowerCase()}: ${bad} of ${kids.length} devices did not complete (details: fota job show ${d.job.JobId})\n`);
-  return EXIT.failure;
 }
 
 const SCHEDULE_OPTIONS: Options = {
@@ -303,53 +162,6 @@ Example: fota job write --devices @fleet.txt --set /3/0/15=Europe/Berlin --set /
     own: (args) => ({ values: parseSets(strs(args.values.set), 'PATH') }),
   }),
 ];
-
-function matchEnum(list: readonly string[], v: string, what: string): string {
-  const hit = list.find((x) => x.toLowerCase() === v.toLowerCase());
-  if (!hit) throw usageError(`${what} "${v}" is not one of ${list.join(', ')}`);
-  return hit;
-}
-
-/** The query `fota job list` sends, checked locally so a bad --filter or --sort fails before any request. */
-export function listQuery(args: Parsed): JobQueryJson {
-  const filters: unknown[] = [];
-  if (args.values.all !== true) filters.push({ type: 'comparison', property: 'ParentJobId', comparisonOperator: 'eq', value: '' });
-  const anyOf = (property: string, vs: string[]) => {
-    const cmps = vs.map((value) => ({ type: 'comparison', property, comparisonOperator: 'eq', value }));
-    if (cmps.length > 0) filters.push(cmps.length === 1 ? cmps[0] : { type: 'or', filters: cmps });
-  };
-  const split = (name: string) => strs(args.values[name]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
-  anyOf('Status', split('status').map((s) => matchEnum(JOB_STATUSES, s, '--status')));
-  anyOf('Type', split('type').map((t) => matchEnum(JOB_TYPES, t, '--type')));
-  const f = str(args.values.filter);
-  if (f !== undefined) {
-    const text = f.startsWith('@') ? readArgFile('the --filter file', f.slice(1)) : f;
-    let filter: unknown;
-    try {
-      filter = JSON.parse(text);
-    } catch (e) {
-      throw usageError(`--filter is not valid JSON: ${(e as Error).message}`, `example: --filter '{"type":"comparison","property":"DeviceId","comparisonOperator":"eq","value":"sim-1"}'`);
-    }
-    try {
-      parseJobQuery({ filter });
-    } catch (e) {
-      if (e instanceof QueryError) throw usageError(`--filter: ${e.message}`, 'the query language: docs/jobs.md');
-      throw e;
-    }
-    filters.push(filter);
-  }
-  const query: Record<string, unknown> = {};
-  if (filters.length > 0) query['filter'] = filters.length === 1 ? filters[0] : { type: 'and', filters };
-  const sort = split('sort');
-  if (sort.length > 0) query['sort'] = sort;
-  try {
-    parseJobQuery(query);
-  } catch (e) {
-    if (e instanceof QueryError) throw usageError(e.path.startsWith('sort') ? `--sort: ${e.message.slice(e.path.length + 2)}` : e.message);
-    throw e;
-  }
-  return query as JobQueryJson;
-}
 
 const list: Command = {
   name: 'job list',

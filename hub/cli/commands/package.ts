@@ -3,7 +3,8 @@
 
 import { CliError, EXIT, requireOpt, str, strs, usageError, type Command, type Parsed } from '../command.js';
 import type { KeyObject } from 'node:crypto';
-import { inspect, keygen, keyIdOf, loadPrivateKey, loadPublicKey, pack, PackageToolError, type InspectReport } from '../../tools/package-tools.js';
+import { inspect, type InspectReport } from '../../tools/package-inspect.js';
+import { keygen, keyIdOf, loadPrivateKey, loadPublicKey, pack, PackageToolError } from '../../tools/package-tools.js';
 
 /** Turns the tools' operator-facing errors into one-line CLI failures; anything else stays a bug with a stack. */
 async function tool<T>(work: () => Promise<T>): Promise<T> {
