@@ -4,7 +4,7 @@
 // 78 bad configuration, 3 simulated reboot.
 
 import { randomUUID, createPublicKey, type KeyObject } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { topicsFor } from '../protocol/topics.js';
 import { createPlatform, PlatformConfigError, platformDeviceType } from '../platform/registry.js';
@@ -228,18 +228,20 @@ async function run(argv: string[]): Promise<number> {
 
 /**
  * Fault injection for the power-cut tests (test/system): with FOTA_FAULT_POWER_CUT_AFTER_SAVE=N the process
- * SIGKILLs itself right after its N-th state save, once per state directory (a marker file remembers it).
- * The simulator treats an agent killed by SIGKILL as a power cut and boots again.
+ * SIGKILLs itself right after the N-th state save counted across agent runs (reboots included), once per state
+ * directory. The simulator treats an agent killed by SIGKILL as a power cut and boots again.
  */
 function injectPowerCut(store: FileStore, stateDir: string): void {
   const n = Number(process.env.FOTA_FAULT_POWER_CUT_AFTER_SAVE ?? 0);
   const marker = join(stateDir, '.power-cut-done');
+  const counter = join(stateDir, '.power-cut-saves');
   if (!(n > 0) || existsSync(marker)) return;
-  let saves = 0;
   const save = store.save.bind(store);
   store.save = async (v: unknown) => {
     await save(v);
-    if (++saves === n) {
+    const saves = (existsSync(counter) ? Number(readFileSync(counter, 'utf8')) : 0) + 1;
+    writeFileSync(counter, String(saves));
+    if (saves === n) {
       writeFileSync(marker, String(n));
       process.kill(process.pid, 'SIGKILL');
     }
