@@ -18,5 +18,6 @@ const common = {
   // some CommonJS dependencies call require(); give the ESM bundle one
   banner: { js: "import { createRequire as __fotaCreateRequire } from 'node:module'; const require = __fotaCreateRequire(import.meta.url);" },
 };
-await build({ ...common, entryPoints: { 'fota-agent': 'agent/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+// minified: the agent's source text stays in memory for its lifetime (~2 MiB less resident memory on a device)
+await build({ ...common, minify: true, keepNames: true, entryPoints: { 'fota-agent': 'agent/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
 await build({ ...common, entryPoints: { fota: 'hub/cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });

@@ -58,6 +58,8 @@ export class MqttTransport implements Transport {
       reconnectPeriod: 0, // we drive reconnects (backoff with jitter)
       queueQoSZero: false,
       resubscribe: false,
+      // mqtt-packet's cache of 65,536 packet-number buffers costs ~6 MiB of a device's memory for nothing we need
+      writeCache: false,
       rejectUnauthorized: opts.rejectUnauthorized,
       will: { topic: opts.topics.presence, payload: Buffer.from(encode({ online: false })), qos: 1, retain: true },
     };

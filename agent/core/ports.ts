@@ -25,7 +25,10 @@ export interface BootStatus {
 export interface SlotWriter {
   /** absolute byte offset the next write lands at */
   readonly position: number;
-  /** Writes the whole chunk (resolves when the OS accepted it). Throws FotaError('no-space') past the slot's end. */
+  /**
+   * Takes the whole chunk (it may be staged in memory and written later; only `sync`/`finish` promise durability).
+   * The caller may reuse the chunk's memory once this resolves. Throws FotaError('no-space') past the slot's end.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /** Makes every byte written so far durable (fdatasync). */
   sync(): Promise<void>;

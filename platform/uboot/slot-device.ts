@@ -7,9 +7,19 @@ import type { SlotWriter } from '../../agent/core/ports.js';
 
 const READ_CHUNK = 256 * 1024;
 
+/**
+ * Bytes are gathered into one reused 1 MiB buffer and written with one positional write when it is full (or on
+ * sync/finish): a write per 64 KiB network chunk costs ~4x the CPU of the same bytes in 1 MiB writes
+ * (docs/benchmarks.md), and reusing the buffer allocates nothing per chunk.
+ */
+const STAGE_BYTES = 1024 * 1024;
+
 class FileSlotWriter implements SlotWriter {
   private fh: FileHandle | undefined;
-  private pos: number;
+  /** file offset of the first staged byte */
+  private flushed: number;
+  private stage: Buffer | undefined;
+  private staged = 0;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -19,28 +29,45 @@ class FileSlotWriter implements SlotWriter {
     private readonly capacity: number,
   ) {
     this.fh = fh;
-    this.pos = offset;
+    this.flushed = offset;
   }
 
   get position(): number {
-    return this.pos;
+    return this.flushed + this.staged;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    const fh = this.open();
-    if (this.pos + chunk.length > this.capacity)
-      throw new FotaError('no-space', `the image does not fit slot ${this.path}: ${this.pos + chunk.length} bytes needed, ${this.capacity} available`);
-    let done = 0;
-    try {
-      while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done, this.pos + done)).bytesWritten;
-    } catch (e) {
-      throw toFotaError(e);
-    } finally {
-      this.pos += done;
+    this.open();
+    if (this.position + chunk.length > this.capacity)
+      throw new FotaError('no-space', `the image does not fit slot ${this.path}: ${this.position + chunk.length} bytes needed, ${this.capacity} available`);
+    const stage = (this.stage ??= Buffer.allocUnsafe(STAGE_BYTES));
+    let taken = 0;
+    while (taken < chunk.length) {
+      const n = Math.min(chunk.length - taken, STAGE_BYTES - this.staged);
+      stage.set(chunk.subarray(taken, taken + n), this.staged);
+      this.staged += n;
+      taken += n;
+      if (this.staged === STAGE_BYTES) await this.flush();
     }
   }
 
+  /** Writes the staged bytes at their offset. */
+  private async flush(): Promise<void> {
+    const fh = this.open();
+    const stage = this.stage;
+    if (!stage || this.staged === 0) return;
+    let done = 0;
+    try {
+      while (done < this.staged) done += (await fh.write(stage, done, this.staged - done, this.flushed + done)).bytesWritten;
+    } catch (e) {
+      throw toFotaError(e);
+    }
+    this.flushed += this.staged;
+    this.staged = 0;
+  }
+
   async sync(): Promise<void> {
+    await this.flush();
     try {
       await this.open().datasync();
     } catch (e) {
@@ -53,12 +80,14 @@ class FileSlotWriter implements SlotWriter {
       const fh = this.fh;
       if (!fh) return;
       try {
+        await this.flush();
         await fh.datasync();
       } catch (e) {
         this.closing = undefined; // not closed: let the caller retry or abort
         throw toFotaError(e);
       }
       this.fh = undefined;
+      this.stage = undefined;
       await fh.close().catch(() => undefined);
     })();
     return this.closing;
@@ -67,6 +96,8 @@ class FileSlotWriter implements SlotWriter {
   async abort(): Promise<void> {
     const fh = this.fh;
     this.fh = undefined;
+    this.stage = undefined;
+    this.staged = 0;
     await fh?.close().catch(() => undefined);
   }
 
