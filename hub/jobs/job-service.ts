@@ -14,7 +14,7 @@ import type { Driver, DriverContext, DriverEnd, RequestBody } from './driver.js'
 import { DeviceRefused } from './driver.js';
 import { configurationDriver, configToResources, factoryResetDriver, readDriver, rebootDriver, writeDriver } from './drivers/device-drivers.js';
 import { firmwareUpdateDriver } from './drivers/firmware-update.js';
-import { checkParameters, isTerminal, JobStoreError, type JobRecord, type JobType } from './job-model.js';
+import { checkParameters, isTerminal, JOB_STATUSES, JobStoreError, MAX_CHILDREN, type JobPatch, type JobRecord, type JobType } from './job-model.js';
 import type { JobQuery } from './job-query.js';
 import type { DeviceSummary, JobDetail, JobServiceApi, ScheduleRequest } from './job-service-api.js';
 import type { JobPage, JobStore } from './job-store.js';
@@ -68,7 +68,10 @@ export class JobService implements JobServiceApi {
     // retained registrations and presence arrive first: give them a moment before drivers look at them
     await new Promise((r) => setTimeout(r, 300));
     const parents = new Set<string>();
-    for (const job of this.opts.store.listUnfinished()) parents.add(job.ParentJobId || job.JobId);
+    const unfinished = this.opts.store.listUnfinished();
+    for (const job of unfinished) parents.add(job.ParentJobId || job.JobId);
+    // children that were running when the hub stopped: their drivers pick up from the devices' state
+    for (const job of unfinished) if (job.ParentJobId && job.Status === 'Running') this.startChild(job);
     for (const id of parents) {
       this.log('resuming job', { jobId: id });
       this.pump(id);
@@ -136,50 +139,45 @@ export class JobService implements JobServiceApi {
     return this.devices_.list();
   }
 
-  /** Starts what may start, aborts the rest when the failure ratio is passed, and ends the parent when done. */
+  /**
+   * Starts what may start, aborts the rest when the failure ratio is passed, and ends the parent when done.
+   * Called at schedule time and after every child ends: it works on aggregates (SQL counts and the next queued
+   * children), never on the whole list of children, so a fleet of N devices costs O(N) and not O(N²).
+   */
   private pump(parentId: string): void {
     if (this.stopped) return;
     const store = this.opts.store;
     const parent = store.get(parentId);
     if (!parent || isTerminal(parent.Status)) return;
-    const children = store.children(parentId);
     if (parent.Status === 'Queued') store.update(parentId, { Status: 'Running' });
     const p = parent.Parameters;
-    const failed = children.filter((c) => c.Status === 'Failed').length;
-    const finished = children.filter((c) => c.Status === 'Failed' || c.Status === 'Completed').length;
+    const { counts } = store.rollup(parentId, 0);
+    const failed = counts.Failed;
+    const finished = counts.Failed + counts.Completed;
     const aborting = p.abortFailureRatio !== undefined && finished > 0 && failed / finished > p.abortFailureRatio;
-    let inFlight = children.filter((c) => c.Status === 'Running').length;
-    for (const c of children) {
-      if (c.Status === 'Running' && !this.running.has(c.JobId)) this.startChild(c); // resumed after a hub restart
-      if (c.Status !== 'Queued') continue;
-      if (aborting || this.cancelled.has(parentId)) {
-        const why = aborting ? `not started: the rollout was aborted (${failed} of ${finished} finished devices failed, more than ${p.abortFailureRatio})` : 'cancelled before it started';
-        store.update(c.JobId, { Status: 'Cancelled', StatusMessage: why });
-        continue;
-      }
-      if (p.maxInFlight !== undefined && inFlight >= p.maxInFlight) continue;
-      inFlight++;
-      this.startChild(c);
+    if (aborting || this.cancelled.has(parentId)) {
+      const why = aborting ? `not started: the rollout was aborted (${failed} of ${finished} finished devices failed, more than ${p.abortFailureRatio})` : 'cancelled before it started';
+      for (const c of store.childrenWithStatus(parentId, 'Queued', MAX_CHILDREN)) store.update(c.JobId, { Status: 'Cancelled', StatusMessage: why });
+    } else {
+      const room = p.maxInFlight === undefined ? MAX_CHILDREN : p.maxInFlight - counts.Running;
+      for (const c of store.childrenWithStatus(parentId, 'Queued', room)) this.startChild(c);
     }
     this.finishParent(parentId);
   }
 
   private finishParent(parentId: string): void {
     const store = this.opts.store;
-    const children = store.children(parentId);
-    const count = (s: string) => children.filter((c) => c.Status === s).length;
-    const done = children.filter((c) => isTerminal(c.Status));
-    const progress = children.length === 0 ? 100 : Math.floor(children.reduce((sum, c) => sum + (isTerminal(c.Status) ? 100 : c.Progress), 0) / children.length);
-    const failedIds = children.filter((c) => c.Status === 'Failed').map((c) => c.DeviceId);
-    const cancelledN = count('Cancelled');
-    let message = `${children.length} device${children.length === 1 ? '' : 's'}: ${count('Completed')} succeeded, ${failedIds.length} failed`;
-    if (cancelledN > 0) message += `, ${cancelledN} cancelled`;
-    if (failedIds.length > 0) message += ` (failed: ${failedIds.slice(0, 20).join(', ')}${failedIds.length > 20 ? ', …' : ''})`;
-    if (done.length < children.length) {
-      store.update(parentId, { Progress: progress, StatusMessage: `${message}; ${children.length - done.length} in progress` });
+    const { counts, progressSum, failedDevices } = store.rollup(parentId);
+    const total = JOB_STATUSES.reduce((n, s) => n + counts[s], 0);
+    const open = counts.Queued + counts.Running;
+    let message = `${total} device${total === 1 ? '' : 's'}: ${counts.Completed} succeeded, ${counts.Failed} failed`;
+    if (counts.Cancelled > 0) message += `, ${counts.Cancelled} cancelled`;
+    if (counts.Failed > 0) message += ` (failed: ${failedDevices.join(', ')}${counts.Failed > failedDevices.length ? ', …' : ''})`;
+    if (open > 0) {
+      store.update(parentId, { Progress: total === 0 ? 100 : Math.floor(progressSum / total), StatusMessage: `${message}; ${open} in progress` });
       return;
     }
-    const status = failedIds.length > 0 ? 'Failed' : this.cancelled.has(parentId) || (cancelledN > 0 && count('Completed') === 0) ? 'Cancelled' : 'Completed';
+    const status = counts.Failed > 0 ? 'Failed' : this.cancelled.has(parentId) || (counts.Cancelled > 0 && counts.Completed === 0) ? 'Cancelled' : 'Completed';
     store.update(parentId, { Status: status, Progress: 100, StatusMessage: message });
     this.cancelled.delete(parentId);
     this.log('job finished', { jobId: parentId, status, message });
@@ -237,6 +235,7 @@ export class JobService implements JobServiceApi {
     const timeout = this.opts.requestTimeoutMs ?? 5000;
     // the offline note only until the driver says something itself (a rebooting device is offline too)
     let spoke = job.StatusMessage !== 'starting';
+    const lastPatch: JobPatch = {};
     return {
       deviceId,
       params: job.Parameters,
@@ -247,6 +246,10 @@ export class JobService implements JobServiceApi {
       now: this.now,
       patch: (p) => {
         if (p.StatusMessage !== undefined) spoke = true;
+        // drivers re-state progress on every look at the device: write only what changed
+        const changed = (Object.keys(p) as (keyof JobPatch)[]).filter((k) => JSON.stringify(p[k]) !== JSON.stringify(lastPatch[k]));
+        if (changed.length === 0) return;
+        Object.assign(lastPatch, p);
         store.update(job.JobId, p);
       },
       step: (step, detail) => store.appendLog(job.JobId, detail === undefined ? { step } : { step, detail }),

@@ -165,6 +165,25 @@ export class JobStore {
     return out;
   }
 
+  /** At most `limit` children of a parent in `status`, in creation order (the rollout takes the next queued ones). */
+  childrenWithStatus(parentId: string, status: JobStatus, limit: number): JobRecord[] {
+    if (limit <= 0) return [];
+    return this.read(`read the ${status} children of ${parentId}`, () => this.stmt('SELECT * FROM jobs WHERE parent_job_id = ? AND status = ? ORDER BY seq LIMIT ?').all(parentId, status, limit) as Row[]).map(toRecord);
+  }
+
+  /**
+   * A parent's children in aggregate, without reading them: counts per status, the progress summed over children
+   * (a terminal child counts 100), and the first `failedLimit` failed device ids. O(children) in SQLite, not in JS.
+   */
+  rollup(parentId: string, failedLimit = 20): { counts: Record<JobStatus, number>; progressSum: number; failedDevices: string[] } {
+    return this.read(`summarise the children of ${parentId}`, () => {
+      const counts = this.summary(parentId);
+      const { p } = this.stmt(`SELECT coalesce(sum(CASE WHEN status IN ('Completed', 'Failed', 'Cancelled') THEN 100 ELSE progress END), 0) AS p FROM jobs WHERE parent_job_id = ?`).get(parentId) as { p: number };
+      const failed = this.stmt(`SELECT device_id FROM jobs WHERE parent_job_id = ? AND status = 'Failed' ORDER BY seq LIMIT ?`).all(parentId, failedLimit) as { device_id: string }[];
+      return { counts, progressSum: p, failedDevices: failed.map((f) => f.device_id) };
+    });
+  }
+
   /**
    * Changes the fields in `patch` and returns the job. The first move to Running sets StartTime; a terminal
    * status (Completed, Failed, Cancelled) sets EndTime and is final; Completed sets Progress 100 unless given.

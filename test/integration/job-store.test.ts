@@ -104,6 +104,24 @@ describe('creating jobs', () => {
   });
 });
 
+describe('rollout aggregates', () => {
+  it('gives the next queued children in order and the parent rollup without reading every child', () => {
+    const store = open();
+    store.createJob({ JobId: 'roll', Type: 'firmware-update', Parameters: fw }, devices('d1', 'd2', 'd3', 'd4', 'd5'));
+    expect(store.childrenWithStatus('roll', 'Queued', 2).map((c) => c.DeviceId)).toEqual(['d1', 'd2']);
+    expect(store.childrenWithStatus('roll', 'Queued', 0)).toEqual([]);
+    store.update('roll~d1', { Status: 'Running', Progress: 40 });
+    store.update('roll~d2', { Status: 'Failed' });
+    store.update('roll~d4', { Status: 'Failed' });
+    store.update('roll~d3', { Status: 'Completed' });
+    expect(store.childrenWithStatus('roll', 'Queued', 10).map((c) => c.DeviceId)).toEqual(['d5']);
+    const r = store.rollup('roll', 1);
+    expect(r.counts).toEqual({ Queued: 1, Running: 1, Completed: 1, Failed: 2, Cancelled: 0 });
+    expect(r.progressSum).toBe(40 + 100 + 100 + 100 + 0);
+    expect(r.failedDevices).toEqual(['d2']);
+  });
+});
+
 describe('updating jobs', () => {
   it('sets StartTime on the first Running and EndTime on a terminal status, which is final', () => {
     const store = open();

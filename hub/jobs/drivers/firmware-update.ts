@@ -117,7 +117,8 @@ export const firmwareUpdateDriver: Driver = {
           return { status: 'Completed', message: `updated ${before || '?'} → ${after}`, patch: { UpdateResult: UpdateResult.Success, FirmwareVersionAfter: after, ErrorCode: null } };
         }
       }
-      await ctx.wake(s.state === FwState.Updating ? 2000 : 3000);
+      // notifications and re-registrations wake the loop early; the timer is only a safety net
+      await ctx.wake(5000);
     }
   },
 
