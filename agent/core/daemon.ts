@@ -10,7 +10,8 @@
 
 import { parsePath } from '../../protocol/paths.js';
 import type { JsonValue, Request, Response } from '../../protocol/messages.js';
-import { isFotaError, toFotaError } from './errors.js';
+import { toFotaError } from './errors.js';
+import { downloadTask, factoryFlashTask, healthCheckTask, type TaskEnv } from './tasks.js';
 import { stateKey, transition, type Effect, type FirmwareEvent, type FirmwareState, type Outcome } from './firmware-machine.js';
 import { Model } from './model.js';
 import { deviceObject } from './objects/device-object.js';
@@ -50,8 +51,6 @@ export interface DaemonDeps {
   options: DaemonOptions;
 }
 
-const isAbort = (e: unknown) => (e as { name?: string } | undefined)?.name === 'AbortError';
-
 export class Daemon {
   private doc: AgentDocument = initialDocument();
   private boot: BootStatus = { booted: 'A', trial: false, pending: null, firmwareVersion: '' };
@@ -68,7 +67,10 @@ export class Daemon {
   private halted = false;
   private factoryImage = false;
 
+  private readonly taskEnv: TaskEnv;
+
   constructor(private readonly deps: DaemonDeps) {
+    this.taskEnv = { deps, dispatch: (e) => this.dispatch(e), lifecycle: this.lifecycle.signal, waitConnected: (ms) => this.waitConnected(ms) };
     const now = () => deps.clock.now();
     this.model = new Model([
       deviceObject({
@@ -162,9 +164,9 @@ export class Daemon {
     const { platform, clock } = this.deps;
     switch (effect.type) {
       case 'start-download':
-        return this.slotJob((signal) => this.download(effect.uri, effect.attemptId, effect.resume, signal));
+        return this.slotJob((signal) => downloadTask(this.taskEnv, effect.uri, effect.attemptId, effect.resume, signal));
       case 'flash-factory-image':
-        return this.slotJob((signal) => this.flashFactory(effect.attemptId, signal));
+        return this.slotJob((signal) => factoryFlashTask(this.taskEnv, effect.attemptId, signal));
       case 'abort-download':
         this.slotAbort?.abort();
         return;
@@ -183,7 +185,7 @@ export class Daemon {
       case 'reboot':
         return this.reboot(effect.reason);
       case 'check-health':
-        this.track(this.checkHealth());
+        this.track(healthCheckTask(this.taskEnv));
         return;
       case 'commit':
         try {
@@ -242,73 +244,6 @@ export class Daemon {
     const run = previous.catch(() => undefined).then(() => (abort.signal.aborted ? undefined : job(abort.signal)));
     this.slotTask = run.catch(() => undefined);
     this.track(run);
-  }
-
-  private async download(uri: string, attemptId: string, resume: FirmwareState['resume'], signal: AbortSignal): Promise<void> {
-    const { clock, options } = this.deps;
-    let lastPercent = -1;
-    let lastAt = 0;
-    try {
-      const pkg = await this.deps.downloader.download(resume ? { uri, resume } : { uri }, {
-        signal,
-        progress: (done, total) => {
-          if (!total) return;
-          const percent = Math.floor((done * 100) / total);
-          const now = clock.now();
-          if (percent === lastPercent || (now - lastAt < options.progressIntervalMs && percent < 100)) return;
-          lastPercent = percent;
-          lastAt = now;
-          void this.dispatch({ type: 'download-progressed', attemptId, percent });
-        },
-        checkpoint: (token) => void this.dispatch({ type: 'download-checkpointed', attemptId, resume: token }),
-      });
-      await this.dispatch({ type: 'download-succeeded', attemptId, pkg, at: clock.now() });
-    } catch (e) {
-      if (signal.aborted || isAbort(e)) return; // cancelled, or the agent is stopping: the checkpoint stays
-      const err = toFotaError(e);
-      if (!isFotaError(e)) this.deps.logger.error('download failed unexpectedly', { error: String(e) });
-      await this.dispatch({ type: 'download-failed', attemptId, code: err.code, reason: err.message, at: clock.now() });
-    }
-  }
-
-  private async flashFactory(attemptId: string, signal: AbortSignal): Promise<void> {
-    const { platform, clock } = this.deps;
-    try {
-      const image = await platform.factoryImage();
-      if (!image) throw toFotaError(new Error('the factory image is gone'), 'unsupported');
-      const writer = await platform.openInactiveSlot({ size: image.size });
-      try {
-        for await (const chunk of image.open()) {
-          if (signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
-          await writer.write(chunk);
-        }
-        await writer.finish();
-      } catch (e) {
-        await writer.abort();
-        throw e;
-      }
-      await this.dispatch({ type: 'image-flashed', attemptId, version: image.version, at: clock.now() });
-    } catch (e) {
-      if (signal.aborted || isAbort(e)) return;
-      const err = toFotaError(e);
-      await this.dispatch({ type: 'flash-failed', attemptId, code: err.code, reason: err.message, at: clock.now() });
-    }
-  }
-
-  private async checkHealth(): Promise<void> {
-    const { clock, options, health } = this.deps;
-    const fail = (reason: string) => this.dispatch({ type: 'health-failed', reason, at: clock.now() });
-    if (!(await this.waitConnected(options.healthConnectTimeoutMs))) {
-      if (this.lifecycle.signal.aborted) return;
-      await fail(`the agent did not reach the broker within ${Math.round(options.healthConnectTimeoutMs / 1000)} s of booting`);
-      return;
-    }
-    if (health) {
-      const res = await health.run(this.lifecycle.signal).catch((e: unknown) => ({ ok: false as const, reason: String(e) }));
-      if (this.lifecycle.signal.aborted) return;
-      if (!res.ok) return void (await fail(res.reason));
-    }
-    await this.dispatch({ type: 'health-passed', at: clock.now() });
   }
 
   private waitConnected(timeoutMs: number): Promise<boolean> {

@@ -1,0 +1,94 @@
+// The agent's long-running effects as tasks: the download, the factory-image flash and the health check. Each runs
+// outside the daemon's serial queue and reports its outcome back as a machine event. Ports only (no node:*).
+
+import { isFotaError, toFotaError } from './errors.js';
+import type { FirmwareEvent, FirmwareState } from './firmware-machine.js';
+import type { Clock, Downloader, HealthProbe, Logger, PlatformAdapter } from './ports.js';
+
+/** What a task may use of the daemon. */
+export interface TaskEnv {
+  deps: {
+    platform: PlatformAdapter;
+    downloader: Downloader;
+    clock: Clock;
+    health?: HealthProbe;
+    logger: Logger;
+    options: { progressIntervalMs: number; healthConnectTimeoutMs: number };
+  };
+  dispatch(event: FirmwareEvent): Promise<unknown>;
+  /** aborted when the agent stops */
+  lifecycle: AbortSignal;
+  waitConnected(timeoutMs: number): Promise<boolean>;
+}
+
+export const isAbort = (e: unknown) => (e as { name?: string } | undefined)?.name === 'AbortError';
+
+/** Streams the package into the inactive slot; the outcome comes back as download-succeeded / download-failed. */
+export async function downloadTask(env: TaskEnv, uri: string, attemptId: string, resume: FirmwareState['resume'], signal: AbortSignal): Promise<void> {
+  const { clock, options } = env.deps;
+  let lastPercent = -1;
+  let lastAt = 0;
+  try {
+    const pkg = await env.deps.downloader.download(resume ? { uri, resume } : { uri }, {
+      signal,
+      progress: (done, total) => {
+        if (!total) return;
+        const percent = Math.floor((done * 100) / total);
+        const now = clock.now();
+        if (percent === lastPercent || (now - lastAt < options.progressIntervalMs && percent < 100)) return;
+        lastPercent = percent;
+        lastAt = now;
+        void env.dispatch({ type: 'download-progressed', attemptId, percent });
+      },
+      checkpoint: (token) => void env.dispatch({ type: 'download-checkpointed', attemptId, resume: token }),
+    });
+    await env.dispatch({ type: 'download-succeeded', attemptId, pkg, at: clock.now() });
+  } catch (e) {
+    if (signal.aborted || isAbort(e)) return; // cancelled, or the agent is stopping: the checkpoint stays
+    const err = toFotaError(e);
+    if (!isFotaError(e)) env.deps.logger.error('download failed unexpectedly', { error: String(e) });
+    await env.dispatch({ type: 'download-failed', attemptId, code: err.code, reason: err.message, at: clock.now() });
+  }
+}
+
+/** Copies the platform's factory image into the inactive slot (a factory reset's first step). */
+export async function factoryFlashTask(env: TaskEnv, attemptId: string, signal: AbortSignal): Promise<void> {
+  const { platform, clock } = env.deps;
+  try {
+    const image = await platform.factoryImage();
+    if (!image) throw toFotaError(new Error('the factory image is gone'), 'unsupported');
+    const writer = await platform.openInactiveSlot({ size: image.size });
+    try {
+      for await (const chunk of image.open()) {
+        if (signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+        await writer.write(chunk);
+      }
+      await writer.finish();
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    await env.dispatch({ type: 'image-flashed', attemptId, version: image.version, at: clock.now() });
+  } catch (e) {
+    if (signal.aborted || isAbort(e)) return;
+    const err = toFotaError(e);
+    await env.dispatch({ type: 'flash-failed', attemptId, code: err.code, reason: err.message, at: clock.now() });
+  }
+}
+
+/** The trial boot's health check: the broker within the configured time, then the optional health command. */
+export async function healthCheckTask(env: TaskEnv): Promise<void> {
+  const { clock, options, health } = env.deps;
+  const fail = (reason: string) => env.dispatch({ type: 'health-failed', reason, at: clock.now() });
+  if (!(await env.waitConnected(options.healthConnectTimeoutMs))) {
+    if (env.lifecycle.aborted) return;
+    await fail(`the agent did not reach the broker within ${Math.round(options.healthConnectTimeoutMs / 1000)} s of booting`);
+    return;
+  }
+  if (health) {
+    const res = await health.run(env.lifecycle).catch((e: unknown) => ({ ok: false as const, reason: String(e) }));
+    if (env.lifecycle.aborted) return;
+    if (!res.ok) return void (await fail(res.reason));
+  }
+  await env.dispatch({ type: 'health-passed', at: clock.now() });
+}
