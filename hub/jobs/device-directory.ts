@@ -3,6 +3,8 @@
 //
 // INVARIANTS
 // - A waiter is woken at most once and always removed (on event, timeout or abort): no leaked timers or listeners.
+// - `events` counts every event of a device, so a caller that was busy (e.g. awaiting an answer) when one came can
+//   tell it missed it (waitForEvent's `since`) instead of sleeping through it: no lost wake-ups.
 
 import type { JsonValue, Notification, Presence, Registration } from '../../protocol/messages.js';
 import type { DeviceSummary } from './job-service-api.js';
@@ -13,6 +15,8 @@ export interface DeviceView {
   regId: string;
   agentVersion: string;
   registeredAt: number | null;
+  /** number of events (registration, presence, notification) seen so far */
+  events: number;
   /** last value of an observed path, by observation token */
   observed: Map<string, { path: string; value: JsonValue; time: number }>;
 }
@@ -26,7 +30,7 @@ export class DeviceDirectory {
   get(deviceId: string): DeviceView {
     let d = this.devices.get(deviceId);
     if (!d) {
-      d = { deviceId, online: null, regId: '', agentVersion: '', registeredAt: null, observed: new Map() };
+      d = { deviceId, online: null, regId: '', agentVersion: '', registeredAt: null, events: 0, observed: new Map() };
       this.devices.set(deviceId, d);
     }
     return d;
@@ -52,16 +56,21 @@ export class DeviceDirectory {
   }
 
   private wake(ep: string): void {
+    this.get(ep).events += 1;
     const set = this.waiters.get(ep);
     if (!set) return;
     this.waiters.delete(ep);
     for (const w of set) w();
   }
 
-  /** Resolves on the next event of `deviceId`, or after `ms`; rejects with the signal's reason when aborted. */
-  waitForEvent(deviceId: string, ms: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Resolves on the next event of `deviceId`, or after `ms`; rejects with the signal's reason when aborted.
+   * With `since` (an earlier `events` count) it resolves at once when an event came after that count.
+   */
+  waitForEvent(deviceId: string, ms: number, signal: AbortSignal, since?: number): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
+      if (since !== undefined && this.get(deviceId).events !== since) return resolve();
       let set = this.waiters.get(deviceId);
       if (!set) this.waiters.set(deviceId, (set = new Set()));
       const done = () => {
@@ -79,6 +88,14 @@ export class DeviceDirectory {
       set.add(done);
       signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /**
+   * Resolves when `deviceId` registers with another regId than `regId` (its agent restarted: requests sent to the
+   * old registration will not be answered); rejects with the signal's reason when aborted.
+   */
+  async registrationChange(deviceId: string, regId: string, signal: AbortSignal): Promise<void> {
+    while (this.get(deviceId).regId === regId) await this.waitForEvent(deviceId, 60_000, signal);
   }
 
   list(): DeviceSummary[] {

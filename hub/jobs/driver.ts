@@ -23,7 +23,7 @@ export interface DriverContext {
   device(): DeviceView;
   /** Sends a request once the device is online; retries a lost answer until the signal aborts. */
   request(body: RequestBody): Promise<Response>;
-  /** Waits for the next event of the device (registration, presence, notification) or `ms`. */
+  /** Waits for the next event of the device (registration, presence, notification) or `ms`; returns at once when one came since the previous wake (while the driver was busy). */
   wake(ms: number): Promise<void>;
   /** Persists result fields / progress / a status message of the child. */
   patch(p: JobPatch): void;

@@ -7,6 +7,7 @@
 // - A parent turns terminal only after every child is terminal; its message aggregates the children.
 // - A child's timeout counts from its StartTime (persisted), so a hub restart does not extend it.
 
+import type { Response } from '../../protocol/messages.js';
 import { isValidEndpoint } from '../../protocol/topics.js';
 import { RequestTimeout, type HubLink } from '../hub-link.js';
 import { DeviceDirectory } from './device-directory.js';
@@ -236,13 +237,19 @@ export class JobService implements JobServiceApi {
     // the offline note only until the driver says something itself (a rebooting device is offline too)
     let spoke = job.StatusMessage !== 'starting';
     const lastPatch: JobPatch = {};
+    // events up to here have been looked at: the driver reads the device after every wake
+    let seen = dir.get(deviceId).events;
     return {
       deviceId,
       params: job.Parameters,
       job,
       signal,
       device: () => dir.get(deviceId),
-      wake: (ms) => dir.waitForEvent(deviceId, ms, signal),
+      wake: async (ms) => {
+        // an event that came while the driver was busy (awaiting an answer) wakes it at once, not after `ms`
+        await dir.waitForEvent(deviceId, ms, signal, seen);
+        seen = dir.get(deviceId).events;
+      },
       now: this.now,
       patch: (p) => {
         if (p.StatusMessage !== undefined) spoke = true;
@@ -263,7 +270,8 @@ export class JobService implements JobServiceApi {
             continue;
           }
           try {
-            const res = await this.opts.link.request(deviceId, body, timeout);
+            const res = await this.requestOnce(deviceId, body, timeout, signal);
+            if (res === 'reregistered') continue;
             stats.answered = true;
             return res;
           } catch (e) {
@@ -273,6 +281,25 @@ export class JobService implements JobServiceApi {
         }
       },
     };
+  }
+
+  /**
+   * One request; 'reregistered' when the device re-registered before answering (its agent restarted, e.g. the
+   * reboot of an update): the caller asks again at once instead of waiting out the timeout.
+   */
+  private async requestOnce(deviceId: string, body: RequestBody, timeout: number, signal: AbortSignal): Promise<Response | 'reregistered'> {
+    const regId = this.devices_.get(deviceId).regId;
+    const answer = this.opts.link.request(deviceId, body, timeout);
+    if (!regId) return answer;
+    const stop = new AbortController();
+    const changed = this.devices_.registrationChange(deviceId, regId, AbortSignal.any([signal, stop.signal])).then(() => 'reregistered' as const);
+    try {
+      return await Promise.race([answer, changed]);
+    } finally {
+      stop.abort();
+      changed.catch(() => undefined);
+      answer.catch(() => undefined);
+    }
   }
 
   /** One best-effort request after a child was aborted (cancel on the device). */

@@ -1,0 +1,93 @@
+// Seeds a job history into a hub database before the hub starts: `parents` fleet jobs of `children` devices each,
+// spread over 90 days, every job terminal (a Queued or Running one would be resumed by the hub on start and
+// target devices that do not exist). Deterministic (mulberry32), like bench/query-bench.mjs.
+
+import { JobStore } from '../../hub/jobs/job-store.js';
+import type { JobParameters, JobType } from '../../hub/jobs/job-model.js';
+
+const DAY = 86_400_000;
+
+export interface SeedOptions {
+  parents: number;
+  children: number;
+  /** the history ends here (ms epoch); it starts 90 days earlier */
+  endMs: number;
+}
+
+/** What the benchmark's queries need to know about the seeded history. */
+export interface SeedResult {
+  records: number;
+  ms: number;
+  /** a parent in the middle of the history (for "children of a parent") */
+  sampleParent: string;
+  /** a one-week window inside the history, ISO 8601 */
+  week: { from: string; to: string };
+}
+
+const TYPES: [JobType, number][] = [['firmware-update', 50], ['reboot', 15], ['read-device-properties', 15], ['configuration-update', 10], ['write-device-properties', 5], ['factory-reset', 5]];
+const PARAMS: Record<JobType, JobParameters> = {
+  'firmware-update': { timeoutSeconds: 1800, packageUri: 'https://fw.example/releases/2.4.1/image.fota', maxInFlight: 20, abortFailureRatio: 0.2 },
+  reboot: { timeoutSeconds: 300 },
+  'factory-reset': { timeoutSeconds: 600 },
+  'read-device-properties': { timeoutSeconds: 60, paths: ['/3/0/3', '/3/0/10'] },
+  'write-device-properties': { timeoutSeconds: 60, values: { '/3/0/14': '+01:00' } },
+  'configuration-update': { timeoutSeconds: 120, config: { progressIntervalMs: 1000 } },
+};
+
+/** Writes the history into the SQLite file `file` (created). Throws JobStoreError on a storage failure. */
+export function seedHistory(file: string, opts: SeedOptions): SeedResult {
+  let seed = 1;
+  const rnd = () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const weighted = <T>(pairs: [T, number][]): T => {
+    let r = rnd() * pairs.reduce((s, [, w]) => s + w, 0);
+    for (const [v, w] of pairs) if ((r -= w) < 0) return v;
+    return pairs[pairs.length - 1]![0];
+  };
+  const start = opts.endMs - 90 * DAY;
+  let clock = start;
+  const store = JobStore.open(file, { now: () => clock });
+  const t0 = performance.now();
+  let sampleParent = '';
+  try {
+    for (let p = 0; p < opts.parents; p++) {
+      const created = start + Math.floor((p / opts.parents) * (opts.endMs - start - 2 * 3_600_000)) + Math.floor(rnd() * 3_600_000);
+      const type = weighted(TYPES);
+      const id = `hist-${String(p).padStart(5, '0')}`;
+      if (p === Math.floor(opts.parents / 2)) sampleParent = id;
+      const base = Math.floor(rnd() * 5000);
+      clock = created;
+      store.createJob({ JobId: id, Type: type, Parameters: PARAMS[type] }, Array.from({ length: opts.children }, (_, i) => ({ DeviceId: `dev-${String((base + i) % 5000).padStart(4, '0')}` })));
+      // one transaction per fleet job, as the running hub writes it
+      store.batch(() => {
+        clock = created + 60_000;
+        store.update(id, { Status: 'Running' });
+        let failed = 0;
+        for (const child of store.children(id)) {
+          const s = weighted<'Completed' | 'Failed' | 'Cancelled'>([['Completed', 85], ['Failed', 10], ['Cancelled', 5]]);
+          if (s !== 'Cancelled' || rnd() < 0.5) {
+            clock = created + 60_000 + Math.floor(rnd() * 1_800_000);
+            store.update(child.JobId, { Status: 'Running', Progress: Math.floor(rnd() * 100), FirmwareVersionBefore: '2.3.0' });
+          }
+          clock += Math.floor(rnd() * 900_000);
+          const bad = s === 'Failed';
+          if (bad) failed++;
+          const fw = type === 'firmware-update';
+          store.update(child.JobId, { Status: s, TimedOut: bad && rnd() < 0.4, UpdateResult: !fw ? null : bad ? weighted([[5, 3], [4, 3], [8, 4]]) : 1, FirmwareVersionAfter: fw && !bad ? '2.4.1' : null });
+        }
+        clock = created + 3_600_000;
+        store.update(id, { Status: failed > 0 ? 'Failed' : 'Completed', Progress: 100, StatusMessage: `${opts.children} devices: ${failed} failed` });
+      });
+    }
+    // a hub refreshes planner statistics on close and periodically; a fresh file has none
+    store.optimize();
+  } finally {
+    store.close();
+  }
+  const wk = start + 30 * DAY;
+  return { records: opts.parents * (opts.children + 1), ms: performance.now() - t0, sampleParent, week: { from: new Date(wk).toISOString(), to: new Date(wk + 7 * DAY).toISOString() } };
+}
