@@ -7,6 +7,7 @@ import { randomUUID, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { topicsFor } from '../protocol/topics.js';
+import { missingRuntimeSettings } from '../platform/agent-runtime.js';
 import { createPlatform, PlatformConfigError, platformDeviceType } from '../platform/registry.js';
 import { SIM_REBOOT_EXIT_CODE } from '../platform/simulator/constants.js';
 import { ConfigError } from './config-schema.js';
@@ -155,6 +156,8 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
 
+  const missing = missingRuntimeSettings(process.execArgv, process.env);
+  if (missing.length > 0) logger.info('started without the recommended runtime settings: expect ~8 MiB more resident memory (docs/operations.md)', { missing });
   const store = new FileStore(cfg.stateDir);
   await quarantineIfUnreadable(store, logger);
   injectPowerCut(store, cfg.stateDir);

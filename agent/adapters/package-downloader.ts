@@ -6,6 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { FotaError } from '../core/errors.js';
 import type { Downloader, DownloadHooks, Logger, PackageInfo, PlatformAdapter, ResumeToken } from '../core/ports.js';
 import { openHttpStream, type HttpSourceOptions } from './http-source.js';
+import { reclaimNow } from './memory.js';
 import { installPackage, resumePackage, type InstallOptions, type ResumePoint } from './package-install.js';
 
 export interface PackageDownloaderOptions {
@@ -36,6 +37,15 @@ export class PackageDownloader implements Downloader {
   constructor(private readonly opts: PackageDownloaderOptions) {}
 
   async download(req: { uri: string; resume?: ResumeToken }, hooks: DownloadHooks): Promise<PackageInfo> {
+    try {
+      return await this.fetchAndInstall(req, hooks);
+    } finally {
+      // the next download (and the idle agent) starts from the idle footprint, not from this one's garbage
+      reclaimNow();
+    }
+  }
+
+  private async fetchAndInstall(req: { uri: string; resume?: ResumeToken }, hooks: DownloadHooks): Promise<PackageInfo> {
     const { opts } = this;
     const http = {
       ...opts.http,

@@ -9,13 +9,8 @@
 
 import { spawn } from 'node:child_process';
 import { bootOnce, describeBoot } from './bootloader.js';
+import { AGENT_ENV } from '../agent-runtime.js';
 import { SIM_REBOOT_EXIT_CODE } from './constants.js';
-
-/**
- * The agent's runtime environment on a device (the systemd unit sets the same): two malloc arenas instead of
- * glibc's 8 per core keep the agent's peak resident memory ~8 MiB lower (docs/benchmarks.md).
- */
-export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 /** systemd RestartPreventExitStatus: the agent's configuration is invalid, restarting cannot help. */
 const CONFIG_EXIT_CODE = 78;

@@ -9,6 +9,7 @@ import { isValidEndpoint, PREFIX_RE } from '../../../protocol/topics.js';
 import { readBootRecord, describeBoot } from '../../../platform/simulator/bootloader.js';
 import { ensureSimDevice, readSimDevice, simBootEnv, simPaths, SimDeviceError, writeJsonAtomic } from '../../../platform/simulator/device-dir.js';
 import { makeSimImage, readSimImageHeader, SimImageError } from '../../../platform/simulator/image-header.js';
+import { AGENT_NODE_FLAGS } from '../../../platform/agent-runtime.js';
 import { runSimulatedDevice } from '../../../platform/simulator/sim-runner.js';
 import { SIM_DEFAULT_IMAGE_SIZE, SIM_DEFAULT_SLOT_CAPACITY, SIM_DEVICE_TYPE } from '../../../platform/simulator/constants.js';
 import { DEFAULT_BROKER } from '../broker-options.js';
@@ -76,6 +77,12 @@ export function findAgentBin(): string {
   }
 }
 
+/** The agent's Node flags: AGENT_NODE_FLAGS, or $FOTA_AGENT_NODE_FLAGS (space-separated; empty for none) to experiment. */
+function agentNodeFlags(): readonly string[] {
+  const override = process.env.FOTA_AGENT_NODE_FLAGS;
+  return override === undefined ? AGENT_NODE_FLAGS : override.split(/\s+/).filter(Boolean);
+}
+
 async function readable(path: string, what: string): Promise<string> {
   const abs = resolve(path);
   await access(abs).catch(() => {
@@ -109,7 +116,8 @@ Options:
   --agent-set K=V      set an agent configuration key in DIR/agent.json (repeatable; V is JSON when it parses),
                        e.g. --agent-set health.command='["/bin/false"]' --agent-set download.checkpointMiB=1
 
-Environment: FOTA_AGENT_BIN overrides the agent launcher.
+Environment: FOTA_AGENT_BIN overrides the agent launcher; FOTA_AGENT_NODE_FLAGS the agent's Node flags (default
+"${AGENT_NODE_FLAGS.join(' ')}", docs/operations.md).
 
 Example:
   fota sim run --dir /tmp/dev1 --id dev1 --broker mqtt://127.0.0.1:1883 --trust keys/release.pub`,
@@ -166,7 +174,7 @@ Example:
     };
     for (const kv of strs(args.values['agent-set'])) agentConfig = setKey(agentConfig, kv);
     await writeJsonAtomic(paths.agentConfig, agentConfig);
-    const agentArgv = [process.execPath, findAgentBin(), '--config', paths.agentConfig];
+    const agentArgv = [process.execPath, ...agentNodeFlags(), findAgentBin(), '--config', paths.agentConfig];
     const power = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {
       if (!power.signal.aborted) console.log(`${sig}: powering the device off`);

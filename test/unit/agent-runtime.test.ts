@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { AGENT_ENV, AGENT_NODE_FLAGS, missingRuntimeSettings } from '../../platform/agent-runtime.js';
+
+describe('the agent runtime settings', () => {
+  it('names every flag and variable a process was started without', () => {
+    expect(missingRuntimeSettings([], {})).toEqual([...AGENT_NODE_FLAGS, ...Object.entries(AGENT_ENV).map(([k, v]) => `${k}=${v}`)]);
+  });
+
+  it('accepts the flags on the command line or in NODE_OPTIONS, and any value of the variables', () => {
+    const [first, ...rest] = AGENT_NODE_FLAGS;
+    const env = Object.fromEntries(Object.keys(AGENT_ENV).map((k) => [k, '1']));
+    expect(missingRuntimeSettings(rest, { ...env, NODE_OPTIONS: `--trace-warnings ${first}` })).toEqual([]);
+    expect(missingRuntimeSettings(rest, env)).toEqual([first]);
+  });
+});
