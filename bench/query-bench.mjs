@@ -23,7 +23,8 @@ const dir = await mkdtemp(join(tmpdir(), 'fota-query-bench-'));
 
 try {
   await build({
-    entryPoints: [new URL('hub/jobs/job-store.ts', root).pathname, new URL('hub/jobs/job-query.ts', root).pathname, new URL('hub/jobs/job-query-sql.ts', root).pathname],
+    // named entries: the outputs land flat in `dir` although the sources sit in different folders
+    entryPoints: Object.fromEntries(['hub/jobs/job-store', 'hub/jobs/job-query', 'hub/jobs/job-query-sql', 'bench/lib/job-mix'].map((f) => [f.split('/').pop(), new URL(`${f}.ts`, root).pathname])),
     outdir: dir,
     bundle: true,
     splitting: true,
@@ -37,30 +38,10 @@ try {
   const { JobStore } = await import(pathToFileURL(join(dir, 'job-store.js')).href);
   const { parseJobQuery } = await import(pathToFileURL(join(dir, 'job-query.js')).href);
   const { toSql } = await import(pathToFileURL(join(dir, 'job-query-sql.js')).href);
+  const { JOB_PARAMS, JOB_TYPE_MIX, seededRandom } = await import(pathToFileURL(join(dir, 'job-mix.js')).href);
   const Database = require('better-sqlite3');
 
-  // mulberry32: the same data on every run
-  let seed = 1;
-  const rnd = () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-  const weighted = (pairs) => {
-    let r = rnd() * pairs.reduce((s, [, w]) => s + w, 0);
-    for (const [v, w] of pairs) if ((r -= w) < 0) return v;
-    return pairs[pairs.length - 1][0];
-  };
-  const TYPES = [['firmware-update', 50], ['reboot', 15], ['read-device-properties', 15], ['configuration-update', 10], ['write-device-properties', 5], ['factory-reset', 5]];
-  const PARAMS = {
-    'firmware-update': { timeoutSeconds: 1800, packageUri: 'https://fw.example/releases/2.4.1/image.fota', maxInFlight: 20, abortFailureRatio: 0.2 },
-    reboot: { timeoutSeconds: 300 },
-    'factory-reset': { timeoutSeconds: 600 },
-    'read-device-properties': { timeoutSeconds: 60, paths: ['/3/0/3', '/3/0/10'] },
-    'write-device-properties': { timeoutSeconds: 60, values: { '/3/0/14': '+01:00' } },
-    'configuration-update': { timeoutSeconds: 120, config: { progressIntervalMs: 1000 } },
-  };
+  const { rnd, weighted } = seededRandom();
 
   let clock = T_START;
   const file = join(dir, 'jobs.db');
@@ -71,11 +52,11 @@ try {
   const t0 = performance.now();
   for (let p = 0; p < PARENTS; p++) {
     const created = T_START + Math.floor((p / PARENTS) * (T_END - T_START)) + Math.floor(rnd() * 3_600_000);
-    const type = weighted(TYPES);
+    const type = weighted(JOB_TYPE_MIX);
     clock = created;
     const id = `job-${String(p).padStart(5, '0')}`;
     const base = Math.floor(rnd() * 5000);
-    store.createJob({ JobId: id, Type: type, Parameters: PARAMS[type] }, Array.from({ length: CHILDREN }, (_, i) => ({ DeviceId: `dev-${String((base + i) % 5000).padStart(4, '0')}` })));
+    store.createJob({ JobId: id, Type: type, Parameters: JOB_PARAMS[type] }, Array.from({ length: CHILDREN }, (_, i) => ({ DeviceId: `dev-${String((base + i) % 5000).padStart(4, '0')}` })));
     parents.push({ id, created, type });
   }
   const insertMs = performance.now() - t0;

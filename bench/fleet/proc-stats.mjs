@@ -1,50 +1,24 @@
-// Process figures from Linux /proc for the fleet benchmark: CPU seconds (utime + stime of the process itself),
-// resident memory (VmRSS, VmHWM), the peak reset (clear_refs 5) and a light RSS sampler that keeps the maximum.
+// Process figures for the fleet benchmark: the shared /proc readers (bench/lib/proc-stats.mjs) in the shapes
+// run-fleet.mjs uses, and a light RSS sampler over several processes that keeps each one's maximum.
 // Linux only; every reader returns undefined for a process that is gone.
 
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpuSeconds as cpuSplit, memoryKiB, resetPeakRss } from '../lib/proc-stats.mjs';
 
-/** USER_HZ, the unit of utime/stime (100 on every common Linux; asked once anyway). */
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
+export { load1 } from '../lib/workload.mjs';
+
+/** Resets VmHWM of `pid` to its current RSS (Linux >= 4.0). Returns false when the kernel refused. */
+export const resetPeak = resetPeakRss;
 
 /** user + system CPU seconds of `pid` (not its children), or undefined. */
 export function cpuSeconds(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    // f[11] = field 14 (utime), f[12] = field 15 (stime), in clock ticks
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
+  const c = cpuSplit(pid);
+  return c && c.user + c.sys;
 }
 
 /** { rss, hwm } of `pid` in KiB (VmRSS, VmHWM of /proc/PID/status), or undefined. */
 export function memKiB(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, 'latin1');
-    const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-    return { rss: field('VmRSS'), hwm: field('VmHWM') };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Resets VmHWM of `pid` to its current RSS (Linux >= 4.0). Returns false when the kernel refused. */
-export function resetPeak(pid) {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
+  const m = memoryKiB(pid);
+  return m && { rss: m.VmRSS, hwm: m.VmHWM };
 }
 
 /**
@@ -76,14 +50,5 @@ export class RssSampler {
   stop() {
     clearInterval(this.timer);
     this.sample();
-  }
-}
-
-/** The 1-minute load average (a busy machine skews every figure here). */
-export function load1() {
-  try {
-    return Number(readFileSync('/proc/loadavg', 'latin1').split(' ')[0]);
-  } catch {
-    return NaN;
   }
 }

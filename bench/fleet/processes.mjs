@@ -4,8 +4,10 @@
 
 import { fork, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort, sleep, waitForPort } from '../lib/children.mjs';
+
+export { sleep };
 
 const registry = new Set();
 
@@ -41,35 +43,6 @@ export async function stopAll() {
   for (const entry of [...registry].reverse()) await stopProcess(entry);
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitForPort(port, ms, entry) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (entry.child.exitCode !== null) throw new Error(`${entry.name} exited (code ${entry.child.exitCode}) before listening on ${port}`);
-    if (Date.now() > end) throw new Error(`${entry.name} did not listen on ${port} within ${ms} ms`);
-    await sleep(50);
-  }
-}
-
 /**
  * Mosquitto on a free loopback port, configured for a fleet on one box. The limits raised from the defaults
  * (docs/benchmarks.md says why): max_queued_messages (default 1000) and max_inflight_messages (default 20).
@@ -94,7 +67,7 @@ export async function startMosquitto(dir, { maxQueued, maxInflight }) {
   ];
   writeFileSync(conf, lines.join('\n'));
   const entry = startChild('mosquitto', 'mosquitto', ['-c', conf], { logFile: path.join(dir, 'mosquitto.log'), graceMs: 3000 });
-  await waitForPort(port, 10_000, entry);
+  await waitForPort(port, 10_000, entry.name, entry.child);
   return { ...entry, url: `mqtt://127.0.0.1:${port}`, port, config: lines.filter((l) => /^(max_|set_)/.test(l)) };
 }
 
@@ -103,7 +76,7 @@ export async function startHubProcess(dir, { fotaBin, brokerUrl, db, nodeOptions
   const port = await freePort();
   const args = [...nodeOptions, fotaBin, 'hub', '--broker', brokerUrl, '--db', db, '--listen', `127.0.0.1:${port}`];
   const entry = startChild('hub', process.execPath, args, { logFile: path.join(dir, 'hub.log'), graceMs: 10_000 });
-  await waitForPort(port, 30_000, entry);
+  await waitForPort(port, 30_000, entry.name, entry.child);
   return { ...entry, url: `http://127.0.0.1:${port}` };
 }
 

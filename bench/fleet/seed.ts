@@ -3,7 +3,7 @@
 // target devices that do not exist). Deterministic (mulberry32), like bench/query-bench.mjs.
 
 import { JobStore } from '../../hub/jobs/job-store.js';
-import type { JobParameters, JobType } from '../../hub/jobs/job-model.js';
+import { JOB_PARAMS, JOB_TYPE_MIX, seededRandom } from '../lib/job-mix.js';
 
 const DAY = 86_400_000;
 
@@ -24,30 +24,9 @@ export interface SeedResult {
   week: { from: string; to: string };
 }
 
-const TYPES: [JobType, number][] = [['firmware-update', 50], ['reboot', 15], ['read-device-properties', 15], ['configuration-update', 10], ['write-device-properties', 5], ['factory-reset', 5]];
-const PARAMS: Record<JobType, JobParameters> = {
-  'firmware-update': { timeoutSeconds: 1800, packageUri: 'https://fw.example/releases/2.4.1/image.fota', maxInFlight: 20, abortFailureRatio: 0.2 },
-  reboot: { timeoutSeconds: 300 },
-  'factory-reset': { timeoutSeconds: 600 },
-  'read-device-properties': { timeoutSeconds: 60, paths: ['/3/0/3', '/3/0/10'] },
-  'write-device-properties': { timeoutSeconds: 60, values: { '/3/0/14': '+01:00' } },
-  'configuration-update': { timeoutSeconds: 120, config: { progressIntervalMs: 1000 } },
-};
-
 /** Writes the history into the SQLite file `file` (created). Throws JobStoreError on a storage failure. */
 export function seedHistory(file: string, opts: SeedOptions): SeedResult {
-  let seed = 1;
-  const rnd = () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-  const weighted = <T>(pairs: [T, number][]): T => {
-    let r = rnd() * pairs.reduce((s, [, w]) => s + w, 0);
-    for (const [v, w] of pairs) if ((r -= w) < 0) return v;
-    return pairs[pairs.length - 1]![0];
-  };
+  const { rnd, weighted } = seededRandom();
   const start = opts.endMs - 90 * DAY;
   let clock = start;
   const store = JobStore.open(file, { now: () => clock });
@@ -56,12 +35,12 @@ export function seedHistory(file: string, opts: SeedOptions): SeedResult {
   try {
     for (let p = 0; p < opts.parents; p++) {
       const created = start + Math.floor((p / opts.parents) * (opts.endMs - start - 2 * 3_600_000)) + Math.floor(rnd() * 3_600_000);
-      const type = weighted(TYPES);
+      const type = weighted(JOB_TYPE_MIX);
       const id = `hist-${String(p).padStart(5, '0')}`;
       if (p === Math.floor(opts.parents / 2)) sampleParent = id;
       const base = Math.floor(rnd() * 5000);
       clock = created;
-      store.createJob({ JobId: id, Type: type, Parameters: PARAMS[type] }, Array.from({ length: opts.children }, (_, i) => ({ DeviceId: `dev-${String((base + i) % 5000).padStart(4, '0')}` })));
+      store.createJob({ JobId: id, Type: type, Parameters: JOB_PARAMS[type] }, Array.from({ length: opts.children }, (_, i) => ({ DeviceId: `dev-${String((base + i) % 5000).padStart(4, '0')}` })));
       // one transaction per fleet job, as the running hub writes it
       store.batch(() => {
         clock = created + 60_000;

@@ -75,8 +75,8 @@ export function freePort() {
   });
 }
 
-/** Resolves once 127.0.0.1:port accepts connections; throws after `ms`. */
-export async function waitForPort(port, ms = 10_000, what = `port ${port}`) {
+/** Resolves once 127.0.0.1:port accepts connections; throws after `ms`, or at once when `child` exited. */
+export async function waitForPort(port, ms = 10_000, what = `port ${port}`, child = undefined) {
   const end = Date.now() + ms;
   for (;;) {
     const ok = await new Promise((resolve) => {
@@ -85,6 +85,7 @@ export async function waitForPort(port, ms = 10_000, what = `port ${port}`) {
       s.once('error', () => resolve(false));
     });
     if (ok) return;
+    if (child && child.exitCode !== null) throw new Error(`${what} exited (code ${child.exitCode}) before listening on ${port}`);
     if (Date.now() > end) throw new Error(`${what} did not come up within ${ms / 1000} s`);
     await sleep(50);
   }

@@ -17,8 +17,8 @@ export interface DeviceView {
   registeredAt: number | null;
   /** number of events (registration, presence, notification) seen so far */
   events: number;
-  /** last value of an observed path, by observation token */
-  observed: Map<string, { path: string; value: JsonValue; time: number }>;
+  /** last value of an observed path, by observation token (the id of the observe request) */
+  observed: Map<string, { path: string; value: JsonValue; time: number; seq: number }>;
 }
 
 type Waiter = () => void;
@@ -51,7 +51,7 @@ export class DeviceDirectory {
   }
 
   onNotification(ep: string, n: Notification): void {
-    this.get(ep).observed.set(n.token, { path: n.path, value: n.value, time: n.time });
+    this.get(ep).observed.set(n.token, { path: n.path, value: n.value, time: n.time, seq: n.seq });
     this.wake(ep);
   }
 

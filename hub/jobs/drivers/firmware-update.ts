@@ -38,13 +38,30 @@ const INTENT = 'writing package uri';
 const ATTEMPT = 'attempt';
 const EXECUTED = 'update executed';
 
-async function readFw(ctx: DriverContext, observedReg: { id: string }): Promise<FwView> {
-  // observe once per registration: the device then notifies State/Progress changes and wakes the loop
-  const regId = ctx.device().regId;
-  if (regId !== observedReg.id) {
+/** The driver's observation of /5/0 on the device's current registration. */
+interface Observation {
+  regId: string;
+  token: string;
+  /** seq of the newest notification already looked at */
+  seq: number;
+}
+
+/**
+ * Object 5 as the device last said: from a notification newer than the last look (no round trip), else a read.
+ * Observes once per registration: the device then notifies State/Progress changes, which also wake the loop.
+ */
+async function readFw(ctx: DriverContext, obs: Observation): Promise<FwView> {
+  const dev = ctx.device();
+  if (dev.regId !== obs.regId) {
     const r = await ctx.request({ op: 'observe', path: '/5/0' });
-    observedReg.id = regId;
-    return view(valueOf(r, 'observe /5/0'));
+    const value = valueOf(r, 'observe /5/0');
+    Object.assign(obs, { regId: dev.regId, token: r.id, seq: -1 });
+    return view(value);
+  }
+  const n = dev.observed.get(obs.token);
+  if (n && n.seq > obs.seq) {
+    obs.seq = n.seq;
+    return view(n.value);
   }
   return view(valueOf(await ctx.request({ op: 'read', path: '/5/0' }), 'read /5/0'));
 }
@@ -69,7 +86,7 @@ export const firmwareUpdateDriver: Driver = {
       before = await version(ctx);
       ctx.patch({ FirmwareVersionBefore: before });
     }
-    const observed = { id: '' };
+    const observed: Observation = { regId: '', token: '', seq: -1 };
     let attempt = ctx.logged(ATTEMPT)?.detail ?? '';
     let lastProgress = -1;
     for (;;) {
