@@ -164,13 +164,17 @@ class Installer {
     const writer = await this.s.open(m.payload.size, 0);
     const point = { manifest: manifestBytes.toString('utf8'), signature: this.#signature?.toString('base64') ?? null, payloadOffset: offset };
     const sink = new PayloadSink(m, writer, this.s.opts, point, createHash('sha256'), 0);
-    for await (const c of m.payload.compression === 'gzip' ? gunzip(channel) : channel) await this.s.track(sink.write(c));
-    return this.s.track(sink.finish());
+    for await (const c of m.payload.compression === 'gzip' ? gunzip(channel) : channel) await this.s.track(() => sink.write(c));
+    return this.s.track(() => sink.finish());
   }
 
   async run(source: AsyncIterable<Uint8Array>): Promise<PackageInfo> {
     const trailer = new Trailer();
-    for (let chunk = await this.s.next(source); chunk; chunk = await this.s.next(source)) {
+    // bytes held back from the parser until more arrive (see below); never more than a tar block
+    let carry: Buffer | undefined;
+    for (let next = await this.s.next(source); next; next = await this.s.next(source)) {
+      let chunk = carry ? Buffer.concat([carry, next]) : next;
+      carry = undefined;
       // node-tar would inflate a compressed archive by itself (gzip, zstd magic): a package is a plain tar
       if (this.#fed === 0 && (chunk[0] === 0x1f || chunk[0] === 0x28)) {
         throw unsupported('not a fota package: it looks compressed as a whole; a package is a plain tar (compress the payload with `fota pack --gzip` instead)');
@@ -180,7 +184,18 @@ class Installer {
           trailer.add(chunk);
           break;
         }
-        const take = this.#payloadEnd === undefined ? TAR_BLOCK : this.#payloadEnd - this.#fed;
+        // headers go in up to the next block boundary, so the parser reads each header exactly when #fed reaches it
+        const take = this.#payloadEnd === undefined ? TAR_BLOCK - (this.#fed % TAR_BLOCK) : this.#payloadEnd - this.#fed;
+        const missing = take - chunk.length;
+        if (this.#payloadEnd !== undefined && missing > 0 && missing < TAR_BLOCK) {
+          // node-tar consumes a piece shorter than a block only together with later bytes; the payload's last
+          // piece must therefore be a block or more, or the parser waits for bytes that never come (the trailer
+          // is not fed) and calls the archive truncated. The network may cut anywhere: hold the tail back.
+          const hold = Math.min(chunk.length, TAR_BLOCK - missing);
+          carry = chunk.subarray(chunk.length - hold);
+          chunk = chunk.subarray(0, chunk.length - hold);
+          if (chunk.length === 0) break;
+        }
         const piece = chunk.subarray(0, take);
         chunk = chunk.subarray(piece.length);
         this.#fed += piece.length;
@@ -195,7 +210,7 @@ class Installer {
     if (this.#payloadEnd === undefined || this.#consumer === undefined) {
       throw unsupported(`the package is truncated after ${this.#fed} bytes, before its payload (entries seen: ${this.#roles.join(', ') || 'none'})`);
     }
-    if (this.#fed < this.#payloadEnd) throw mismatch(`the package is truncated: the payload entry ends ${this.#payloadEnd - this.#fed} bytes early`);
+    if (this.#fed < this.#payloadEnd) throw mismatch(`the package is truncated: the payload entry ends ${this.#payloadEnd - this.#fed - (carry?.length ?? 0)} bytes early`);
     trailer.finish(END_OF_ARCHIVE_BYTES);
     this.#parser.end();
     return this.#consumer;
@@ -257,13 +272,13 @@ export function resumePackage(source: AsyncIterable<Uint8Array>, point: ResumePo
       const trailer = new Trailer();
       for (let chunk = await s.next(source); chunk; chunk = await s.next(source)) {
         const take = Math.min(size - sink.written, chunk.length);
-        if (take > 0) await s.track(sink.write(chunk.subarray(0, take)));
+        if (take > 0) await s.track(() => sink.write(chunk.subarray(0, take)));
         if (take < chunk.length) trailer.add(chunk.subarray(take));
       }
       s.check();
       if (sink.written < size) throw mismatch(`the package is truncated: the payload ended after ${sink.written} of ${size} bytes`);
       trailer.finish(blockRound(size) - size + END_OF_ARCHIVE_BYTES);
-      return s.track(sink.finish());
+      return s.track(() => sink.finish());
     });
   })();
 }

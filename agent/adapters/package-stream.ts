@@ -108,14 +108,20 @@ export class Session<O extends StreamOptions = StreamOptions> {
     return r === FAILED || r.done || this.#failed ? undefined : asBuffer(r.value);
   }
 
-  track<T>(p: Promise<T>): Promise<T> {
+  /**
+   * Starts one slot operation unless the session failed: `start` runs only after the check, so nothing touches a
+   * writer that run() is aborting (and no rejection of such a late write goes unhandled). run() waits for the
+   * latest tracked operation before it aborts the writer.
+   */
+  track<T>(start: () => Promise<T>): Promise<T> {
     this.check();
+    const p = start();
     this.#busy = p.catch(() => undefined);
     return p;
   }
 
   open(size: number, offset: number): Promise<SlotWriter> {
-    return this.track((async () => (this.writer = await this.opts.slot.open(offset > 0 ? { size, offset } : { size })))());
+    return this.track(async () => (this.writer = await this.opts.slot.open(offset > 0 ? { size, offset } : { size })));
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {

@@ -216,6 +216,26 @@ describe('installPackage: good packages', () => {
     expect(slot.finished).toBe(2);
   });
 
+  it('accepts a chunk boundary anywhere: inside a header block, inside the last tar block of the payload (network reads are arbitrary)', async () => {
+    const image = randomBytes(3000); // payload entry: 3072 bytes, its last block half padding
+    const { pkg, offset } = build({ image });
+    const payloadEnd = offset + 3072;
+    // the source splits the package so that the payload's last piece has 1, 100, 368 or 511 bytes
+    for (const last of [1, 100, 368, 511]) {
+      const cut = payloadEnd - last;
+      async function* split(): AsyncGenerator<Uint8Array> {
+        yield Buffer.from(pkg.subarray(0, cut));
+        yield Buffer.from(pkg.subarray(cut, payloadEnd));
+        yield Buffer.from(pkg.subarray(payloadEnd));
+      }
+      await installPackage(split(), opts());
+      expect((await slot.head(3000)).equals(image)).toBe(true);
+    }
+    // and sources of odd-sized reads (TCP segments, TLS records): header blocks split across reads too
+    for (const size of [100, 511, 513, 1000, 1448, 4093]) await installPackage(chunks(pkg, size), opts());
+    expect(slot.finished).toBe(10);
+  });
+
   it('installs a gzip package made by fota pack, writing the inflated image', async () => {
     const img = Buffer.concat([Buffer.alloc(200_000, 7), randomBytes(50_000)]);
     await writeFile(join(dir, 'rootfs.img'), img);
