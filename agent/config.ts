@@ -42,6 +42,7 @@ export const AGENT_SCHEMA = {
     maxDelaySec: { spec: { kind: 'number', default: 60, min: 0, max: 86400 }, doc: 'retry delay ceiling', remote: true },
     connectTimeoutSec: { spec: { kind: 'int', default: 30, min: 1, max: 3600 }, doc: 'connect + response headers timeout', remote: true },
     stallTimeoutSec: { spec: { kind: 'int', default: 60, min: 1, max: 3600 }, doc: 'a download with no byte for this long is retried', remote: true },
+    minBytesPerSec: { spec: { kind: 'int', default: 1024, min: 0, max: 1_000_000_000 }, doc: 'a download slower than this over stallTimeoutSec is retried on a new connection (0: off)' },
     checkpointMiB: { spec: { kind: 'int', default: 16, min: 1, max: 4096 }, doc: 'resume checkpoint interval (slot synced, state saved)' },
   },
   health: {
@@ -86,7 +87,7 @@ export interface AgentConfig {
   trustedKeys: string[];
   allowUnsigned: boolean;
   allowedUriSchemes: ('http' | 'https')[];
-  download: { caFile: string; retries: number; initialDelaySec: number; maxDelaySec: number; connectTimeoutSec: number; stallTimeoutSec: number; checkpointMiB: number };
+  download: { caFile: string; retries: number; initialDelaySec: number; maxDelaySec: number; connectTimeoutSec: number; stallTimeoutSec: number; minBytesPerSec: number; checkpointMiB: number };
   health: { connectTimeoutSec: number; command: string[]; commandTimeoutSec: number };
   device: { manufacturer: string; model: string; serial: string; hardwareVersion: string; deviceType: string };
   registration: { lifetimeSec: number };

@@ -180,6 +180,7 @@ async function run(argv: string[]): Promise<number> {
       ...(downloadCa !== undefined ? { ca: downloadCa } : {}),
       connectTimeoutMs: cfg.download.connectTimeoutSec * 1000,
       stallTimeoutMs: cfg.download.stallTimeoutSec * 1000,
+      minBytesPerSec: cfg.download.minBytesPerSec,
       retries: cfg.download.retries,
       initialDelayMs: cfg.download.initialDelaySec * 1000,
       maxDelayMs: cfg.download.maxDelaySec * 1000,

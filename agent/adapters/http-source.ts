@@ -17,6 +17,12 @@ export interface HttpSourceOptions {
   connectTimeoutMs: number;
   /** ms without a body byte (while the consumer waits for one) before the attempt fails and is retried */
   stallTimeoutMs: number;
+  /**
+   * low-speed limit: fewer than this many bytes per second, over stallTimeoutMs of waiting, also counts as a stall
+   * (a connection that trickles a segment now and then never trips the plain stall timeout; a new connection
+   * usually recovers). 0 or absent: off.
+   */
+  minBytesPerSec?: number;
   /** retries after a failed attempt; counts consecutive failures without progress (see openHttpStream) */
   retries: number;
   /** backoff before retry n (1-based): random() × min(maxDelayMs, initialDelayMs × 2^(n-1)) ms ("full jitter") */
@@ -121,6 +127,9 @@ class Session {
   private target: URL;
   private failures = 0;
   private skip = 0;
+  /** the low-speed window: ms spent waiting for body bytes, and the bytes that came in that time */
+  private waited = 0;
+  private got = 0;
   private closed = false;
   total: number | undefined;
   etag: string | undefined;
@@ -300,6 +309,8 @@ class Session {
         let failure: unknown;
         const res = this.res;
         if (!res) throw abortError(this.opts.signal, `download of ${this.where}`);
+        this.waited = 0;
+        this.got = 0;
         try {
           const chunks = res[Symbol.asyncIterator]();
           for (;;) {
@@ -333,14 +344,27 @@ class Session {
     }
   }
 
-  /** The next chunk, or the stall error when none comes within stallTimeoutMs (time spent in the consumer is not counted). */
+  /**
+   * The next chunk, or the stall error when, over stallTimeoutMs spent waiting here (time in the consumer does not
+   * count), no byte came, or fewer than minBytesPerSec × stallTimeoutMs / 1000.
+   */
   private async nextChunk(chunks: AsyncIterator<unknown>, res: http.IncomingMessage): Promise<IteratorResult<unknown>> {
     const ms = this.opts.stallTimeoutMs;
+    const min = this.opts.minBytesPerSec ?? 0;
+    const need = Math.max(1, Math.ceil((min * ms) / 1000));
+    const started = Date.now();
     const timer = setTimeout(() => {
-      res.destroy(new Retryable('stalled', `no data from ${this.where} for ${ms} ms at byte ${this.position}`));
-    }, ms);
+      const why = this.got === 0 ? `no data from ${this.where} for ${ms} ms` : `only ${this.got} bytes from ${this.where} in ${ms} ms, below the minimum of ${min} bytes/s`;
+      res.destroy(new Retryable('stalled', `${why} at byte ${this.position}`));
+    }, Math.max(0, ms - this.waited));
     try {
-      return await chunks.next();
+      const r = await chunks.next();
+      if (!r.done) {
+        this.waited += Date.now() - started;
+        this.got += (r.value as Buffer).length;
+        if (this.got >= need) [this.waited, this.got] = [0, 0];
+      }
+      return r;
     } finally {
       clearTimeout(timer);
     }

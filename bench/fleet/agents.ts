@@ -142,7 +142,7 @@ class SimulatedDevice {
       logger,
     });
     const downloader = new PackageDownloader({
-      http: { allowedSchemes: ['http', 'https'], connectTimeoutMs: 30_000, stallTimeoutMs: 60_000, retries: 8, initialDelayMs: 1000, maxDelayMs: 60_000, userAgent: `fota-agent/${FLEET_AGENT_VERSION} (${id})` },
+      http: { allowedSchemes: ['http', 'https'], connectTimeoutMs: 30_000, stallTimeoutMs: 60_000, minBytesPerSec: 1024, retries: 8, initialDelayMs: 1000, maxDelayMs: 60_000, userAgent: `fota-agent/${FLEET_AGENT_VERSION} (${id})` },
       platform,
       deviceType: SIM_DEVICE_TYPE,
       trustedKeys: this.keys,

@@ -130,6 +130,27 @@ describe('openHttpStream', () => {
     expect(opts.retried[0]!.reason).toMatch(/no data .* for 300 ms at byte 50000/);
   });
 
+  it('reconnects a download that trickles below minBytesPerSec, and resumes where it was', async () => {
+    const srv = await serve();
+    // the first connection sends ~4 KB/s: bytes keep coming, so only the low-speed limit can catch it
+    srv.setFaults([{ on: 1, throttle: 4000 }]);
+    const opts = options({ stallTimeoutMs: 500, minBytesPerSec: 20_000 });
+    expect((await collect(await openHttpStream(srv.url(), opts))).equals(body)).toBe(true);
+    expect(opts.retried).toHaveLength(1);
+    expect(opts.retried[0]!.reason).toMatch(/only \d+ bytes from .* in 500 ms, below the minimum of 20000 bytes\/s/);
+    expect(opts.retried[0]!.offset).toBeGreaterThan(0);
+    expect(srv.requests[1]!.headers.range).toBe(`bytes=${opts.retried[0]!.offset}-`);
+  });
+
+  it('leaves a slow download alone while it stays above minBytesPerSec', async () => {
+    const srv = await serve({ body: body.subarray(0, 30_000) });
+    srv.setFaults([{ on: 1, throttle: 40_000 }]); // ~0.75 s for the whole body
+    const opts = options({ stallTimeoutMs: 300, minBytesPerSec: 5000 });
+    expect((await collect(await openHttpStream(srv.url(), opts))).equals(body.subarray(0, 30_000))).toBe(true);
+    expect(opts.retried).toHaveLength(0);
+    expect(srv.requests).toHaveLength(1);
+  });
+
   it('retries when the response headers do not come within connectTimeoutMs', async () => {
     const srv = await serve();
     srv.setFaults([{ on: 1, noResponse: true }]);
