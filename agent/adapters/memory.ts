@@ -37,7 +37,8 @@ function gcFunction(): GcFunction | null {
 
 /**
  * Returns a counter to call with the size of every chunk that went through: after each `bytes` bytes it runs a
- * synchronous minor (young generation) GC, which takes well under a millisecond. When the runtime does not expose a
+ * synchronous minor (young generation) GC, which takes well under a millisecond, and after each `majorEveryBytes` a
+ * full GC instead (chunk wrappers promoted while the stream waited for a write). When the runtime does not expose a
  * GC function, or `bytes` is not a positive number, the counter does nothing. Never throws.
  */
 export function reclaimEvery(bytes: number, majorEveryBytes = MAJOR_EVERY_BYTES): (n: number) => void {
@@ -58,7 +59,8 @@ export function reclaimEvery(bytes: number, majorEveryBytes = MAJOR_EVERY_BYTES)
 
 /**
  * A full GC now (e.g. at the end of a download): frees the chunk wrappers that were promoted to the old generation
- * while the stream waited for a write, so the next download starts from the idle footprint. No-op without a gc.
+ * while the stream waited for a write. It returns V8's garbage, not glibc's: the resident set stays a few MiB above
+ * the idle footprint after a download either way (docs/benchmarks.md, third run). No-op without a gc.
  */
 export function reclaimNow(): void {
   const gc = gcFunction();

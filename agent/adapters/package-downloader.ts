@@ -40,7 +40,7 @@ export class PackageDownloader implements Downloader {
     try {
       return await this.fetchAndInstall(req, hooks);
     } finally {
-      // the next download (and the idle agent) starts from the idle footprint, not from this one's garbage
+      // the idle agent does not carry this download's V8 garbage (the malloc heap it grew stays: memory.ts)
       reclaimNow();
     }
   }
