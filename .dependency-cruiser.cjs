@@ -34,13 +34,13 @@ module.exports = {
       name: 'core-sees-no-adapters',
       severity: 'error',
       from: { path: '^agent/core/' },
-      to: { path: '^(agent/adapters|agent/main|agent/config|platform)/?' },
+      to: { path: '^(agent/adapters|agent/main|agent/compose|agent/config|platform)/?' },
     },
     {
       name: 'only-main-composes-platforms',
-      comment: 'within agent/, only the composition root imports platform/',
+      comment: 'within agent/, only the composition root (main.ts, compose.ts) imports platform/',
       severity: 'error',
-      from: { path: '^agent/', pathNot: '^agent/main\\.ts$' },
+      from: { path: '^agent/', pathNot: '^agent/(main|compose)\\.ts$' },
       to: { path: '^platform/' },
     },
     {
@@ -48,7 +48,7 @@ module.exports = {
       comment: 'platforms implement the core ports; they do not reach into adapters or the daemon',
       severity: 'error',
       from: { path: '^platform/' },
-      to: { path: '^(agent/(adapters|main|config)|agent/core/(daemon|firmware-machine|model))' },
+      to: { path: '^(agent/(adapters|main|compose|config)|agent/core/(daemon|firmware-machine|model))' },
     },
     {
       name: 'no-circular',

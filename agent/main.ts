@@ -1,26 +1,19 @@
-// fota-agent: the composition root. Parses the configuration once, builds the adapters and the platform,
-// starts the daemon, and turns signals into a clean stop. The only agent file that imports platform/.
+// fota-agent: the process. Parses the configuration once, builds the agent (compose.ts), starts the daemon, and
+// turns signals into a clean stop. With compose.ts, the only agent file that imports platform/.
 // Exit codes: 0 stopped, 1 crashed (systemd restarts it), 64 usage, 75 restart to apply a new configuration,
 // 78 bad configuration, 3 simulated reboot.
 
-import { randomUUID, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { topicsFor } from '../protocol/topics.js';
 import { missingRuntimeSettings } from '../platform/agent-runtime.js';
-import { createPlatform, PlatformConfigError, platformDeviceType } from '../platform/registry.js';
+import { PlatformConfigError } from '../platform/registry.js';
 import { SIM_REBOOT_EXIT_CODE } from '../platform/simulator/constants.js';
 import { ConfigError } from './config-schema.js';
-import { parseConfig, readConfigFile, readKeyFile, type AgentConfig } from './config.js';
+import { parseConfig, readConfigFile, type AgentConfig } from './config.js';
 import { ConfigOverrides, readOverrides, withOverrides } from './adapters/config-overrides.js';
-import { Daemon } from './core/daemon.js';
-import { SystemDeviceInfo } from './adapters/device-info.js';
+import { composeAgent, readAgentSecrets, type AgentSecrets, type ComposedAgent } from './compose.js';
 import { FileStore } from './adapters/file-store.js';
-import { healthCommand } from './adapters/health-command.js';
 import { jsonLogger } from './adapters/json-logger.js';
-import { MqttTransport } from './adapters/mqtt-transport.js';
-import { PackageDownloader } from './adapters/package-downloader.js';
-import { systemClock } from './adapters/system-clock.js';
 import type { Logger } from './core/ports.js';
 
 const VERSION = __FOTA_VERSION__;
@@ -61,28 +54,11 @@ function parseArgv(argv: string[]): { config?: string; check: boolean } | number
   return { config, check };
 }
 
-function loadKeys(cfg: AgentConfig): KeyObject[] {
-  return cfg.trustedKeys.map((path, i) => {
-    const pem = readKeyFile(`trustedKeys[${i}]`, path);
-    try {
-      const key = createPublicKey(pem);
-      if (key.asymmetricKeyType !== 'ed25519') throw new Error(`is a ${key.asymmetricKeyType} key, not Ed25519`);
-      return key;
-    } catch (e) {
-      throw new ConfigError(`trustedKeys[${i}]`, `${path} ${(e as Error).message.startsWith('is a') ? (e as Error).message : 'is not a PEM public key (make one with: fota keygen -o NAME)'}`);
-    }
-  });
-}
-
-function optionalFile(key: string, path: string): string | undefined {
-  return path ? readKeyFile(key, path) : undefined;
-}
-
 async function run(argv: string[]): Promise<number> {
   const args = parseArgv(argv);
   if (typeof args === 'number') return args;
   let cfg: AgentConfig;
-  let keys: KeyObject[];
+  let secrets: AgentSecrets;
   let config: ConfigOverrides;
   let overridesError: string | undefined;
   try {
@@ -100,7 +76,7 @@ async function run(argv: string[]): Promise<number> {
       cfg = parseConfig(raw, process.env);
       config = new ConfigOverrides(raw, process.env, stateDir, { revision: 0, values: {} });
     }
-    keys = loadKeys(cfg);
+    secrets = readAgentSecrets(cfg);
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`fota-agent: configuration error in ${args.config}: ${e.message}`);
@@ -111,17 +87,29 @@ async function run(argv: string[]): Promise<number> {
   const logger = jsonLogger({ component: 'fota-agent', level: cfg.logLevel });
   if (overridesError) logger.error('configuration changes from the hub could not be used', { error: overridesError });
 
-  let daemon: Daemon | undefined;
+  let agent: ComposedAgent | undefined;
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (daemon?.stop() ?? Promise.resolve()).catch((e: unknown) => logger.error('stop failed', { error: String(e) })));
+  const stop = () => (stopping ??= (agent?.daemon.stop() ?? Promise.resolve()).catch((e: unknown) => logger.error('stop failed', { error: String(e) })));
 
-  let platform;
+  const store = new FileStore(cfg.stateDir);
   try {
-    platform = createPlatform(cfg.platform.name, cfg.platform.options, {
-      // the simulator's reboot: stop cleanly, then leave with the code its bootloader loop understands.
-      // Not awaited: this runs inside the daemon's reboot effect, which stop() itself waits for.
-      reboot: async () => {
-        void stop().then(() => process.exit(SIM_REBOOT_EXIT_CODE));
+    agent = composeAgent({
+      cfg,
+      secrets,
+      version: VERSION,
+      logger,
+      config,
+      store,
+      platformContext: {
+        // the simulator's reboot: stop cleanly, then leave with the code its bootloader loop understands.
+        // Not awaited: this runs inside the daemon's reboot effect, which stop() itself waits for.
+        reboot: async () => {
+          void stop().then(() => process.exit(SIM_REBOOT_EXIT_CODE));
+        },
+      },
+      // systemd (Restart=always) and the simulator start the agent again; exit 75 tells the simulator it was asked for
+      restart: async () => {
+        void stop().then(() => process.exit(EX_RESTART));
       },
     });
   } catch (e) {
@@ -132,91 +120,15 @@ async function run(argv: string[]): Promise<number> {
     throw e;
   }
 
-  let broker: { password?: string; ca?: string; cert?: string; key?: string };
-  let downloadCa: string | undefined;
-  try {
-    const password = cfg.broker.passwordFile ? readKeyFile('broker.passwordFile', cfg.broker.passwordFile).trim() : cfg.broker.password || undefined;
-    broker = {};
-    if (password !== undefined) broker.password = password;
-    const ca = optionalFile('broker.caFile', cfg.broker.caFile);
-    const cert = optionalFile('broker.certFile', cfg.broker.certFile);
-    const key = optionalFile('broker.keyFile', cfg.broker.keyFile);
-    if (ca !== undefined) broker.ca = ca;
-    if (cert !== undefined) broker.cert = cert;
-    if (key !== undefined) broker.key = key;
-    downloadCa = optionalFile('download.caFile', cfg.download.caFile);
-  } catch (e) {
-    console.error(`fota-agent: configuration error in ${args.config}: ${(e as Error).message}`);
-    return EX_CONFIG;
-  }
-
-  const deviceType = cfg.device.deviceType || platformDeviceType(cfg.platform.name);
   if (args.check) {
-    console.log(`configuration OK: device ${cfg.deviceId}, platform ${cfg.platform.name}, device type ${deviceType}, ${keys.length} trusted key(s), broker ${new URL(cfg.broker.url).host}`);
+    console.log(`configuration OK: device ${cfg.deviceId}, platform ${cfg.platform.name}, device type ${agent.deviceType}, ${secrets.trustedKeys.length} trusted key(s), broker ${new URL(cfg.broker.url).host}`);
     return 0;
   }
 
   const missing = missingRuntimeSettings(process.execArgv, process.env);
   if (missing.length > 0) logger.info('started without the recommended runtime settings: expect ~8 MiB more resident memory (docs/operations.md)', { missing });
-  const store = new FileStore(cfg.stateDir);
   await quarantineIfUnreadable(store, logger);
   injectPowerCut(store, cfg.stateDir);
-  const transport = new MqttTransport({
-    url: cfg.broker.url,
-    clientId: `fota-agent-${cfg.deviceId}`,
-    topics: topicsFor(cfg.topicPrefix, cfg.deviceId),
-    ...(cfg.broker.username ? { username: cfg.broker.username } : {}),
-    ...broker,
-    rejectUnauthorized: cfg.broker.rejectUnauthorized,
-    keepaliveSec: cfg.broker.keepaliveSec,
-    protocolVersion: cfg.broker.protocolVersion,
-    connectTimeoutMs: cfg.broker.connectTimeoutSec * 1000,
-    backoff: { initialMs: cfg.broker.reconnectInitialDelaySec * 1000, maxMs: cfg.broker.reconnectMaxDelaySec * 1000 },
-    logger,
-  });
-  const downloader = new PackageDownloader({
-    http: {
-      allowedSchemes: cfg.allowedUriSchemes,
-      ...(downloadCa !== undefined ? { ca: downloadCa } : {}),
-      connectTimeoutMs: cfg.download.connectTimeoutSec * 1000,
-      stallTimeoutMs: cfg.download.stallTimeoutSec * 1000,
-      minBytesPerSec: cfg.download.minBytesPerSec,
-      retries: cfg.download.retries,
-      initialDelayMs: cfg.download.initialDelaySec * 1000,
-      maxDelayMs: cfg.download.maxDelaySec * 1000,
-      // the device id in the User-Agent lets a package server log (or pick) per device
-      userAgent: `fota-agent/${VERSION} (${cfg.deviceId})`,
-    },
-    platform,
-    deviceType,
-    trustedKeys: keys,
-    allowUnsigned: cfg.allowUnsigned,
-    checkpointBytes: cfg.download.checkpointMiB * 1024 * 1024,
-    logger,
-  });
-  daemon = new Daemon({
-    platform,
-    downloader,
-    transport,
-    store,
-    clock: systemClock,
-    device: new SystemDeviceInfo({ ...nonEmpty(cfg.device), deviceType }),
-    ...(cfg.health.command.length > 0 ? { health: healthCommand(cfg.health.command, cfg.health.commandTimeoutSec * 1000) } : {}),
-    config,
-    // systemd (Restart=always) and the simulator start the agent again; exit 75 tells the simulator it was asked for
-    restart: async () => {
-      void stop().then(() => process.exit(EX_RESTART));
-    },
-    logger,
-    newId: () => randomUUID(),
-    options: {
-      deviceId: cfg.deviceId,
-      agentVersion: VERSION,
-      lifetimeSec: cfg.registration.lifetimeSec,
-      progressIntervalMs: cfg.progressIntervalMs,
-      healthConnectTimeoutMs: cfg.health.connectTimeoutSec * 1000,
-    },
-  });
 
   const done = new Promise<number>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -226,7 +138,7 @@ async function run(argv: string[]): Promise<number> {
       });
     }
   });
-  await daemon.start();
+  await agent.daemon.start();
   return done;
 }
 
@@ -250,12 +162,6 @@ function injectPowerCut(store: FileStore, stateDir: string): void {
       process.kill(process.pid, 'SIGKILL');
     }
   };
-}
-
-function nonEmpty(d: AgentConfig['device']): { manufacturer?: string; model?: string; serial?: string; hardwareVersion?: string } {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(d)) if (v && k !== 'deviceType') out[k] = v;
-  return out;
 }
 
 /** A state file that cannot be read is moved aside (kept for inspection); the bootloader's view still rules. */

@@ -1,23 +1,23 @@
 // The fleet host: N simulated devices in ONE Node process, each a full agent (Daemon + MqttTransport +
 // PackageDownloader + FileStore + SimulatorPlatform) with its own device folder, state dir and MQTT client, built
-// exactly as agent/main.ts builds one. Nothing mutable is shared between devices. A simulated reboot stops that
+// by agent/compose.ts from a parsed configuration, exactly as agent/main.ts builds one (every default is the
+// agent's own). Nothing mutable is shared between devices. A simulated reboot stops that
 // device's daemon, runs the simulated bootloader (bootOnce) and starts a fresh daemon, like `fota sim run` does.
 //
 // INVARIANTS
 // - At most one Daemon per device exists at a time; a power cycle starts the next one only after the old one stopped.
 // - After `stop()` no device boots again (a reboot already under way ends powered off).
 
-import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Daemon } from '../../agent/core/daemon.js';
+import type { Daemon } from '../../agent/core/daemon.js';
 import type { DeviceInfoSource, DeviceSnapshot, Logger } from '../../agent/core/ports.js';
+import { composeAgent } from '../../agent/compose.js';
+import { parseConfig } from '../../agent/config.js';
 import { FileStore } from '../../agent/adapters/file-store.js';
 import { jsonLogger } from '../../agent/adapters/json-logger.js';
-import { MqttTransport } from '../../agent/adapters/mqtt-transport.js';
-import { PackageDownloader } from '../../agent/adapters/package-downloader.js';
-import { systemClock } from '../../agent/adapters/system-clock.js';
-import { topicsFor } from '../../protocol/topics.js';
-import { createPlatform } from '../../platform/registry.js';
+import type { MqttTransport } from '../../agent/adapters/mqtt-transport.js';
 import { bootOnce, type SimBootRecord } from '../../platform/simulator/bootloader.js';
 import { SIM_DEVICE_TYPE, SIM_FILES } from '../../platform/simulator/constants.js';
 import { ensureSimDevice } from '../../platform/simulator/device-dir.js';
@@ -89,6 +89,7 @@ class SimulatedDevice {
     readonly id: string,
     private readonly opts: FleetHostOptions,
     private readonly keys: readonly KeyObject[],
+    private readonly keyFile: string,
   ) {
     this.dir = join(opts.baseDir, id);
     const base = jsonLogger({ component: `fota-agent/${id}`, level: opts.logLevel });
@@ -123,43 +124,30 @@ class SimulatedDevice {
       return;
     }
     const { opts, id } = this;
-    const platform = createPlatform('simulator', { dir: this.dir }, {
-      // like main.ts: not awaited, this runs inside the daemon's reboot effect, which stop() waits for
-      reboot: async () => {
-        void this.powerCycle();
-      },
+    // the agent's own defaults, as `fota sim run` would configure it (the keys are passed as objects below)
+    const cfg = parseConfig({
+      deviceId: id,
+      broker: { url: opts.brokerUrl },
+      topicPrefix: opts.prefix,
+      platform: { name: 'simulator', options: { dir: this.dir } },
+      stateDir: join(this.dir, SIM_FILES.state),
+      trustedKeys: [this.keyFile],
+      logLevel: opts.logLevel,
     });
-    const logger = this.logger;
-    const transport = new MqttTransport({
-      url: opts.brokerUrl,
-      clientId: `fota-agent-${id}`,
-      topics: topicsFor(opts.prefix, id),
-      rejectUnauthorized: true,
-      keepaliveSec: 30,
-      protocolVersion: 4,
-      connectTimeoutMs: 15_000,
-      backoff: { initialMs: 1000, maxMs: 60_000 },
-      logger,
-    });
-    const downloader = new PackageDownloader({
-      http: { allowedSchemes: ['http', 'https'], connectTimeoutMs: 30_000, stallTimeoutMs: 60_000, minBytesPerSec: 1024, retries: 8, initialDelayMs: 1000, maxDelayMs: 60_000, userAgent: `fota-agent/${FLEET_AGENT_VERSION} (${id})` },
-      platform,
-      deviceType: SIM_DEVICE_TYPE,
-      trustedKeys: this.keys,
-      allowUnsigned: false,
-      checkpointBytes: 16 * 1024 * 1024,
-      logger,
-    });
-    const daemon = new Daemon({
-      platform,
-      downloader,
-      transport,
-      store: new FileStore(join(this.dir, SIM_FILES.state)),
-      clock: systemClock,
+    const { daemon, transport } = composeAgent({
+      cfg,
+      // the key file is parsed once for the whole fleet (FleetHost), not once per device
+      secrets: { trustedKeys: [...this.keys], broker: {} },
+      version: FLEET_AGENT_VERSION,
+      logger: this.logger,
       device: new StaticDeviceInfo(id),
-      logger,
-      newId: () => randomUUID(),
-      options: { deviceId: id, agentVersion: FLEET_AGENT_VERSION, lifetimeSec: 300, progressIntervalMs: 1000, healthConnectTimeoutMs: 120_000 },
+      store: new FileStore(cfg.stateDir),
+      platformContext: {
+        // like main.ts: not awaited, this runs inside the daemon's reboot effect, which stop() waits for
+        reboot: async () => {
+          void this.powerCycle();
+        },
+      },
     });
     this.daemon = daemon;
     this.transport = transport;
@@ -229,7 +217,9 @@ export class FleetHost {
     const key = createPublicKey(opts.trustedKeyPem);
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`the trusted key is a ${key.asymmetricKeyType} key, not Ed25519`);
     if (new Set(opts.ids).size !== opts.ids.length) throw new Error('device ids must be unique');
-    this.devices = opts.ids.map((id) => new SimulatedDevice(id, opts, [key]));
+    const keyFile = join(opts.baseDir, 'trusted.pub');
+    writeFileSync(keyFile, opts.trustedKeyPem);
+    this.devices = opts.ids.map((id) => new SimulatedDevice(id, opts, [key], keyFile));
   }
 
   get size(): number {
