@@ -1,5 +1,6 @@
 // Dependency rules of the house (docs/architecture.md): protocol/ is the shared contract, the agent core sees
-// ports only, agent/ and hub/ never import each other, only agent/main.ts composes adapters and platforms.
+// ports only, agent/ and hub/ never import each other, only agent/main.ts composes adapters and platforms, and
+// the operator CLI (cli/) sees the hub through its published faces only.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -8,7 +9,31 @@ module.exports = {
       comment: 'protocol/ is the wire contract both sides import; it imports nothing of theirs',
       severity: 'error',
       from: { path: '^protocol/' },
-      to: { path: '^(agent|hub|platform)/' },
+      to: { path: '^(agent|hub|platform|cli)/' },
+    },
+    {
+      name: 'nothing-imports-the-cli',
+      comment: 'cli/ is a leaf: the service, the agent and the platforms work without it',
+      severity: 'error',
+      from: { path: '^(agent|hub|platform)/' },
+      to: { path: '^cli/' },
+    },
+    {
+      name: 'cli-and-agent-apart',
+      comment: 'the CLI talks to agents over MQTT or starts them as processes; the agent\'s own subcommands live in agent/',
+      severity: 'error',
+      from: { path: '^cli/' },
+      to: { path: '^agent/' },
+    },
+    {
+      name: 'cli-sees-the-hub-faces-only',
+      comment:
+        'the CLI uses the hub through job-client.ts (the API library) and the job vocabulary it speaks (job-model, ' +
+        'job-query, job-service-api: pure), starts the service (hub-server.ts, `fota hub`) and the package server ' +
+        '(`fota serve`), and speaks to devices with hub-link.ts (`fota device`); never the store, the jobs engine or the API routes',
+      severity: 'error',
+      from: { path: '^cli/' },
+      to: { path: '^hub/', pathNot: '^hub/(job-client|hub-server|hub-link|package-server|jobs/(job-model|job-query|job-service-api))\\.ts$' },
     },
     {
       name: 'agent-and-hub-apart',

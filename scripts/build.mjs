@@ -20,4 +20,4 @@ const common = {
 };
 // minified: the agent's source text stays in memory for its lifetime (~2 MiB less resident memory on a device)
 await build({ ...common, minify: true, keepNames: true, entryPoints: { 'fota-agent': 'agent/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
-await build({ ...common, entryPoints: { fota: 'hub/cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+await build({ ...common, entryPoints: { fota: 'cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SIM_DEVICE_TYPE } from '../../platform/simulator/constants.js';
 import { makeSimImage } from '../../platform/simulator/image-header.js';
-import { keygen, loadPrivateKey, pack } from '../../hub/tools/package-tools.js';
+import { keygen, loadPrivateKey, pack } from '../../cli/package/package-tools.js';
 
 export interface BenchPackage {
   /** the package file name inside `dir` */

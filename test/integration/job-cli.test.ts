@@ -1,4 +1,4 @@
-// `fota job …` as real processes: hub/cli/main.ts bundled with esbuild (as dist/fota.mjs is, with the job
+// `fota job …` as real processes: cli/main.ts bundled with esbuild (as dist/fota.mjs is, with the job
 // commands added to the command table) against the real HTTP API over FakeJobService on a temp-file JobStore.
 // --wait is driven from the test: children are moved while the CLI polls.
 
@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpApi, type HttpApi } from '../../hub/api/http-api.js';
-import { JOB_COMMANDS } from '../../hub/cli/commands/job.js';
+import { JOB_COMMANDS } from '../../cli/commands/job.js';
 import { FakeJobService } from '../helpers/fake-job-service.js';
 
 const REPO = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
@@ -60,7 +60,7 @@ beforeAll(async () => {
   // the bundle imports better-sqlite3 (external, a native addon) by name: let it resolve from the temp dir
   await symlink(join(REPO, 'node_modules'), join(tmp, 'node_modules'), 'dir');
   await build({
-    entryPoints: [join(REPO, 'hub/cli/main.ts')],
+    entryPoints: [join(REPO, 'cli/main.ts')],
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -12,7 +12,7 @@ import { FotaError, type ErrorCode } from '../../agent/core/errors.js';
 import type { ResumeToken, SlotWriter } from '../../agent/core/ports.js';
 import { installPackage, keyIdOf, resumePackage, type InstallOptions, type ResumePoint, type SlotAccess } from '../../agent/adapters/package-install.js';
 import { blockRound, payloadOffset, serializeManifest, ustarHeader, type Manifest, type UstarEntry } from '../../protocol/package-format.js';
-import { pack } from '../../hub/tools/package-tools.js';
+import { pack } from '../../cli/package/package-tools.js';
 
 /** A slot backed by a file: positional writes, fdatasync, and counters to prove what reached it. */
 class FileSlot implements SlotAccess {

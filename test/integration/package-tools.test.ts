@@ -9,10 +9,10 @@ import { appendFile, chmod, mkdtemp, open, readFile, rm, stat, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { EXIT, parseFor, type Command } from '../../hub/cli/command.js';
-import { inspectCommand, keygenCommand, packCommand, PACKAGE_COMMANDS } from '../../hub/cli/commands/package.js';
-import { inspect } from '../../hub/tools/package-inspect.js';
-import { keygen, loadPrivateKey, loadPublicKey, pack, PackageToolError } from '../../hub/tools/package-tools.js';
+import { EXIT, parseFor, type Command } from '../../cli/command.js';
+import { inspectCommand, keygenCommand, packCommand, PACKAGE_COMMANDS } from '../../cli/commands/package.js';
+import { inspect } from '../../cli/package/package-inspect.js';
+import { keygen, loadPrivateKey, loadPublicKey, pack, PackageToolError } from '../../cli/package/package-tools.js';
 import { installPackage, type SlotAccess } from '../../agent/adapters/package-install.js';
 import type { SlotWriter } from '../../agent/core/ports.js';
 

@@ -50,8 +50,8 @@ describe('fota sim commands (bundled, as processes)', () => {
     cli = join(tmp, 'fota-sim.mjs');
     await build({
       stdin: {
-        contents: `import { SIM_COMMANDS } from './hub/cli/commands/sim.ts';
-import { parseFor, CliError } from './hub/cli/command.ts';
+        contents: `import { SIM_COMMANDS } from './cli/commands/sim.ts';
+import { parseFor, CliError } from './cli/command.ts';
 const argv = process.argv.slice(2);
 const cmd = SIM_COMMANDS.find((c) => argv.slice(0, 2).join(' ') === c.name);
 try { process.exitCode = await cmd.run(parseFor(cmd, argv.slice(2))); }

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   childCells, childDetailLines, cursorUp, ERASE_DOWN, jobListLines, LiveTable, renderJobTable, resultText, truncate,
-} from '../../hub/cli/job-table.js';
+} from '../../cli/job-table.js';
 import type { JobRecord, JobStatus } from '../../hub/jobs/job-model.js';
 import type { JobDetail } from '../../hub/jobs/job-service-api.js';
 

@@ -8,11 +8,11 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSimImage } from '../../platform/simulator/image-header.js';
-import { startHub, type RunningHub } from '../hub-server.js';
-import { JobClient } from '../job-client.js';
-import type { JobRecord } from '../jobs/job-model.js';
-import { startPackageServer } from '../package-server.js';
-import { keygen, keyIdOf, loadPrivateKey, pack } from '../tools/package-tools.js';
+import { startHub, type RunningHub } from '../../hub/hub-server.js';
+import { JobClient } from '../../hub/job-client.js';
+import type { JobRecord } from '../../hub/jobs/job-model.js';
+import { startPackageServer } from '../../hub/package-server.js';
+import { keygen, keyIdOf, loadPrivateKey, pack } from '../package/package-tools.js';
 
 export interface DemoOptions {
   devices: number;

@@ -1,11 +1,11 @@
 // Argument parsing of the `fota job …` commands: device lists, KEY=VALUE sets, rollout parameters and the query
 // of `fota job list`, checked locally so bad input fails with a usage error (exit 2) before any request.
 
-import type { JsonValue } from '../../protocol/messages.js';
-import { isValidEndpoint } from '../../protocol/topics.js';
-import { DEFAULT_FIRMWARE_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, type JobQueryJson } from '../job-client.js';
-import { JOB_STATUSES, JOB_TYPES, type JobParameters, type JobType } from '../jobs/job-model.js';
-import { parseJobQuery, QueryError } from '../jobs/job-query.js';
+import type { JsonValue } from '../protocol/messages.js';
+import { isValidEndpoint } from '../protocol/topics.js';
+import { DEFAULT_FIRMWARE_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, type JobQueryJson } from '../hub/job-client.js';
+import { JOB_STATUSES, JOB_TYPES, type JobParameters, type JobType } from '../hub/jobs/job-model.js';
+import { parseJobQuery, QueryError } from '../hub/jobs/job-query.js';
 import { parseDuration, readArgFile, str, strs, usageError, type Parsed } from './command.js';
 import { truncate } from './job-table.js';
 

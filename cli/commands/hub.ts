@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { startHub } from '../../hub-server.js';
+import { startHub } from '../../hub/hub-server.js';
 import { BROKER_HELP, BROKER_OPTIONS, linkOptions } from '../broker-options.js';
 import { CliError, EXIT, str, usageError, type Command } from '../command.js';
 

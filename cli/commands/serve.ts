@@ -1,7 +1,7 @@
 // `fota serve`: serves a directory of packages over HTTP with byte ranges (resumable downloads) for a lab.
 
 import { resolve } from 'node:path';
-import { startPackageServer } from '../../package-server.js';
+import { startPackageServer } from '../../hub/package-server.js';
 import { EXIT, requireOpt, str, type Command } from '../command.js';
 import { parseHostPort } from './hub.js';
 

@@ -1,10 +1,10 @@
 // `fota keygen`, `fota pack`, `fota inspect`: build and check signed firmware packages (docs/package-format.md).
-// Thin wrappers over hub/tools/package-tools.ts; progress goes to stderr only when stderr is a terminal.
+// Thin wrappers over cli/package/package-tools.ts; progress goes to stderr only when stderr is a terminal.
 
 import { CliError, EXIT, requireOpt, str, strs, usageError, type Command, type Parsed } from '../command.js';
 import type { KeyObject } from 'node:crypto';
-import { inspect, type InspectReport } from '../../tools/package-inspect.js';
-import { keygen, keyIdOf, loadPrivateKey, loadPublicKey, pack, PackageToolError } from '../../tools/package-tools.js';
+import { inspect, type InspectReport } from '../package/package-inspect.js';
+import { keygen, keyIdOf, loadPrivateKey, loadPublicKey, pack, PackageToolError } from '../package/package-tools.js';
 
 /** Turns the tools' operator-facing errors into one-line CLI failures; anything else stays a bug with a stack. */
 async function tool<T>(work: () => Promise<T>): Promise<T> {
@@ -187,5 +187,5 @@ Example:
   },
 };
 
-/** The package commands, for hub/cli/commands/index.ts. */
+/** The package commands, for cli/commands/index.ts. */
 export const PACKAGE_COMMANDS: Command[] = [keygenCommand, packCommand, inspectCommand];

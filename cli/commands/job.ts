@@ -1,8 +1,8 @@
 // `fota job …`: schedule, follow, list, show and cancel fleet jobs through the hub's HTTP API (JobClient).
 // Hub from --hub / $FOTA_HUB, token from $FOTA_HUB_TOKEN (read when a command runs, never at import).
 
-import { JobClient, JobClientError, DEFAULT_FIRMWARE_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS } from '../../job-client.js';
-import { isTerminal, type JobParameters, type JobRecord, type JobType } from '../../jobs/job-model.js';
+import { JobClient, JobClientError, DEFAULT_FIRMWARE_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS } from '../../hub/job-client.js';
+import { isTerminal, type JobParameters, type JobRecord, type JobType } from '../../hub/jobs/job-model.js';
 import { CliError, EXIT, requireOpt, str, strs, usageError, type Command, type Options, type Parsed } from '../command.js';
 import { intOpt, listQuery, parameters, parseDevices, parseSets } from '../job-args.js';
 import { follow, termSize } from '../job-follow.js';

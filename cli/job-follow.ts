@@ -1,9 +1,9 @@
 // `--wait` for `fota job …`: polls a job through JobClient and draws its devices (a live table on a terminal,
 // change lines otherwise) until it ends or Ctrl-C. Writes to stdout/stderr; the exit code says how it ended.
 
-import { JobClientError, type JobClient } from '../job-client.js';
-import { isTerminal } from '../jobs/job-model.js';
-import type { JobDetail } from '../jobs/job-service-api.js';
+import { JobClientError, type JobClient } from '../hub/job-client.js';
+import { isTerminal } from '../hub/jobs/job-model.js';
+import type { JobDetail } from '../hub/jobs/job-service-api.js';
 import { EXIT } from './command.js';
 import { clean, LiveTable } from './job-table.js';
 

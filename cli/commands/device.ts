@@ -1,11 +1,11 @@
 // `fota device ID read|write|exec|observe PATH` and `fota device list`: LwM2M operations on one device.
 // `read` prints the bare value (JSON for structured values); failures exit non-zero with code and reason on stderr.
 
-import { isSuccess } from '../../../protocol/lwm2m.js';
-import type { JsonValue, Response } from '../../../protocol/messages.js';
-import { parsePath } from '../../../protocol/paths.js';
-import { isValidEndpoint } from '../../../protocol/topics.js';
-import { describeCode, RequestTimeout, type HubLink } from '../../hub-link.js';
+import { isSuccess } from '../../protocol/lwm2m.js';
+import type { JsonValue, Response } from '../../protocol/messages.js';
+import { parsePath } from '../../protocol/paths.js';
+import { isValidEndpoint } from '../../protocol/topics.js';
+import { describeCode, RequestTimeout, type HubLink } from '../../hub/hub-link.js';
 import { BROKER_HELP, BROKER_OPTIONS, connectLink } from '../broker-options.js';
 import { CliError, EXIT, parseDuration, str, usageError, type Command, type Parsed } from '../command.js';
 

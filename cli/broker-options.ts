@@ -1,7 +1,7 @@
 // Broker connection options shared by every `fota` command that speaks MQTT (--broker, --prefix, TLS).
 
-import { DEFAULT_TOPIC_PREFIX, PREFIX_RE } from '../../protocol/topics.js';
-import { HubLink, type HubLinkOptions } from '../hub-link.js';
+import { DEFAULT_TOPIC_PREFIX, PREFIX_RE } from '../protocol/topics.js';
+import { HubLink, type HubLinkOptions } from '../hub/hub-link.js';
 import { CliError, EXIT, readArgFile, str, usageError, type Options, type Parsed } from './command.js';
 
 export const DEFAULT_BROKER = 'mqtt://127.0.0.1:1883';

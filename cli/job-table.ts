@@ -1,10 +1,10 @@
 // The table of a fleet job's children for `fota job show` and `--wait`: rows, widths, truncation, and the live
 // view (redraw in place on a TTY with ANSI cursor moves; one plain line per change otherwise). Pure: no IO.
 
-import type { UpdateResultValue } from '../../protocol/lwm2m.js';
-import type { JsonValue } from '../../protocol/messages.js';
-import { JOB_STATUSES, type JobRecord, type JobStatus } from '../jobs/job-model.js';
-import type { JobDetail } from '../jobs/job-service-api.js';
+import type { UpdateResultValue } from '../protocol/lwm2m.js';
+import type { JsonValue } from '../protocol/messages.js';
+import { JOB_STATUSES, type JobRecord, type JobStatus } from '../hub/jobs/job-model.js';
+import type { JobDetail } from '../hub/jobs/job-service-api.js';
 
 /** Update Result (Object 5 /5/0/5) as a short word, for a narrow column. */
 const RESULT_WORD = {

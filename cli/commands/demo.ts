@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runDemo } from '../../demo/demo.js';
+import { runDemo } from '../demo/demo.js';
 import { CliError, EXIT, parseDuration, parseSize, str, usageError, type Command } from '../command.js';
 
 function findFotaBin(): string {
