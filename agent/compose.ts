@@ -105,6 +105,8 @@ export function composeAgent(o: ComposeOptions): ComposedAgent {
       connectTimeoutMs: cfg.download.connectTimeoutSec * 1000,
       stallTimeoutMs: cfg.download.stallTimeoutSec * 1000,
       minBytesPerSec: cfg.download.minBytesPerSec,
+      minAverageBytesPerSec: cfg.download.minAverageBytesPerSec,
+      deadlineMs: cfg.download.deadlineSec * 1000,
       retries: cfg.download.retries,
       initialDelayMs: cfg.download.initialDelaySec * 1000,
       maxDelayMs: cfg.download.maxDelaySec * 1000,

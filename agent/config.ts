@@ -43,6 +43,8 @@ export const AGENT_SCHEMA = {
     connectTimeoutSec: { spec: { kind: 'int', default: 30, min: 1, max: 3600 }, doc: 'connect + response headers timeout', remote: true },
     stallTimeoutSec: { spec: { kind: 'int', default: 60, min: 1, max: 3600 }, doc: 'a download with no byte for this long is retried', remote: true },
     minBytesPerSec: { spec: { kind: 'int', default: 1024, min: 0, max: 1_000_000_000 }, doc: 'a download slower than this over stallTimeoutSec is retried on a new connection (0: off)' },
+    minAverageBytesPerSec: { spec: { kind: 'int', default: 256, min: 0, max: 1_000_000_000 }, doc: 'the whole download must average this (result 4 otherwise; 0: off)', remote: true },
+    deadlineSec: { spec: { kind: 'int', default: 86_400, min: 0, max: 30 * 86_400 }, doc: 'the whole download must finish within this (result 4 otherwise; 0: none)', remote: true },
     checkpointMiB: { spec: { kind: 'int', default: 16, min: 1, max: 4096 }, doc: 'resume checkpoint interval (slot synced, state saved)' },
   },
   health: {
@@ -87,7 +89,18 @@ export interface AgentConfig {
   trustedKeys: string[];
   allowUnsigned: boolean;
   allowedUriSchemes: ('http' | 'https')[];
-  download: { caFile: string; retries: number; initialDelaySec: number; maxDelaySec: number; connectTimeoutSec: number; stallTimeoutSec: number; minBytesPerSec: number; checkpointMiB: number };
+  download: {
+    caFile: string;
+    retries: number;
+    initialDelaySec: number;
+    maxDelaySec: number;
+    connectTimeoutSec: number;
+    stallTimeoutSec: number;
+    minBytesPerSec: number;
+    minAverageBytesPerSec: number;
+    deadlineSec: number;
+    checkpointMiB: number;
+  };
   health: { connectTimeoutSec: number; command: string[]; commandTimeoutSec: number };
   device: { manufacturer: string; model: string; serial: string; hardwareVersion: string; deviceType: string };
   registration: { lifetimeSec: number };

@@ -19,6 +19,8 @@ export const CONFIG_RESOURCES = {
   'registration.lifetimeSec': { id: 12 },
   progressIntervalMs: { id: 13 },
   logLevel: { id: 14 },
+  'download.minAverageBytesPerSec': { id: 15 },
+  'download.deadlineSec': { id: 16 },
 } as const satisfies Record<string, { id: number; secret?: boolean }>;
 
 export type ConfigKey = keyof typeof CONFIG_RESOURCES;

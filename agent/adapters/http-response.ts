@@ -80,6 +80,11 @@ export interface Asked {
   position: number;
   validator: string | undefined;
   total: number | undefined;
+  /**
+   * the request only checks that a body of unknown length really ended at `position` (a close-delimited body cut by
+   * the network looks exactly like its end): a 200 means the server cannot say (no Range), so the end stands
+   */
+  endProbe?: boolean;
 }
 
 /** An accepted response. */
@@ -92,16 +97,27 @@ export interface Accepted {
   total: number | undefined;
   /** the resource's validator: the response's, else (on a 206) the one asked with */
   validator: string | undefined;
+  /** the resource ends at `position`: nothing more to read (a 416 from there, or an end probe the server cannot answer) */
+  ended?: boolean;
 }
 
 /**
  * Checks a final response against what was asked; `first` for the open, else a resume mid-stream.
  * Undefined when the open should be retried from byte 0 without Range (its 206 carries another validator).
- * Throws FotaError: statusError's codes; 'invalid-uri' for a non-identity Content-Encoding; 'connection-lost'
+ * `ended` when the resource ends at the asked position (see Accepted). Throws FotaError: statusError's codes; 'invalid-uri' for a non-identity Content-Encoding; 'connection-lost'
  * for a 206 from the wrong byte, or a resource that changed during the download.
  */
 export function acceptResponse(res: { statusCode?: number | undefined; headers: IncomingHttpHeaders }, where: string, first: boolean, asked: Asked): Accepted | undefined {
   const status = res.statusCode ?? 0;
+  const end = (): Accepted => ({ position: asked.position, skip: 0, total: asked.position, validator: asked.validator, ended: true });
+  // RFC 9110 §15.5.17: 416 to a Range from byte P, with `bytes */P`, says the resource is P bytes long: it ends here
+  // (a Content-Length that promised more was wrong; whether the package is complete is the package reader's call)
+  if (status === 416 && asked.position > 0) {
+    const size = /^bytes \*\/(\d+)$/.exec(res.headers['content-range']?.trim() ?? '')?.[1];
+    if (size === undefined || Number(size) === asked.position) return end();
+    throw new Retryable('server-error', `${where} answered 416 (range not satisfiable) to a request from byte ${asked.position} but says the package has ${size} bytes; the server contradicts itself`);
+  }
+  if (status === 200 && asked.endProbe) return end();
   if (status !== 200 && status !== 206) throw statusError(status, where);
   const encoding = res.headers['content-encoding']?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {

@@ -1,11 +1,14 @@
 // The agent's package byte source over HTTP(S), on node:http/node:https (3 MiB leaner than node-fetch v3, same CPU:
-// bench/http-client-compare.mjs). Range + If-Range resume, full-jitter backoff, connect and stall timeouts. Streams with
-// backpressure, never buffers the body, never puts credentials or query strings of a URL into a message.
+// bench/http-client-compare.mjs). Range + If-Range resume, full-jitter backoff, connect and stall timeouts, the pace
+// rules of download-pace.ts, no link-local or metadata addresses (address-guard.ts). Streams with backpressure, never
+// buffers the body, never puts credentials or query strings of a URL into a message.
 
 import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { FotaError } from '../core/errors.js';
+import { checkHostLiteral, guardedLookup, type Lookup } from './address-guard.js';
+import { Pace, PROGRESS_BYTES } from './download-pace.js';
 import { abortError, acceptResponse, checkScheme, networkError, REDIRECT_STATUS, Retryable, shown } from './http-response.js';
 import { reclaimEvery } from './memory.js';
 
@@ -23,6 +26,10 @@ export interface HttpSourceOptions {
    * usually recovers). 0 or absent: off.
    */
   minBytesPerSec?: number;
+  /** the whole download must average this many bytes/s, over the time spent waiting for body bytes; 0 or absent: off */
+  minAverageBytesPerSec?: number;
+  /** ms for the whole download (this stream), retries and backoff included; 0 or absent: no deadline */
+  deadlineMs?: number;
   /** retries after a failed attempt; counts consecutive failures without progress (see openHttpStream) */
   retries: number;
   /** backoff before retry n (1-based): random() × min(maxDelayMs, initialDelayMs × 2^(n-1)) ms ("full jitter") */
@@ -39,6 +46,8 @@ export interface HttpSourceOptions {
   random?: () => number;
   /** injectable for tests: default setTimeout, rejecting with an AbortError when `signal` fires */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** injectable for tests: the DNS lookup (default node:dns lookup); its answers are checked by address-guard.ts */
+  lookup?: Lookup;
   /** called before each backoff; `attempt` is the 1-based retry number since the last progress, `offset` the byte */
   onRetry?(info: { attempt: number; delayMs: number; reason: string; offset: number }): void;
 }
@@ -84,12 +93,15 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
  * itself with `Range: bytes=<next>-` + `If-Range`, so the caller sees one continuous byte sequence; if the resource
  * changed in between it throws FotaError('connection-lost') saying so and never splices two versions.
  *
- * Retry budget: `retries` counts consecutive failed attempts that delivered no byte; an attempt that delivered
- * bytes resets the count, so a long download over a flaky link keeps going while it makes progress.
+ * Retry budget: `retries` counts consecutive failed attempts without progress (fewer than PROGRESS_BYTES delivered);
+ * an attempt that made progress resets the count, so a long download over a flaky link keeps going while it makes
+ * progress, and a server that dribbles a few bytes per connection does not. A body of unknown length that ends is
+ * confirmed with a Range request from its last byte (a close-delimited body cut by the network looks like its end).
  *
- * Throws FotaError: 'unsupported-scheme' (before any request), 'invalid-uri' (unparsable URL, unknown host, 4xx
- * other than 404/408/410/429, redirect loop or too many, TLS verification failure, non-identity Content-Encoding),
- * 'not-found' (404/410), and once retries are spent 'server-error' (5xx/408/429), 'connection-lost', 'stalled'.
+ * Throws FotaError: 'unsupported-scheme' (before any request), 'invalid-uri' (unparsable URL, unknown host, a
+ * link-local or metadata address, 4xx other than 404/408/410/416/429, redirect loop or too many, TLS verification
+ * failure, non-identity Content-Encoding), 'not-found' (404/410), 'too-slow' (deadline passed, average below its
+ * minimum), and once retries are spent 'server-error' (5xx/408/429), 'connection-lost', 'stalled'.
  * Aborting `signal` rejects with an AbortError. The socket is closed when the iteration ends, breaks or fails.
  */
 export async function openHttpStream(url: string, opts: HttpSourceOptions & { offset?: number; validator?: string }): Promise<HttpStream> {
@@ -100,6 +112,7 @@ export async function openHttpStream(url: string, opts: HttpSourceOptions & { of
     throw new FotaError('invalid-uri', 'the package URI cannot be parsed as a URL', { cause: e });
   }
   checkScheme(target, opts.allowedSchemes, `the package URI ${target.protocol}//…`);
+  checkHostLiteral(target, `the package URI ${shown(target)}`);
   if (opts.signal?.aborted) throw abortError(opts.signal, `download of ${shown(target)}`);
   const session = new Session(target, opts, opts.offset ?? 0, opts.validator);
   try {
@@ -112,24 +125,30 @@ export async function openHttpStream(url: string, opts: HttpSourceOptions & { of
 }
 
 /**
- * One download: the current request, the byte position and the retry state.
+ * One download: the current request, the byte position, the retry state and the pace (download-pace.ts).
  * INVARIANTS: at most one request is open (`req`/`res`); `position` counts bytes yielded plus `start`;
  * `skip` bytes of the current body are dropped (a 200 to a resume whose strong ETag matched); after close()
- * nothing is opened again.
+ * nothing is opened again; once `fatal` is set (the deadline passed) every wait ends with it.
  */
 class Session {
   private readonly where: string;
   private readonly ca: string[] | undefined;
   private readonly reclaim: (n: number) => void;
+  private readonly pace: Pace;
+  /** aborted by the caller's signal, close() or the deadline: ends a backoff sleep at once */
+  private readonly halt = new AbortController();
+  private readonly deadline: ReturnType<typeof setTimeout> | undefined;
+  private fatal: FotaError | undefined;
   private req: http.ClientRequest | undefined;
   private res: http.IncomingMessage | undefined;
   /** the URL of the latest request (after redirects): network errors name its host */
   private target: URL;
   private failures = 0;
   private skip = 0;
-  /** the low-speed window: ms spent waiting for body bytes, and the bytes that came in that time */
-  private waited = 0;
-  private got = 0;
+  /** the next request only confirms that a body of unknown length ended (Asked.endProbe) */
+  private probing = false;
+  /** the resource ends at `position` */
+  private ended = false;
   private closed = false;
   total: number | undefined;
   etag: string | undefined;
@@ -146,10 +165,30 @@ class Session {
     this.start = position;
     this.ca = opts.ca ? [...rootCertificates, opts.ca] : undefined;
     this.reclaim = reclaimEvery(opts.reclaimEveryBytes ?? RECLAIM_BYTES);
+    const limits = { stallTimeoutMs: opts.stallTimeoutMs, minBytesPerSec: opts.minBytesPerSec ?? 0, minAverageBytesPerSec: opts.minAverageBytesPerSec ?? 0, deadlineMs: opts.deadlineMs ?? 0 };
+    this.pace = new Pace(limits, performance.now());
+    if (limits.deadlineMs > 0) this.deadline = setTimeout(() => this.stop(this.pace.deadlineError(this.position, this.total)), limits.deadlineMs);
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  private readonly onAbort = () => this.dispose(abortError(this.opts.signal, `download of ${this.where}`));
+  private readonly onAbort = () => {
+    this.dispose(abortError(this.opts.signal, `download of ${this.where}`));
+    this.halt.abort();
+  };
+
+  /** Ends the download with `error` wherever it waits (a request, a body read, a backoff). */
+  private stop(error: FotaError): void {
+    this.fatal ??= error;
+    this.dispose(error);
+    this.halt.abort();
+  }
+
+  /** the error that ends the download now: the fatal one, or an AbortError after abort/close; else undefined */
+  private ending(): Error | undefined {
+    if (this.fatal) return this.fatal;
+    if (this.opts.signal?.aborted || this.closed) return abortError(this.opts.signal, `download of ${this.where}`);
+    return undefined;
+  }
 
   private dispose(error?: Error): void {
     this.res?.destroy(error);
@@ -160,7 +199,9 @@ class Session {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.deadline);
     this.dispose();
+    this.halt.abort();
     this.opts.signal?.removeEventListener('abort', this.onAbort);
   }
 
@@ -205,19 +246,23 @@ class Session {
   /** Throws the final error, or sleeps before the next attempt. */
   private async backoff(e: unknown): Promise<void> {
     const { opts } = this;
-    if (opts.signal?.aborted || this.closed) throw abortError(opts.signal, `download of ${this.where}`);
+    const end = this.ending();
+    if (end) throw end;
     const error = networkError(e, this.target);
     if (!(error instanceof Retryable)) throw error;
     this.failures += 1;
     if (this.failures > opts.retries) {
       const tries = this.failures === 1 ? '1 attempt' : `${this.failures} attempts`;
-      throw new FotaError(error.code, `${error.message}; gave up after ${tries} without progress at byte ${this.position}`, { cause: error.cause });
+      throw new FotaError(error.code, `${error.message}; gave up after ${tries} without progress (less than ${PROGRESS_BYTES / 1024} KiB each) at byte ${this.position}`, { cause: error.cause });
     }
     const cap = Math.min(opts.maxDelayMs, opts.initialDelayMs * 2 ** (this.failures - 1));
     const delayMs = Math.round((opts.random ?? Math.random)() * cap);
+    // a backoff that would end after the deadline ends the download now, with the deadline's reason
+    if (delayMs >= this.pace.remainingMs(performance.now())) throw this.pace.deadlineError(this.position, this.total);
     opts.onRetry?.({ attempt: this.failures, delayMs, reason: error.message, offset: this.position });
-    await (opts.sleep ?? defaultSleep)(delayMs, opts.signal);
-    if (opts.signal?.aborted || this.closed) throw abortError(opts.signal, `download of ${this.where}`);
+    await (opts.sleep ?? defaultSleep)(delayMs, this.halt.signal).catch(() => undefined);
+    const after = this.ending();
+    if (after) throw after;
   }
 
   private async follow(first: boolean): Promise<void> {
@@ -243,7 +288,9 @@ class Session {
       } catch (e) {
         throw new FotaError('invalid-uri', `${shown(url)} redirected (${status}) to an unparsable location`, { cause: e });
       }
-      checkScheme(next, this.opts.allowedSchemes, `the redirect from ${shown(url)} to ${shown(next)}`);
+      const what = `the redirect from ${shown(url)} to ${shown(next)}`;
+      checkScheme(next, this.opts.allowedSchemes, what);
+      checkHostLiteral(next, what);
       if (seen.has(next.href)) throw new FotaError('invalid-uri', `redirect loop: the redirects from ${this.where} come back to ${shown(next)}`);
       if (hops >= (this.opts.maxRedirects ?? 5)) {
         throw new FotaError('invalid-uri', `too many redirects (more than ${this.opts.maxRedirects ?? 5}) starting at ${this.where}`);
@@ -261,7 +308,9 @@ class Session {
       if (this.validator) headers['if-range'] = this.validator;
     }
     return new Promise((resolve, reject) => {
-      const options: https.RequestOptions = { method: 'GET', headers, agent: false };
+      // every DNS answer is checked too: a name may resolve to a metadata address (address-guard.ts)
+      const lookup = guardedLookup(shown(url), this.opts.lookup) as unknown as https.RequestOptions['lookup'];
+      const options: https.RequestOptions = { method: 'GET', headers, agent: false, lookup };
       if (this.ca) options.ca = this.ca;
       this.target = url;
       const req = (url.protocol === 'https:' ? https : http).request(url, options);
@@ -284,19 +333,22 @@ class Session {
 
   /**
    * Checks a final response against what was asked (acceptResponse); sets total/etag/start on the open, `skip`
-   * on a resume. False when the open should be retried from byte 0 without Range.
+   * on a resume, `ended` when the resource ends where we are. False when the open should be retried from byte 0.
    */
   private accept(res: http.IncomingMessage, where: string, first: boolean): boolean {
-    const ok = acceptResponse(res, where, first, { position: this.position, validator: this.validator, total: this.total });
+    const asked = { position: this.position, validator: this.validator, total: this.total, endProbe: this.probing };
+    this.probing = false;
+    const ok = acceptResponse(res, where, first, asked);
     if (!ok) return false;
     this.position = ok.position;
     this.skip = ok.skip;
+    this.ended = ok.ended === true;
     if (first) {
       this.start = this.position;
       this.total = ok.total;
       this.etag = ok.validator;
       this.validator = this.etag;
-    } else if (this.total === undefined) {
+    } else if (this.total === undefined && !this.ended) {
       this.total = ok.total;
     }
     return true;
@@ -305,12 +357,11 @@ class Session {
   private async *body(): AsyncGenerator<Uint8Array, void, undefined> {
     try {
       for (;;) {
-        let delivered = 0;
         let failure: unknown;
         const res = this.res;
-        if (!res) throw abortError(this.opts.signal, `download of ${this.where}`);
-        this.waited = 0;
-        this.got = 0;
+        if (this.ended) return;
+        if (!res) throw this.ending() ?? abortError(this.opts.signal, `download of ${this.where}`);
+        this.pace.attempt();
         try {
           const chunks = res[Symbol.asyncIterator]();
           for (;;) {
@@ -324,18 +375,20 @@ class Session {
               chunk = chunk.subarray(drop);
             }
             this.position += chunk.length;
-            delivered += chunk.length;
             yield chunk;
             this.reclaim(chunk.length);
           }
-          if (this.total === undefined || this.position >= this.total) return;
-          // a clean end before the total: the server sent a shorter range than asked (some CDNs cap ranges)
-          if (delivered === 0) failure = new Retryable('connection-lost', `${this.where} sent an empty body at byte ${this.position} of ${this.total}`);
+          if (this.total !== undefined && this.position >= this.total) return;
+          // a body of unknown length ended: ask for the next byte to tell its end from a cut (close-delimited bodies)
+          if (this.total === undefined) this.probing = true;
+          // a clean end before the total: the server sent a shorter range than asked (some CDNs cap ranges); one
+          // that sends too little per response is a failure, or 1-byte ranges would keep the device busy for ever
+          else if (!this.pace.progressed) failure = new Retryable('connection-lost', `${this.where} ended a response after ${this.pace.attemptBytes} bytes, at byte ${this.position} of ${this.total}`);
         } catch (e) {
           failure = e;
         }
         this.dispose();
-        if (delivered > 0) this.failures = 0;
+        if (this.pace.progressed) this.failures = 0;
         if (failure !== undefined) await this.backoff(failure);
         await this.connect(false);
       }
@@ -346,25 +399,24 @@ class Session {
 
   /**
    * The next chunk, or the stall error when, over stallTimeoutMs spent waiting here (time in the consumer does not
-   * count), no byte came, or fewer than minBytesPerSec × stallTimeoutMs / 1000.
+   * count), no byte came, or fewer than minBytesPerSec × stallTimeoutMs / 1000 (download-pace.ts); or the too-slow
+   * error when the whole download's average fell below its minimum.
    */
   private async nextChunk(chunks: AsyncIterator<unknown>, res: http.IncomingMessage): Promise<IteratorResult<unknown>> {
-    const ms = this.opts.stallTimeoutMs;
-    const min = this.opts.minBytesPerSec ?? 0;
-    const need = Math.max(1, Math.ceil((min * ms) / 1000));
-    const started = Date.now();
+    const started = performance.now();
     const timer = setTimeout(() => {
-      const why = this.got === 0 ? `no data from ${this.where} for ${ms} ms` : `only ${this.got} bytes from ${this.where} in ${ms} ms, below the minimum of ${min} bytes/s`;
-      res.destroy(new Retryable('stalled', `${why} at byte ${this.position}`));
-    }, Math.max(0, ms - this.waited));
+      try {
+        res.destroy(new Retryable('stalled', this.pace.stallVerdict(this.where, this.position)));
+      } catch (e) {
+        this.stop(e as FotaError);
+      }
+    }, this.pace.nextWaitMs());
     try {
       const r = await chunks.next();
-      if (!r.done) {
-        this.waited += Date.now() - started;
-        this.got += (r.value as Buffer).length;
-        if (this.got >= need) [this.waited, this.got] = [0, 0];
-      }
+      if (!r.done) this.pace.received((r.value as Buffer).length, performance.now() - started);
       return r;
+    } catch (e) {
+      throw this.fatal ?? e;
     } finally {
       clearTimeout(timer);
     }

@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   'connection-lost', // the package server stopped answering and retries are exhausted
   'server-error', // the package server answered 5xx until retries were exhausted
   'stalled', // no byte arrived within the stall timeout, retries exhausted
+  'too-slow', // the download passed its overall deadline or fell below its minimum average rate
   'integrity-mismatch', // payload SHA-256 or size differs from the signed manifest
   'signature-invalid', // the manifest signature does not verify (tampered manifest)
   'unsigned-package', // no signature, and unsigned packages are not allowed

@@ -10,6 +10,7 @@ export const UPDATE_RESULT_FOR = {
   'connection-lost': UpdateResult.ConnectionLost,
   'server-error': UpdateResult.ConnectionLost,
   stalled: UpdateResult.ConnectionLost,
+  'too-slow': UpdateResult.ConnectionLost,
   'integrity-mismatch': UpdateResult.IntegrityFailure,
   'signature-invalid': UpdateResult.IntegrityFailure,
   'unsigned-package': UpdateResult.UnsupportedPackage,

@@ -42,6 +42,13 @@ export interface Fault {
   gzipHeader?: boolean;
   /** announce (and compare If-Range against) this ETag instead of the current one */
   etag?: string;
+  /**
+   * no Content-Length: 'chunked' transfer coding, or 'close' (HTTP/1.0 style: the body ends when the server closes
+   * the connection, so a cut looks exactly like the end)
+   */
+  framing?: 'chunked' | 'close';
+  /** announce this many bytes more in Content-Length (and Content-Range) than the body has, then close after the body */
+  lengthExtra?: number;
 }
 
 /** A request as the server saw it. */
@@ -182,10 +189,16 @@ async function respond(req: http.IncomingMessage, res: http.ServerResponse, faul
     'accept-ranges': 'bytes',
     etag,
     'last-modified': v.lastModified,
-    'content-length': String(end - start + 1),
+    'content-length': String(end - start + 1 + (fault.lengthExtra ?? 0)),
   };
-  if (partial) headers['content-range'] = `bytes ${start}-${end}/${v.size}`;
+  if (partial) headers['content-range'] = `bytes ${start}-${end + (fault.lengthExtra ?? 0)}/${v.size + (fault.lengthExtra ?? 0)}`;
   if (fault.gzipHeader) headers['content-encoding'] = 'gzip';
+  if (fault.framing !== undefined) delete headers['content-length'];
+  if (fault.framing === 'close') {
+    // no Content-Length and no chunked coding: Node then marks the end of the body by closing the connection
+    res.useChunkedEncodingByDefault = false;
+    res.shouldKeepAlive = false;
+  }
   res.writeHead(partial ? 206 : 200, headers);
   if (req.method === 'HEAD') {
     res.end();
@@ -250,6 +263,12 @@ async function sendBody(res: http.ServerResponse, source: AsyncIterable<Buffer>,
       chunk = chunk.subarray(take);
       if ((await boundary()) === 'cut' || gone) return;
     }
+  }
+  if (fault.lengthExtra) {
+    // the body is shorter than announced: flush it and close, as a server whose Content-Length lies does
+    const socket = res.socket;
+    socket?.end(() => socket.destroy());
+    return;
   }
   res.end();
 }

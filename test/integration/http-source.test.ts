@@ -382,6 +382,136 @@ describe('openHttpStream', () => {
     expect(srv.openConnections).toBe(0);
   });
 
+  it('resumes a chunked body (no Content-Length) cut by the network', async () => {
+    const srv = await serve();
+    srv.setFaults([{ on: 'every', framing: 'chunked' }, { on: 1, cutAfter: 100_000 }]);
+    const stream = await openHttpStream(srv.url(), options());
+    expect((await collect(stream)).equals(body)).toBe(true);
+    expect(srv.requests[1]!.headers.range).toBe('bytes=100000-');
+  });
+
+  it('resumes a close-delimited body cut by the network: the end of a body of unknown length is confirmed with Range', async () => {
+    const srv = await serve();
+    // HTTP/1.0 framing: no Content-Length, the end is the server closing; a cut looks exactly like the end
+    srv.setFaults([{ on: 1, framing: 'close', cutAfter: 100_000 }]);
+    expect((await collect(await openHttpStream(srv.url(), options()))).equals(body)).toBe(true);
+    // the cut: confirmed as a cut by a request from byte 100000, whose 206 brings the rest and the size
+    expect(srv.requests.map((r) => r.headers.range)).toEqual([undefined, 'bytes=100000-']);
+    // an end that is real: the request from the last byte is answered 416 (bytes */size)
+    srv.setFaults([{ on: 'every', framing: 'close' }]);
+    expect((await collect(await openHttpStream(srv.url(), options()))).equals(body)).toBe(true);
+    expect(srv.requests.slice(2).map((r) => r.headers.range)).toEqual([undefined, `bytes=${body.length}-`]);
+    // a server without Range support cannot say: the end stands (the package reader judges the package)
+    srv.setFaults([{ on: 'every', framing: 'close', ignoreRange: true }]);
+    expect((await collect(await openHttpStream(srv.url(), options()))).equals(body)).toBe(true);
+    expect(srv.requests).toHaveLength(6);
+  });
+
+  it('ends a body whose Content-Length was larger than the body where the server says the resource ends (416)', async () => {
+    const srv = await serve();
+    srv.setFaults([{ on: 1, lengthExtra: 5000 }]);
+    const opts = options();
+    const stream = await openHttpStream(srv.url(), opts);
+    expect(stream.total).toBe(body.length + 5000);
+    // the package reader judges whether what arrived is complete; the source never turns this into "status 416"
+    expect((await collect(stream)).equals(body)).toBe(true);
+    expect(srv.requests.map((r) => r.headers.range)).toEqual([undefined, `bytes=${body.length}-`]);
+  });
+
+  it('refuses redirects to link-local and cloud metadata addresses without connecting, and never echoes their status', async () => {
+    const srv = await serve();
+    for (const where of ['http://169.254.169.254/latest/meta-data/', 'http://[::ffff:169.254.169.254]/', 'http://[fe80::1]/x', 'http://[fd00:ec2::254]/', 'http://100.100.100.200/', 'http://2852039166/']) {
+      srv.setFaults([{ on: 'every', redirect: where }]);
+      const opts = options({ connectTimeoutMs: 300 });
+      const error = await openHttpStream(srv.url(), opts).then(() => undefined, (e: unknown) => e);
+      expect(error, where).toMatchObject({ code: 'invalid-uri', message: expect.stringMatching(/link-local or cloud metadata address/) });
+      expect((error as Error).message).not.toMatch(/status|answered/);
+      expect(opts.retried).toHaveLength(0);
+    }
+  });
+
+  it('refuses a host name that resolves to a link-local address (checked at connect, so DNS cannot smuggle it in)', async () => {
+    const srv = await serve();
+    const lookup = ((_host: string, o: unknown, cb: (...a: unknown[]) => void) => {
+      if (typeof o === 'object' && o !== null && (o as { all?: boolean }).all) cb(null, [{ address: '169.254.169.254', family: 4 }]);
+      else cb(null, '169.254.169.254', 4);
+    }) as unknown as NonNullable<HttpSourceOptions['lookup']>;
+    srv.setFaults([{ on: 'every', redirect: 'http://metadata.example.test/computeMetadata/v1/' }]);
+    const error = await openHttpStream(srv.url(), options({ lookup, connectTimeoutMs: 300 })).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'invalid-uri', message: expect.stringMatching(/metadata\.example\.test resolves to 169\.254\.169\.254, a link-local or cloud metadata address/) });
+  });
+
+  it('gives up on a slowloris server that honours Range and sends a byte now and then: dribbles are not progress', async () => {
+    const srv = await serve();
+    // ~20 bytes/s on every connection, resumable: each attempt delivers a few bytes before the low-speed limit
+    // replaces it; when any byte counted as progress, the retry budget was reset at every attempt, for ever
+    srv.setFaults([{ on: 'every', throttle: 20 }]);
+    const opts = options({ stallTimeoutMs: 300, minBytesPerSec: 1024, retries: 3 });
+    const began = Date.now();
+    const { bytes, error } = await collectUntilError(await openHttpStream(srv.url(), opts));
+    expect(error).toMatchObject({ code: 'stalled', message: expect.stringMatching(/below the minimum of 1024 bytes\/s .*gave up after 4 attempts without progress/) });
+    expect(bytes.length).toBeGreaterThan(0);
+    expect(srv.requests).toHaveLength(4);
+    expect(srv.requests[1]!.headers.range).toBe(`bytes=${opts.retried[0]!.offset}-`);
+    expect(Date.now() - began).toBeLessThan(10_000);
+  });
+
+  it('gives up on a server that sends the headers and one byte, then nothing, on every connection', async () => {
+    const srv = await serve();
+    srv.setFaults([{ on: 'every', stallAfter: 1 }]);
+    const { bytes, error } = await collectUntilError(await openHttpStream(srv.url(), options({ stallTimeoutMs: 200, retries: 2 })));
+    expect(error).toMatchObject({ code: 'stalled', message: expect.stringContaining('gave up after 3 attempts without progress') });
+    expect(bytes.length).toBe(3);
+    expect(srv.requests).toHaveLength(3);
+  });
+
+  it('gives up on a server that answers every Range with a 1-byte 206', async () => {
+    const srv = await serve();
+    srv.setFaults([{ on: 1, cutAfter: 100_000 }, { on: 'every', rangeCap: 1 }]);
+    const { bytes, error } = await collectUntilError(await openHttpStream(srv.url(), options({ retries: 3 })));
+    expect(error).toMatchObject({ code: 'connection-lost', message: expect.stringMatching(/ended a response after 1 bytes.*gave up after 4 attempts/) });
+    // the cut is the first failure; three 1-byte answers later the budget of 3 retries is spent
+    expect(bytes.length).toBe(100_003);
+    expect(srv.requests).toHaveLength(4);
+  });
+
+  it('fails with too-slow once the whole download averages below minAverageBytesPerSec, even while every window has a byte', async () => {
+    const srv = await serve();
+    srv.setFaults([{ on: 'every', throttle: 20 }]);
+    // the low-speed window is off (one byte per 300 ms satisfies it): only the average can end this download
+    const opts = options({ stallTimeoutMs: 300, minBytesPerSec: 0, minAverageBytesPerSec: 1000 });
+    const began = Date.now();
+    const { error } = await collectUntilError(await openHttpStream(srv.url(), opts));
+    expect(error).toMatchObject({ code: 'too-slow', message: expect.stringMatching(/averaged [\d.]+ bytes\/s over \d+ s of waiting .* below the minimum of 1000 bytes\/s \(download\.minAverageBytesPerSec\)/) });
+    expect(opts.retried).toHaveLength(0);
+    expect(Date.now() - began).toBeLessThan(5000);
+  });
+
+  it('keeps a download that averages above minAverageBytesPerSec', async () => {
+    const srv = await serve({ body: body.subarray(0, 60_000) });
+    srv.setFaults([{ on: 1, throttle: 100_000 }]);
+    const opts = options({ stallTimeoutMs: 200, minAverageBytesPerSec: 50_000 });
+    expect((await collect(await openHttpStream(srv.url(), opts))).length).toBe(60_000);
+  });
+
+  it('fails with too-slow at the deadline: while reading, while waiting for headers, and instead of a backoff that would pass it', async () => {
+    const srv = await serve();
+    srv.setFaults([{ on: 1, throttle: 100_000 }]); // ~10 s for the body
+    const began = Date.now();
+    const { bytes, error } = await collectUntilError(await openHttpStream(srv.url(), options({ deadlineMs: 400 })));
+    expect(error).toMatchObject({ code: 'too-slow', message: expect.stringMatching(/did not finish within its deadline of 0\.4 s \(download\.deadlineSec\): \d+ of 1048699 bytes/) });
+    expect(bytes.length).toBeGreaterThan(0);
+    expect(Date.now() - began).toBeLessThan(3000);
+    srv.setFaults([{ on: 'every', noResponse: true }]);
+    await expect(openHttpStream(srv.url(), options({ deadlineMs: 300 }))).rejects.toMatchObject({ code: 'too-slow' });
+    srv.setFaults([{ on: 'every', status: 503 }]);
+    const opts = options({ deadlineMs: 5000, initialDelayMs: 20_000, maxDelayMs: 20_000, sleep: undefined as never });
+    await expect(openHttpStream(srv.url(), opts)).rejects.toMatchObject({ code: 'too-slow' });
+    expect(opts.retried).toHaveLength(0);
+    await srv.idle();
+    expect(srv.openConnections).toBe(0);
+  });
+
   it('keeps credentials and query strings out of errors and retry reasons', async () => {
     const srv = await serve();
     srv.setFaults([{ on: 1, status: 503 }, { on: 2, status: 404 }]);
