@@ -125,6 +125,7 @@ export function composeAgent(o: ComposeOptions): ComposedAgent {
     downloader,
     transport,
     store: o.store ?? new FileStore(cfg.stateDir),
+    requestStore: new FileStore(cfg.stateDir, 'requests.json'),
     clock: systemClock,
     device: o.device ?? new SystemDeviceInfo({ ...nonEmpty(cfg.device), deviceType }),
     ...(cfg.health.command.length > 0 ? { health: healthCommand(cfg.health.command, cfg.health.commandTimeoutSec * 1000) } : {}),

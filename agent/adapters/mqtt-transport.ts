@@ -71,7 +71,7 @@ export class MqttTransport implements Transport {
     const client = mqtt.connect(opts.url, options);
     this.client = client;
     client.on('connect', () => this.onConnect());
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     client.on('close', () => this.onClose());
     client.on('error', (err) => opts.logger.warn('mqtt error', { error: err.message, code: (err as { code?: unknown }).code }));
   }
@@ -94,15 +94,21 @@ export class MqttTransport implements Transport {
     });
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
-    if (topic !== this.opts.topics.request) return;
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
+    // an empty message is how a retained one is cleared (MQTT 3.1.1 §3.3.1.3): nothing to answer
+    if (topic !== this.opts.topics.request || payload.length === 0) return;
     const parsed = parseRequest(payload);
-    if (parsed.ok) {
-      this.handlers?.request(parsed.value);
+    const id = parsed.ok ? parsed.value.id : parsed.id;
+    if (retained) {
+      // The broker sets the retain flag only on a stored message delivered because we subscribed (MQTT 3.1.1
+      // §3.3.1.3, MQTT 5 §3.3.1.3 with Retain As Published off). The hub never retains requests: acting on one would
+      // repeat it at every reconnect (a Reboot published retained was a reboot loop).
+      this.opts.logger.warn('ignored a retained request', { id, bytes: payload.length });
+      this.handlers?.refused({ ...(id !== undefined ? { id } : {}), reason: 'retained requests are not acted on (a broker replays them at every subscribe); clear it by publishing an empty retained message to the request topic and send it without retain' });
       return;
     }
-    this.opts.logger.warn('malformed request', { reason: parsed.reason, bytes: payload.length });
-    if (parsed.id !== undefined) this.respond({ id: parsed.id, code: '4.00', reason: parsed.reason });
+    if (parsed.ok) this.handlers?.request(parsed.value);
+    else this.handlers?.refused({ ...(id !== undefined ? { id } : {}), reason: parsed.reason });
   }
 
   private onClose(): void {

@@ -22,6 +22,9 @@ import type { BootStatus, Clock, ConfigPort, DeviceInfoSource, Downloader, Healt
 import { configObject } from './objects/config-object.js';
 import { initialDocument, restoreDocument, type AgentDocument } from './state-document.js';
 import { otherSlot } from './ports.js';
+import { RequestAdmission } from './request-admission.js';
+import { RequestIntake } from './request-intake.js';
+import { RequestLog } from './request-log.js';
 
 export interface DaemonOptions {
   deviceId: string;
@@ -39,6 +42,8 @@ export interface DaemonDeps {
   downloader: Downloader;
   transport: Transport;
   store: Store<unknown>;
+  /** where the ids of the requests acted on are kept (request-log.ts); in memory only without it */
+  requestStore?: Store<unknown>;
   clock: Clock;
   device: DeviceInfoSource;
   health?: HealthProbe;
@@ -68,10 +73,21 @@ export class Daemon {
   private factoryImage = false;
 
   private readonly taskEnv: TaskEnv;
+  private readonly requestLog: RequestLog;
+  private readonly intake: RequestIntake;
 
   constructor(private readonly deps: DaemonDeps) {
     this.taskEnv = { deps, dispatch: (e) => this.dispatch(e), lifecycle: this.lifecycle.signal, waitConnected: (ms) => this.waitConnected(ms) };
     const now = () => deps.clock.now();
+    this.requestLog = new RequestLog(deps.requestStore);
+    this.intake = new RequestIntake({
+      log: this.requestLog,
+      admission: new RequestAdmission(now()),
+      now,
+      logger: deps.logger,
+      respond: (res) => deps.transport.respond(res),
+      handle: (req) => this.handle(req),
+    });
     this.model = new Model([
       deviceObject({
         snapshot: () => deps.device.snapshot(),
@@ -99,9 +115,11 @@ export class Daemon {
     this.boot = await deps.platform.bootStatus();
     this.factoryImage = (await deps.platform.factoryImage()) !== undefined;
     void deps.device.refresh();
+    await this.requestLog.load().catch((e: unknown) => deps.logger.error('the ids of requests already acted on could not be read; starting without them', { error: String(e) }));
     deps.logger.info('agent starting', { device: deps.options.deviceId, slot: this.boot.booted, trial: this.boot.trial, firmwareVersion: this.boot.firmwareVersion, state: stateKey(this.doc.firmware) });
     await deps.transport.start({
-      request: (req) => this.track(this.answer(req)),
+      request: (req) => this.track(this.intake.submit(req)),
+      refused: (r) => this.intake.refused(r),
       connected: () => this.onConnected(),
       disconnected: (reason) => deps.logger.warn('disconnected from the broker', { reason }),
     });
@@ -115,6 +133,7 @@ export class Daemon {
     this.slotAbort?.abort();
     await Promise.allSettled([...this.tasks]);
     await this.queue.catch(() => undefined);
+    await this.requestLog.flush().catch(() => undefined);
     await this.deps.transport.stop();
   }
 
@@ -321,17 +340,6 @@ export class Daemon {
     if (!p) return undefined;
     const r = this.model.read(p, true);
     return r.code === '2.05' ? r.value : undefined;
-  }
-
-  private async answer(req: Request): Promise<void> {
-    let res: Response;
-    try {
-      res = await this.handle(req);
-    } catch (e) {
-      this.deps.logger.error('request failed', { op: req.op, path: req.path, error: String(e) });
-      res = { id: req.id, code: '5.00', reason: 'internal error; see the agent log' };
-    }
-    this.deps.transport.respond(res);
   }
 
   private async handle(req: Request): Promise<Response> {

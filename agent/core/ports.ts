@@ -113,6 +113,8 @@ export interface Store<T> {
 
 export interface TransportHandlers {
   request(req: Request): void;
+  /** a message on the request topic that must not be acted on (malformed, retained); `id` when one was readable */
+  refused(r: { id?: string; reason: string }): void;
   connected(): void;
   disconnected(reason: string): void;
 }
