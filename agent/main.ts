@@ -13,7 +13,9 @@ import { parseConfig, readConfigFile, type AgentConfig } from './config.js';
 import { ConfigOverrides, readOverrides, withOverrides } from './adapters/config-overrides.js';
 import { composeAgent, readAgentSecrets, type AgentSecrets, type ComposedAgent } from './compose.js';
 import { FileStore } from './adapters/file-store.js';
-import { jsonLogger } from './adapters/json-logger.js';
+import { jsonLogger, underJournal } from './adapters/json-logger.js';
+import { systemdService } from './adapters/systemd-service.js';
+import { stateKey } from './core/firmware-machine.js';
 import type { Logger } from './core/ports.js';
 
 const VERSION = __FOTA_VERSION__;
@@ -84,12 +86,19 @@ async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const logger = jsonLogger({ component: 'fota-agent', level: cfg.logLevel });
+  const baseLogger = jsonLogger({ component: 'fota-agent', level: cfg.logLevel, syslogPrefix: underJournal(process.env) });
+  // under systemd (Type=notify): watchdog pings from now on, STATUS= with each transition, READY=1 once started
+  const systemd = args.check ? undefined : systemdService(process.env, { logger: baseLogger, pid: process.pid });
+  const logger = systemd?.logger ?? baseLogger;
   if (overridesError) logger.error('configuration changes from the hub could not be used', { error: overridesError });
 
   let agent: ComposedAgent | undefined;
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (agent?.daemon.stop() ?? Promise.resolve()).catch((e: unknown) => logger.error('stop failed', { error: String(e) })));
+  const stop = () =>
+    (stopping ??= (async () => {
+      await systemd?.stopping();
+      await agent?.daemon.stop();
+    })().catch((e: unknown) => logger.error('stop failed', { error: String(e) })));
 
   const store = new FileStore(cfg.stateDir);
   try {
@@ -139,6 +148,7 @@ async function run(argv: string[]): Promise<number> {
     }
   });
   await agent.daemon.start();
+  await systemd?.ready(`running: ${stateKey(agent.daemon.firmware)}, device ${cfg.deviceId}, broker ${new URL(cfg.broker.url).host}`);
   return done;
 }
 

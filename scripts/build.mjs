@@ -1,7 +1,7 @@
 // Builds the two executables as single ESM bundles (the agent is shipped to devices as one file:
 // fewer modules to load means a smaller resident set on a 512 MiB board). Type checking is `npm run typecheck`.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = {
@@ -19,5 +19,7 @@ const common = {
   banner: { js: "import { createRequire as __fotaCreateRequire } from 'node:module'; const require = __fotaCreateRequire(import.meta.url);" },
 };
 // minified: the agent's source text stays in memory for its lifetime (~2 MiB less resident memory on a device)
-await build({ ...common, minify: true, keepNames: true, entryPoints: { 'fota-agent': 'agent/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+// its metafile lets scripts/agent-artifact.mjs prove the bundle needs nothing but Node's built-ins
+const agent = await build({ ...common, minify: true, keepNames: true, metafile: true, entryPoints: { 'fota-agent': 'agent/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+writeFileSync('dist/fota-agent.meta.json', JSON.stringify(agent.metafile));
 await build({ ...common, entryPoints: { fota: 'cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
