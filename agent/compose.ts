@@ -9,7 +9,7 @@ import { createPlatform, platformDeviceType, type PlatformContext } from '../pla
 import { ConfigError } from './config-schema.js';
 import { readKeyFile, type AgentConfig } from './config.js';
 import { Daemon } from './core/daemon.js';
-import type { ConfigPort, DeviceInfoSource, Logger, PlatformAdapter, Store } from './core/ports.js';
+import type { ConfigPort, DeviceInfoSource, Logger, PlatformAdapter, Store, Transport } from './core/ports.js';
 import { SystemDeviceInfo } from './adapters/device-info.js';
 import { FileStore } from './adapters/file-store.js';
 import { healthCommand } from './adapters/health-command.js';
@@ -69,13 +69,15 @@ export interface ComposeOptions {
   device?: DeviceInfoSource;
   /** the state store (default: a FileStore in cfg.stateDir) */
   store?: Store<unknown>;
+  /** the link to the hub (default: MQTT to cfg.broker); `fota-agent install` run alone passes an offline one */
+  transport?: Transport;
   /** ends the process so that it starts again with its saved state and configuration */
   restart?(reason: string): Promise<void>;
 }
 
 export interface ComposedAgent {
   daemon: Daemon;
-  transport: MqttTransport;
+  transport: Transport;
   platform: PlatformAdapter;
   deviceType: string;
 }
@@ -85,7 +87,7 @@ export function composeAgent(o: ComposeOptions): ComposedAgent {
   const { cfg, secrets, logger, version } = o;
   const platform = o.platform ?? createPlatform(cfg.platform.name, cfg.platform.options, o.platformContext ?? {});
   const deviceType = cfg.device.deviceType || platformDeviceType(cfg.platform.name);
-  const transport = new MqttTransport({
+  const transport = o.transport ?? new MqttTransport({
     url: cfg.broker.url,
     clientId: `fota-agent-${cfg.deviceId}`,
     topics: topicsFor(cfg.topicPrefix, cfg.deviceId),
@@ -139,6 +141,7 @@ export function composeAgent(o: ComposeOptions): ComposedAgent {
       lifetimeSec: cfg.registration.lifetimeSec,
       progressIntervalMs: cfg.progressIntervalMs,
       healthConnectTimeoutMs: cfg.health.connectTimeoutSec * 1000,
+      manualCommit: cfg.health.manual,
     },
   });
   return { daemon, transport, platform, deviceType };

@@ -51,6 +51,7 @@ export const AGENT_SCHEMA = {
     connectTimeoutSec: { spec: { kind: 'int', default: 120, min: 1, max: 86400 }, doc: 'a trial boot must reach the broker within this time', remote: true },
     command: { spec: { kind: 'strings', default: [] }, doc: 'optional health command argv; exit 0 = healthy' },
     commandTimeoutSec: { spec: { kind: 'int', default: 60, min: 1, max: 3600 }, doc: 'health command time limit', remote: true },
+    manual: { spec: { kind: 'bool', default: false }, doc: 'commit a trial only on `fota-agent mark-good` (the board checks its health itself); the broker check and health command can still fail it' },
   },
   device: {
     manufacturer: { spec: { kind: 'string', default: '' }, doc: 'Object 3 Manufacturer (default: read from the board)' },
@@ -101,7 +102,7 @@ export interface AgentConfig {
     deadlineSec: number;
     checkpointMiB: number;
   };
-  health: { connectTimeoutSec: number; command: string[]; commandTimeoutSec: number };
+  health: { connectTimeoutSec: number; command: string[]; commandTimeoutSec: number; manual: boolean };
   device: { manufacturer: string; model: string; serial: string; hardwareVersion: string; deviceType: string };
   registration: { lifetimeSec: number };
   progressIntervalMs: number;

@@ -17,6 +17,10 @@ import { jsonLogger, underJournal } from './adapters/json-logger.js';
 import { systemdService } from './adapters/systemd-service.js';
 import { stateKey } from './core/firmware-machine.js';
 import type { Logger } from './core/ports.js';
+import { AGENT_COMMANDS, agentCommandsHelp, controlHandler, isAgentCommand, parseCommand, runAgentCommand } from './cli-commands.js';
+import { serveControl } from './adapters/control-socket.js';
+import { acquireStateLock, StateLockedError } from './adapters/state-lock.js';
+import { closest } from '../protocol/suggest.js';
 
 const VERSION = __FOTA_VERSION__;
 const EX_USAGE = 64;
@@ -25,6 +29,7 @@ const EX_CONFIG = 78;
 const EX_RESTART = 75;
 
 const USAGE = `Usage: fota-agent --config FILE [--check]
+       fota-agent [--config FILE] <command> [options]      fota-agent <command> --help
 
 The fota device agent: serves LwM2M Device (3) and Firmware Update (5) objects over MQTT, downloads signed
 packages into the inactive A/B slot, and commits or rolls back after a trial boot. Runs in the foreground
@@ -36,21 +41,34 @@ Options:
   --version       print the agent version
   --help          this text
 
+Commands (on the device; the configuration defaults to $FOTA_AGENT_CONFIG or /etc/fota/agent.json):
+${agentCommandsHelp()}
+
 Environment overrides: FOTA_AGENT_DEVICE_ID, FOTA_AGENT_BROKER_URL, FOTA_AGENT_BROKER_USERNAME,
 FOTA_AGENT_BROKER_PASSWORD, FOTA_AGENT_STATE_DIR, FOTA_AGENT_LOG_LEVEL.
 Exit codes: 0 stopped, 1 failure, 64 usage, 75 restart requested (new configuration), 78 configuration error.`;
 
-function parseArgv(argv: string[]): { config?: string; check: boolean } | number {
+function parseArgv(argv: string[]): { config?: string; check: boolean; command?: string[] } | number {
   let config: string | undefined;
   let check = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (isAgentCommand(a)) {
+      const command = argv.slice(i);
+      const parsed = parseCommand(command);
+      if (typeof parsed === 'number') return parsed;
+      return { config: config ?? process.env.FOTA_AGENT_CONFIG ?? '/etc/fota/agent.json', check, command };
+    }
     if (a === '--help' || a === '-h') return (console.log(USAGE), 0);
     if (a === '--version') return (console.log(VERSION), 0);
     if (a === '--check') check = true;
     else if (a === '--config' || a === '-c') config = argv[++i];
     else if (a?.startsWith('--config=')) config = a.slice('--config='.length);
-    else return (console.error(`fota-agent: unknown argument "${a}"\n\n${USAGE}`), EX_USAGE);
+    else {
+      const guess = closest((a ?? '').replace(/^-+/, ''), ['config', 'check', 'version', 'help', ...Object.keys(AGENT_COMMANDS)]);
+      const hint = guess ? `; did you mean ${guess in AGENT_COMMANDS ? guess : `--${guess}`}?` : '';
+      return (console.error(`fota-agent: unknown argument "${a}"${hint}\n\n${USAGE}`), EX_USAGE);
+    }
   }
   if (!config) return (console.error(`fota-agent: --config FILE is required\n\n${USAGE}`), EX_USAGE);
   return { config, check };
@@ -86,6 +104,7 @@ async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
+  if (args.command) return runAgentCommand(args.command, { cfg, secrets, version: VERSION });
   const baseLogger = jsonLogger({ component: 'fota-agent', level: cfg.logLevel, syslogPrefix: underJournal(process.env) });
   // under systemd (Type=notify): watchdog pings from now on, STATUS= with each transition, READY=1 once started
   const systemd = args.check ? undefined : systemdService(process.env, { logger: baseLogger, pid: process.pid });
@@ -129,9 +148,28 @@ async function run(argv: string[]): Promise<number> {
     throw e;
   }
 
+  // a board that cannot tell which slot it booted (no fota.slot= on the kernel command line, no U-Boot environment)
+  // is set up wrongly: a configuration error (exit 78, no restart loop), found by --check before it is deployed
+  const bootProblem = await agent.platform.bootStatus().then(
+    () => undefined,
+    (e: unknown) => (e as Error).message,
+  );
+  if (bootProblem !== undefined) {
+    console.error(`fota-agent: configuration error in ${args.config}: platform ${cfg.platform.name} cannot tell the booted slot: ${bootProblem}`);
+    return EX_CONFIG;
+  }
+
   if (args.check) {
     console.log(`configuration OK: device ${cfg.deviceId}, platform ${cfg.platform.name}, device type ${agent.deviceType}, ${secrets.trustedKeys.length} trusted key(s), broker ${new URL(cfg.broker.url).host}`);
     return 0;
+  }
+
+  try {
+    await acquireStateLock(cfg.stateDir, 'agent');
+  } catch (e) {
+    if (!(e instanceof StateLockedError)) throw e;
+    console.error(`fota-agent: ${e.message}; only one agent may use a state directory (see: fota-agent status)`);
+    return 1;
   }
 
   const missing = missingRuntimeSettings(process.execArgv, process.env);
@@ -148,6 +186,11 @@ async function run(argv: string[]): Promise<number> {
     }
   });
   await agent.daemon.start();
+  // fota-agent install/status/mark-good on this device talk to this process (agent/local-control.ts)
+  const control = await serveControl(cfg.stateDir, controlHandler({ cfg, secrets, version: VERSION }, agent)).catch((e: unknown) => {
+    logger.warn('no local control socket: fota-agent install and status cannot reach this agent', { error: (e as Error).message });
+  });
+  if (control) void done.then(() => control.close());
   await systemd?.ready(`running: ${stateKey(agent.daemon.firmware)}, device ${cfg.deviceId}, broker ${new URL(cfg.broker.url).host}`);
   return done;
 }

@@ -5,7 +5,8 @@
 import type { KeyObject } from 'node:crypto';
 import { FotaError } from '../core/errors.js';
 import type { Downloader, DownloadHooks, Logger, PackageInfo, PlatformAdapter, ResumeToken } from '../core/ports.js';
-import { openHttpStream, type HttpSourceOptions } from './http-source.js';
+import { openFileStream } from './file-source.js';
+import { openHttpStream, type HttpSourceOptions, type HttpStream } from './http-source.js';
 import { reclaimNow } from './memory.js';
 import { installPackage, resumePackage, type InstallOptions, type ResumePoint } from './package-install.js';
 
@@ -52,6 +53,9 @@ export class PackageDownloader implements Downloader {
       signal: hooks.signal,
       onRetry: (info: { attempt: number; delayMs: number; reason: string; offset: number }) => opts.logger.warn('download interrupted, retrying', info),
     };
+    // file: URIs come only from the device-local control channel (fota-agent install FILE): Object 5 refuses them
+    const open = (uri: string, o: { offset?: number; validator?: string }): Promise<HttpStream> =>
+      /^file:/i.test(uri) ? openFileStream(uri, { ...o, signal: hooks.signal }) : openHttpStream(uri, { ...http, ...o });
     let validator = '';
     const install = (): InstallOptions => ({
       deviceType: opts.deviceType,
@@ -74,7 +78,7 @@ export class PackageDownloader implements Downloader {
     const resume = asResume(req.resume, req.uri);
     if (resume) {
       const offset = resume.point.payloadOffset + resume.point.written;
-      const stream = await openHttpStream(req.uri, { ...http, offset, validator: resume.validator });
+      const stream = await open(req.uri, { offset, validator: resume.validator });
       validator = stream.etag ?? '';
       if (stream.start === 0) {
         opts.logger.info('the package changed on the server since the download began; starting over');
@@ -93,7 +97,7 @@ export class PackageDownloader implements Downloader {
         stream.close();
       }
     }
-    const stream = await openHttpStream(req.uri, http);
+    const stream = await open(req.uri, {});
     validator = stream.etag ?? '';
     return installPackage(stream, install());
   }

@@ -35,6 +35,8 @@ export interface DaemonOptions {
   progressIntervalMs: number;
   /** how long a freshly booted trial may take to reach the broker before the health check fails */
   healthConnectTimeoutMs: number;
+  /** a trial is committed only by `fota-agent mark-good` (health checked elsewhere); the agent's own checks may still fail it */
+  manualCommit?: boolean;
 }
 
 export interface DaemonDeps {
@@ -75,6 +77,7 @@ export class Daemon {
   private readonly taskEnv: TaskEnv;
   private readonly requestLog: RequestLog;
   private readonly intake: RequestIntake;
+  private readonly watchers = new Set<(state: FirmwareState) => void>();
 
   constructor(private readonly deps: DaemonDeps) {
     this.taskEnv = { deps, dispatch: (e) => this.dispatch(e), lifecycle: this.lifecycle.signal, waitConnected: (ms) => this.waitConnected(ms) };
@@ -137,6 +140,16 @@ export class Daemon {
     await this.deps.transport.stop();
   }
 
+  /**
+   * The device-local control channel's view (fota-agent install/update/cancel/mark-*, agent/local-control.ts):
+   * `fn` sees the firmware state after each accepted event, progress included. Returns the unsubscribe function.
+   * Local commands enter through dispatch() like the hub's requests, so they take the same path through the machine.
+   */
+  watch(fn: (state: FirmwareState) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
   /** Feeds one event through the machine, serialised with every other event. */
   dispatch(event: FirmwareEvent): Promise<Outcome> {
     const run = this.queue.then(() => this.apply(event));
@@ -161,6 +174,7 @@ export class Daemon {
       this.deps.logger.transition(rec);
     }
     this.report();
+    for (const w of this.watchers) w(next);
     if (out.effects.length > 0 && !this.halted) this.track(this.runEffects(out.effects));
     return out;
   }

@@ -67,6 +67,16 @@ export interface PlatformAdapter {
    * (Factory Reset then answers 4.05).
    */
   factoryImage(): Promise<{ size: number; version: string; open(): AsyncIterable<Uint8Array> } | undefined>;
+  /**
+   * Optional, read-only, for `fota-agent status`: the bootloader variables of the A/B scheme, and the firmware
+   * version in each slot the platform can read from the image itself (the booted one at least, when known).
+   */
+  describe?(): Promise<PlatformDescription>;
+}
+
+export interface PlatformDescription {
+  bootloader: Record<string, string>;
+  slotVersions: Partial<Record<SlotName, string>>;
 }
 
 /** The signed manifest facts the daemon keeps after a verified download. */

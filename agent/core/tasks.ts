@@ -13,7 +13,7 @@ export interface TaskEnv {
     clock: Clock;
     health?: HealthProbe;
     logger: Logger;
-    options: { progressIntervalMs: number; healthConnectTimeoutMs: number };
+    options: { progressIntervalMs: number; healthConnectTimeoutMs: number; manualCommit?: boolean };
   };
   dispatch(event: FirmwareEvent): Promise<unknown>;
   /** aborted when the agent stops */
@@ -90,5 +90,7 @@ export async function healthCheckTask(env: TaskEnv): Promise<void> {
     if (env.lifecycle.aborted) return;
     if (!res.ok) return void (await fail(res.reason));
   }
+  // health.manual: the board's own checks decide; `fota-agent mark-good` or `mark-bad` ends the trial (local-control.ts)
+  if (options.manualCommit) return env.deps.logger.info('trial boot healthy so far; waiting for fota-agent mark-good or mark-bad (health.manual)');
   await env.dispatch({ type: 'health-passed', at: clock.now() });
 }

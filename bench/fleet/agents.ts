@@ -17,7 +17,7 @@ import { composeAgent } from '../../agent/compose.js';
 import { parseConfig } from '../../agent/config.js';
 import { FileStore } from '../../agent/adapters/file-store.js';
 import { jsonLogger } from '../../agent/adapters/json-logger.js';
-import type { MqttTransport } from '../../agent/adapters/mqtt-transport.js';
+import type { Transport } from '../../agent/core/ports.js';
 import { bootOnce, type SimBootRecord } from '../../platform/simulator/bootloader.js';
 import { SIM_DEVICE_TYPE, SIM_FILES } from '../../platform/simulator/constants.js';
 import { ensureSimDevice } from '../../platform/simulator/device-dir.js';
@@ -75,7 +75,7 @@ class StaticDeviceInfo implements DeviceInfoSource {
 class SimulatedDevice {
   readonly dir: string;
   private daemon: Daemon | undefined;
-  private transport: MqttTransport | undefined;
+  private transport: Transport | undefined;
   private cycling: Promise<void> = Promise.resolve();
   private powered = true;
   private boot: SimBootRecord | undefined;

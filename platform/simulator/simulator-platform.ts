@@ -34,6 +34,7 @@ export class SimulatorPlatform extends UBootPlatform {
         }
       },
       firmwareVersion: async (slot) => (await readSimImageHeader(paths.slots[slot])).version,
+      slotVersion: async (slot) => (await readSimImageHeader(paths.slots[slot])).version,
       reboot: async () => {
         const reboot = opts.reboot;
         if (!reboot) throw new FotaError('unsupported', 'this simulated device has no reboot handler (run the agent under fota sim run)');

@@ -4,7 +4,7 @@
 
 import { realpath } from 'node:fs/promises';
 import { FotaError, toFotaError, type ErrorCode } from '../../agent/core/errors.js';
-import { otherSlot, type BootStatus, type PlatformAdapter, type SlotName, type SlotWriter } from '../../agent/core/ports.js';
+import { otherSlot, type BootStatus, type PlatformAdapter, type PlatformDescription, type SlotName, type SlotWriter } from '../../agent/core/ports.js';
 import { bootState, planActivate, planCommit, planRevert, type Plan } from './ab-scheme.js';
 import type { BootEnv } from './boot-env.js';
 import type { BootedSlotSource } from './booted-slot.js';
@@ -27,6 +27,8 @@ export interface UBootPlatformOptions {
   bootedSlot: BootedSlotSource;
   /** firmware version of the running system ("" when unknown); errors are treated as unknown */
   firmwareVersion: (booted: SlotName) => Promise<string>;
+  /** firmware version of the image in any slot, when the platform can read it (the simulator's image header) */
+  slotVersion?: (slot: SlotName) => Promise<string>;
   /** written with each activation when set and different from the env's bootlimit */
   bootlimit?: number;
   /** requests the reboot; resolves once requested */
@@ -96,6 +98,20 @@ export class UBootPlatform implements PlatformAdapter {
     } catch (e) {
       throw toFotaError(e);
     }
+  }
+
+  async describe(): Promise<PlatformDescription> {
+    const vars = await this.env('io-error');
+    const bootloader: Record<string, string> = {};
+    for (const k of ['boot_part', 'upgrade_available', 'bootcount', 'bootlimit']) if (vars[k] !== undefined) bootloader[k] = vars[k]!;
+    const slotVersions: PlatformDescription['slotVersions'] = {};
+    const read = this.opts.slotVersion;
+    if (read) for (const slot of ['A', 'B'] as const) slotVersions[slot] = await read(slot).catch(() => '');
+    else {
+      const booted = await this.booted().catch(() => undefined);
+      if (booted) slotVersions[booted] = await this.opts.firmwareVersion(booted).catch(() => '');
+    }
+    return { bootloader, slotVersions };
   }
 
   async factoryImage(): Promise<FactoryImage | undefined> {

@@ -58,6 +58,9 @@ export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
       if (typeof value !== 'string') return respond('4.00', 'Package URI must be a string');
       if (value.length > MAX_URI_LENGTH) return respond('4.00', `Package URI is longer than ${MAX_URI_LENGTH} characters`);
       if (/[\u0000-\u001f\u007f]/.test(value)) return respond('4.00', 'Package URI contains control characters');
+      // a local file is installed only by `fota-agent install FILE` on the device (agent/local-control.ts), never
+      // named remotely: reading a device node or FIFO the hub names could have side effects
+      if (/^\s*file:/i.test(value)) return respond('4.00', 'Package URI must be http:// or https://; local files are installed with fota-agent install on the device');
       const at = deps.now();
       if (value === '') return { kind: 'firmware', event: { type: 'uri-cleared', at } };
       return { kind: 'firmware', event: { type: 'uri-written', uri: value, attemptId: deps.newAttemptId(), at } };
