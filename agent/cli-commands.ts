@@ -260,7 +260,7 @@ function statusBase(ctx: CommandContext, agent: AgentStatus['agent']) {
     deviceId: ctx.cfg.deviceId,
     agentVersion: ctx.version,
     stateDir: ctx.cfg.stateDir,
-    trustedKeyIds: ctx.secrets.trustedKeys.map(keyIdOf),
+    trustedKeyIds: ctx.secrets.trustedKeys.keys.map(keyIdOf),
     allowUnsigned: ctx.cfg.allowUnsigned,
     agent,
   };

@@ -3,10 +3,9 @@
 // so a default changed in agent/config.ts reaches every one of them. With main.ts, the only agent file that
 // imports platform/ (dependency rules in .dependency-cruiser.cjs).
 
-import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { topicsFor } from '../protocol/topics.js';
 import { createPlatform, platformDeviceType, type PlatformContext } from '../platform/registry.js';
-import { ConfigError } from './config-schema.js';
 import { readKeyFile, type AgentConfig } from './config.js';
 import { Daemon } from './core/daemon.js';
 import type { ConfigPort, DeviceInfoSource, Logger, PlatformAdapter, Store, Transport } from './core/ports.js';
@@ -15,11 +14,12 @@ import { FileStore } from './adapters/file-store.js';
 import { healthCommand } from './adapters/health-command.js';
 import { MqttTransport } from './adapters/mqtt-transport.js';
 import { PackageDownloader } from './adapters/package-downloader.js';
+import { loadTrustedKeys, type TrustedKeys } from './adapters/trusted-keys.js';
 import { systemClock } from './adapters/system-clock.js';
 
 /** The files a configuration points at, read once: trusted keys, broker password and TLS material, download CA. */
 export interface AgentSecrets {
-  trustedKeys: KeyObject[];
+  trustedKeys: TrustedKeys;
   broker: { password?: string; ca?: string; cert?: string; key?: string };
   downloadCa?: string;
 }
@@ -38,19 +38,6 @@ export function readAgentSecrets(cfg: AgentConfig): AgentSecrets {
   if (key !== undefined) broker.key = key;
   const downloadCa = optional('download.caFile', cfg.download.caFile);
   return { trustedKeys: loadTrustedKeys(cfg), broker, ...(downloadCa !== undefined ? { downloadCa } : {}) };
-}
-
-function loadTrustedKeys(cfg: AgentConfig): KeyObject[] {
-  return cfg.trustedKeys.map((path, i) => {
-    const pem = readKeyFile(`trustedKeys[${i}]`, path);
-    try {
-      const key = createPublicKey(pem);
-      if (key.asymmetricKeyType !== 'ed25519') throw new Error(`is a ${key.asymmetricKeyType} key, not Ed25519`);
-      return key;
-    } catch (e) {
-      throw new ConfigError(`trustedKeys[${i}]`, `${path} ${(e as Error).message.startsWith('is a') ? (e as Error).message : 'is not a PEM public key (make one with: fota keygen -o NAME)'}`);
-    }
-  });
 }
 
 export interface ComposeOptions {
@@ -117,7 +104,8 @@ export function composeAgent(o: ComposeOptions): ComposedAgent {
     },
     platform,
     deviceType,
-    trustedKeys: secrets.trustedKeys,
+    trustedKeys: secrets.trustedKeys.keys,
+    retiredKeyIds: secrets.trustedKeys.retired,
     allowUnsigned: cfg.allowUnsigned,
     checkpointBytes: cfg.download.checkpointMiB * 1024 * 1024,
     logger,

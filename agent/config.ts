@@ -7,6 +7,9 @@ import { applySchema, ConfigError, deepFreeze, type Schema } from './config-sche
 
 const BROKER_URL = /^(mqtts?|tcp|ssl|wss?):\/\/[^\s]+$/;
 const ABS_PATH = /^\//;
+const KEY_ID = /^[0-9a-f]{16}$/;
+/** at most this many keys over the wire (each ~113 bytes: a configuration write stays far below the 64 KiB message cap) */
+const MAX_PEM_KEYS = 16;
 
 /** The agent's configuration schema. `remote: true` keys may be changed by the hub (configuration object). */
 export const AGENT_SCHEMA = {
@@ -33,6 +36,9 @@ export const AGENT_SCHEMA = {
   },
   stateDir: { spec: { kind: 'string', default: '/var/lib/fota-agent', pattern: ABS_PATH, hint: 'an absolute path' }, doc: 'where the agent keeps its state' },
   trustedKeys: { spec: { kind: 'strings', default: [], pattern: ABS_PATH, hint: 'an absolute path to an Ed25519 public key (PEM)' }, doc: 'public keys packages must be signed with' },
+  // parsed by agent/adapters/trusted-keys.ts (at start and before a remote change is kept), which never echoes the text
+  trustedKeysPem: { spec: { kind: 'strings', default: [] }, doc: 'more trusted Ed25519 public keys, as PEM text (key rotation over the wire)', remote: true },
+  retiredKeys: { spec: { kind: 'strings', default: [], pattern: KEY_ID, hint: 'a keyId: 16 lowercase hex digits' }, doc: 'keyIds no longer trusted, wherever the key is listed', remote: true },
   allowUnsigned: { spec: { kind: 'bool', default: false }, doc: 'accept packages without a signature (lab use only)' },
   allowedUriSchemes: { spec: { kind: 'strings', default: ['https', 'http'], values: ['https', 'http'] }, doc: 'package URI schemes the agent will fetch', remote: true },
   download: {
@@ -88,6 +94,8 @@ export interface AgentConfig {
   platform: { name: string; options: Record<string, unknown> };
   stateDir: string;
   trustedKeys: string[];
+  trustedKeysPem: string[];
+  retiredKeys: string[];
   allowUnsigned: boolean;
   allowedUriSchemes: ('http' | 'https')[];
   download: {
@@ -138,7 +146,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   if (cfg.broker.password && cfg.broker.passwordFile) throw new ConfigError('broker.password', 'set either password or passwordFile, not both');
   if (Boolean(cfg.broker.certFile) !== Boolean(cfg.broker.keyFile)) throw new ConfigError('broker.certFile', 'certFile and keyFile go together (mutual TLS)');
   if (cfg.broker.reconnectMaxDelaySec < cfg.broker.reconnectInitialDelaySec) throw new ConfigError('broker.reconnectMaxDelaySec', 'must not be below reconnectInitialDelaySec');
-  if (cfg.trustedKeys.length === 0 && !cfg.allowUnsigned) throw new ConfigError('trustedKeys', 'list at least one public key, or set allowUnsigned: true (lab use only)');
+  if (cfg.trustedKeys.length + cfg.trustedKeysPem.length === 0 && !cfg.allowUnsigned) throw new ConfigError('trustedKeys', 'list at least one public key, or set allowUnsigned: true (lab use only)');
+  if (cfg.trustedKeysPem.length > MAX_PEM_KEYS) throw new ConfigError('trustedKeysPem', `at most ${MAX_PEM_KEYS} keys`);
+  if (cfg.retiredKeys.length > 256) throw new ConfigError('retiredKeys', 'at most 256 keyIds');
   if (cfg.allowedUriSchemes.length === 0) throw new ConfigError('allowedUriSchemes', 'must allow at least one scheme');
   return deepFreeze(cfg);
 }

@@ -160,7 +160,7 @@ async function run(argv: string[]): Promise<number> {
   }
 
   if (args.check) {
-    console.log(`configuration OK: device ${cfg.deviceId}, platform ${cfg.platform.name}, device type ${agent.deviceType}, ${secrets.trustedKeys.length} trusted key(s), broker ${new URL(cfg.broker.url).host}`);
+    console.log(`configuration OK: device ${cfg.deviceId}, platform ${cfg.platform.name}, device type ${agent.deviceType}, ${secrets.trustedKeys.keys.length} trusted key(s)${secrets.trustedKeys.retired.length > 0 ? ` (${secrets.trustedKeys.retired.length} retired)` : ''}, broker ${new URL(cfg.broker.url).host}`);
     return 0;
   }
 

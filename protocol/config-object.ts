@@ -21,6 +21,10 @@ export const CONFIG_RESOURCES = {
   logLevel: { id: 14 },
   'download.minAverageBytesPerSec': { id: 15 },
   'download.deadlineSec': { id: 16 },
+  /** Ed25519 public keys (PEM text) trusted besides the shipped ones: key rotation without a reflash */
+  trustedKeysPem: { id: 17 },
+  /** keyIds no longer trusted, wherever the key is listed */
+  retiredKeys: { id: 18 },
 } as const satisfies Record<string, { id: number; secret?: boolean }>;
 
 export type ConfigKey = keyof typeof CONFIG_RESOURCES;

@@ -98,6 +98,10 @@ export function parseManifest(json: string): Manifest {
     throw new ManifestError('(document)', `is not valid JSON (${(e as Error).message})`);
   }
   if (!isObject(raw)) throw new ManifestError('(document)', 'must be a JSON object');
+  const twice = duplicateKey(json);
+  // JSON.parse keeps the last of two equal keys, other parsers the first: the device and the tools that showed the
+  // signer what they sign could read two different manifests from the same signed bytes
+  if (twice !== undefined) throw new ManifestError(twice.path, 'appears twice; a manifest may name each field once (JSON readers disagree on which one counts)');
   if (raw.format !== PACKAGE_FORMAT) {
     throw new ManifestError('format', `must be ${PACKAGE_FORMAT} (got ${JSON.stringify(raw.format) ?? 'nothing'}); this reader knows format ${PACKAGE_FORMAT} only`);
   }
@@ -142,6 +146,42 @@ export function parseManifest(json: string): Manifest {
     m.description = raw.description;
   }
   return m;
+}
+
+/**
+ * The first key that appears twice in one object of `json` (which must be valid JSON), compared after unescaping
+ * ("name" and "n\u0061me" are the same key), with its dotted path; undefined when there is none.
+ */
+export function duplicateKey(json: string): { path: string } | undefined {
+  // one frame per open object (its keys so far) or array (keys null); `key` is the object's latest key
+  const stack: { keys: Set<string> | null; path: string; key: string }[] = [];
+  const join = (a: string, b: string) => (a ? `${a}.${b}` : b);
+  let expectKey = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    const top = stack[stack.length - 1];
+    if (c === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      if (top?.keys && expectKey) {
+        const key = JSON.parse(json.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return { path: join(top.path, key) };
+        top.keys.add(key);
+        top.key = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      const path = top === undefined ? '' : top.keys ? join(top.path, top.key) : `${top.path}[]`;
+      stack.push({ keys: c === '{' ? new Set() : null, path, key: '' });
+      expectKey = c === '{';
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+    } else if (c === ',') {
+      expectKey = top?.keys != null;
+    }
+  }
+  return undefined;
 }
 
 /** The manifest.json text `fota pack` writes (2-space JSON plus a newline). The signature covers these exact bytes. */
@@ -208,6 +248,21 @@ export function checkPayloadEntrySize(m: Manifest, entrySize: number): void {
   if (entrySize !== want) {
     throw new Error(`payload entry "${m.payload.name}" holds ${entrySize} bytes but the manifest says ${want} (${m.payload.compression === 'none' ? 'payload.size' : 'payload.storedSize'})`);
   }
+}
+
+/**
+ * Why a 512-byte header block that the tar reader accepted is not a POSIX ustar header (magic "ustar\0", version
+ * "00", POSIX.1-1988), or undefined. node-tar also reads pre-POSIX (v7) and GNU headers; the format says ustar, and a
+ * reader that accepts more than the format invites archives that other tools read differently.
+ */
+export function ustarHeaderProblem(block: Uint8Array): string | undefined {
+  const magic = block.subarray(257, 265);
+  const text = String.fromCharCode(...magic);
+  if (text === 'ustar\u000000') return undefined;
+  const fix = 'fota packages are POSIX ustar: build them with `fota pack`, or tar --format=ustar';
+  if (text === 'ustar  \u0000') return `a GNU tar header (GNU tar's default format); ${fix}`;
+  if (magic.every((b) => b === 0)) return `a pre-POSIX (v7) tar header, without the "ustar" magic; ${fix}`;
+  return `a tar header whose magic is not "ustar" version "00"; ${fix}`;
 }
 
 export interface UstarEntry {

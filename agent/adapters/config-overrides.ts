@@ -9,6 +9,7 @@ import { ConfigError, getPath, setPath } from '../config-schema.js';
 import { parseConfig, type AgentConfig } from '../config.js';
 import type { ConfigPort } from '../core/ports.js';
 import { FileStore } from './file-store.js';
+import { loadTrustedKeys } from './trusted-keys.js';
 
 interface Overrides {
   revision: number;
@@ -76,7 +77,8 @@ export class ConfigOverrides implements ConfigPort {
       if (!(CONFIG_KEYS as readonly string[]).includes(key)) return `${key}: not remotely configurable (configurable: ${CONFIG_KEYS.join(', ')})`;
     }
     try {
-      this.effective({ ...this.overrides.values, ...patch });
+      // the trusted keys too (files read, PEM parsed): a change that leaves the agent unable to start is refused now
+      loadTrustedKeys(this.effective({ ...this.overrides.values, ...patch }));
       return undefined;
     } catch (e) {
       if (e instanceof ConfigError) return e.message;

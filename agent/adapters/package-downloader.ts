@@ -15,6 +15,8 @@ export interface PackageDownloaderOptions {
   platform: PlatformAdapter;
   deviceType: string;
   trustedKeys: readonly KeyObject[];
+  /** keyIds retired by the configuration (only to name them when a package is signed by one) */
+  retiredKeyIds?: readonly string[];
   allowUnsigned: boolean;
   checkpointBytes: number;
   logger: Logger;
@@ -60,6 +62,7 @@ export class PackageDownloader implements Downloader {
     const install = (): InstallOptions => ({
       deviceType: opts.deviceType,
       trustedKeys: opts.trustedKeys,
+      ...(opts.retiredKeyIds ? { retiredKeyIds: opts.retiredKeyIds } : {}),
       allowUnsigned: opts.allowUnsigned,
       slot: {
         capacity: () => opts.platform.inactiveSlotCapacity(),

@@ -4,6 +4,7 @@
 // (memory is bounded by a few source chunks). Format: protocol/package-format.ts, docs/package-format.md.
 
 import { createHash, verify, type KeyObject } from 'node:crypto';
+import { keyIdOf } from './trusted-keys.js';
 import { Parser, type ReadEntry } from 'tar';
 import {
   END_OF_ARCHIVE_BYTES,
@@ -16,6 +17,7 @@ import {
   classifyEntry,
   parseManifest,
   payloadOffset,
+  ustarHeaderProblem,
   type EntryRole,
   type Manifest,
 } from '../../protocol/package-format.js';
@@ -24,6 +26,7 @@ import { FotaError } from '../core/errors.js';
 import { Channel, PayloadSink, Session, Trailer, gunzip, mismatch, unsupported, type ResumePoint, type StreamOptions } from './package-stream.js';
 
 export type { ResumePoint } from './package-stream.js';
+export { keyIdOf } from './trusted-keys.js';
 
 /** The inactive slot as the reader sees it. */
 export interface SlotAccess {
@@ -39,6 +42,8 @@ export interface InstallOptions extends StreamOptions {
   deviceType: string;
   /** Ed25519 public keys */
   trustedKeys: readonly KeyObject[];
+  /** keyIds the configuration retired (not in trustedKeys): a package naming one is refused as signed by a retired key */
+  retiredKeyIds?: readonly string[];
   allowUnsigned: boolean;
   slot: SlotAccess;
 }
@@ -46,18 +51,13 @@ export interface InstallOptions extends StreamOptions {
 /** the payload header must start within this many bytes: a maximal manifest, a signature, their headers */
 const HEADER_REGION_MAX = payloadOffset(MAX_MANIFEST_BYTES, true);
 
-/** keyId of an Ed25519 public key: first 16 hex digits of SHA-256 over its SPKI DER encoding. */
-export function keyIdOf(key: KeyObject): string {
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
-}
-
 /**
  * Verifies the manifest signature against the trusted keys. No signature: `unsigned-package` unless allowed.
  * A signature that verifies against none: `signature-invalid` when the manifest's keyId names a trusted key (the
  * manifest or signature was altered), `untrusted-key` otherwise. A present signature is checked even when unsigned
  * packages are allowed. Returns the keyId that verified, or null for an accepted unsigned package.
  */
-export function checkSignature(m: Manifest, manifestBytes: Uint8Array, signature: Uint8Array | null, opts: Pick<InstallOptions, 'trustedKeys' | 'allowUnsigned'>): string | null {
+export function checkSignature(m: Manifest, manifestBytes: Uint8Array, signature: Uint8Array | null, opts: Pick<InstallOptions, 'trustedKeys' | 'allowUnsigned' | 'retiredKeyIds'>): string | null {
   const what = `package ${m.name} ${m.version}`;
   if (signature === null) {
     if (opts.allowUnsigned) return null;
@@ -67,6 +67,9 @@ export function checkSignature(m: Manifest, manifestBytes: Uint8Array, signature
   const trusted = opts.trustedKeys.map(keyIdOf);
   if (m.keyId !== undefined && trusted.includes(m.keyId)) {
     throw new FotaError('signature-invalid', `${what}: the signature does not match the manifest for trusted key ${m.keyId}; the manifest or its signature was altered — rebuild the package`);
+  }
+  if (m.keyId !== undefined && opts.retiredKeyIds?.includes(m.keyId)) {
+    throw new FotaError('untrusted-key', `${what} is signed by key ${m.keyId}, which was retired on this device (retiredKeys); re-sign it with a current key (trusted: ${trusted.join(', ') || 'none'})`);
   }
   throw new FotaError('untrusted-key', `${what} is signed by key ${m.keyId ?? '(no keyId in the manifest)'}, which this device does not trust (trusted: ${trusted.join(', ') || 'none'}); add its public key or re-sign the package`);
 }
@@ -105,6 +108,8 @@ class Installer {
   #manifest: Manifest | undefined;
   #signature: Buffer | null = null;
   #fed = 0;
+  /** the pieces of the header-region block being fed (pieces never cross a block boundary there) */
+  #block: Buffer[] = [];
   #payloadEnd: number | undefined;
   #channel: Channel | undefined;
   #consumer: Promise<PackageInfo> | undefined;
@@ -125,6 +130,9 @@ class Installer {
   }
 
   #onEntry(entry: ReadEntry): void {
+    // the parser emits an entry while it is fed the last piece of its header block: that block is #block
+    const problem = ustarHeaderProblem(Buffer.concat(this.#block));
+    if (problem !== undefined) throw unsupported(`entry ${JSON.stringify(entry.path.slice(0, 120))} has ${problem}`);
     const extended = entry.extended != null || entry.globalExtended != null;
     const role = classifyEntry(this.#roles, { name: entry.path, type: entry.type, size: entry.size, extended }, this.#manifest);
     this.#roles.push(role);
@@ -198,6 +206,10 @@ class Installer {
         }
         const piece = chunk.subarray(0, take);
         chunk = chunk.subarray(piece.length);
+        if (this.#payloadEnd === undefined) {
+          if (this.#fed % TAR_BLOCK === 0) this.#block = [];
+          this.#block.push(piece);
+        }
         this.#fed += piece.length;
         if (this.#payloadEnd === undefined && this.#fed > HEADER_REGION_MAX) throw unsupported(`no payload entry within the first ${HEADER_REGION_MAX} bytes`);
         this.#parser.write(piece);

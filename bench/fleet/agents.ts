@@ -137,7 +137,7 @@ class SimulatedDevice {
     const { daemon, transport } = composeAgent({
       cfg,
       // the key file is parsed once for the whole fleet (FleetHost), not once per device
-      secrets: { trustedKeys: [...this.keys], broker: {} },
+      secrets: { trustedKeys: { keys: [...this.keys], retired: [] }, broker: {} },
       version: FLEET_AGENT_VERSION,
       logger: this.logger,
       device: new StaticDeviceInfo(id),

@@ -173,7 +173,8 @@ Example:
       device: { deviceType, serial: id, model: 'fota simulated device', manufacturer: 'fota' },
     };
     for (const kv of strs(args.values['agent-set'])) agentConfig = setKey(agentConfig, kv);
-    await writeJsonAtomic(paths.agentConfig, agentConfig);
+    // 0600: it may hold the broker password (--agent-set broker.password=…); it was 0644, readable by every local user
+    await writeJsonAtomic(paths.agentConfig, agentConfig, 0o600);
     const agentArgv = [process.execPath, ...agentNodeFlags(), findAgentBin(), '--config', paths.agentConfig];
     const power = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {

@@ -132,11 +132,12 @@ export async function ensureSimDevice(opts: CreateSimDeviceOptions): Promise<{ i
   return { info, created: true, paths };
 }
 
-/** Writes JSON atomically: temp file, fsync, rename, fsync of the folder. */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+/** Writes JSON atomically: temp file, fsync, rename, fsync of the folder. `mode` (default 0644) is set exactly, umask aside. */
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'w', mode);
   try {
+    await fh.chmod(mode); // a leftover temp file keeps its old mode otherwise
     await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
     await fh.sync();
   } finally {

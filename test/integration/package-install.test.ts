@@ -299,6 +299,25 @@ describe('installPackage: refusals before the first payload byte', () => {
     await refusal(installPackage(chunks(build({ manifestText: text }).pkg), opts()), 'unsupported-package', /deviceTypes\[0\]/);
   });
 
+  it('refuses a signed manifest that names a field twice, however the second one is spelled', async () => {
+    const text = serializeManifest(manifestOf(IMAGE));
+    for (const [variant, field] of [
+      [text.replace('"version": "3.0.0",', '"version": "3.0.0",\n  "version": "0.0.1",'), 'version'],
+      [text.replace('"version": "3.0.0",', '"version": "3.0.0",\n  "v\\u0065rsion": "0.0.1",'), 'version'],
+      [text.replace('"compression": "none"', '"compression": "none", "sha256": "00"'), 'payload.sha256'],
+    ] as const) {
+      // signed as it is: the signature is valid, the manifest is not
+      await refusal(installPackage(chunks(build({ manifestText: variant }).pkg), opts()), 'unsupported-package', new RegExp(`manifest field "${field.replace('.', '\\.')}": appears twice`));
+    }
+    expect(slot.opens).toEqual([]);
+  });
+
+  it('refuses a package signed by a retired key, saying so', async () => {
+    const e = await refusal(installPackage(chunks(build().pkg), opts({ trustedKeys: [OTHER.publicKey], retiredKeyIds: [keyIdOf(KEY.publicKey)] })), 'untrusted-key', /was retired on this device/);
+    expect(e.message).toContain(keyIdOf(KEY.publicKey));
+    expect(slot.opens).toEqual([]);
+  });
+
   it('refuses an unknown format version', async () => {
     const text = serializeManifest(manifestOf(IMAGE)).replace('"format": 1', '"format": 2');
     await refusal(installPackage(chunks(build({ manifestText: text }).pkg), opts()), 'unsupported-package', /"format".*must be 1/);
@@ -338,6 +357,18 @@ describe('installPackage: integrity', () => {
   });
 });
 
+/** The same tar entry with another magic/version at 257..264 ('' = zeros: a v7 header), checksum recomputed. */
+function withMagic(entry: Buffer, magic: string): Buffer {
+  const out = Buffer.from(entry);
+  out.fill(0, 257, 265);
+  out.write(magic, 257, 'latin1');
+  out.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += out[i]!;
+  out.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return out;
+}
+
 describe('installPackage: hostile archives', () => {
   const sigOf = (text: string): Buffer => sign(null, Buffer.from(text), KEY.privateKey);
   const text = serializeManifest(manifestOf(IMAGE));
@@ -372,6 +403,11 @@ describe('installPackage: hostile archives', () => {
     ['a whole-archive gzip', () => [gzipSync(Buffer.concat([manifestEntry, sigEntry, payloadEntry, END]))], /compressed as a whole/],
     ['garbage after the end blocks', () => [manifestEntry, sigEntry, payloadEntry, END, Buffer.from('trailing garbage')], /data follows the payload/],
     ['not a tar at all', () => [Buffer.from('<html>not found</html>'.padEnd(2000, ' '))], /malformed tar archive.*checksum/],
+    ['a pre-POSIX (v7) manifest header', () => [withMagic(manifestEntry, ''), sigEntry, payloadEntry, END], /"manifest\.json" has a pre-POSIX \(v7\) tar header/],
+    ['a GNU-format manifest header', () => [withMagic(manifestEntry, 'ustar  \0'), sigEntry, payloadEntry, END], /GNU tar header/],
+    ['a v7 signature header', () => [manifestEntry, withMagic(sigEntry, ''), payloadEntry, END], /"manifest\.sig" has a pre-POSIX/],
+    ['a v7 payload header', () => [manifestEntry, sigEntry, withMagic(payloadEntry, ''), END], /"rootfs\.img" has a pre-POSIX/],
+    ['a header with another magic', () => [withMagic(manifestEntry, 'ustar\u000001'), sigEntry, payloadEntry, END], /magic is not "ustar" version "00"/],
     ['a short non-tar answer', () => [Buffer.from('<html>not found</html>')], /truncated after 22 bytes, before its payload/],
   ] as const)('refuses %s, writing nothing it did not verify', async (_what, parts, why) => {
     // allowUnsigned lets the payload-then-signature case reach its layout check

@@ -2,7 +2,7 @@
 // esbuild (as dist/fota.mjs bundles them) and run with a fake agent (FOTA_AGENT_BIN). SIGTERM to the CLI powers
 // the device off: the agent gets SIGTERM, the CLI exits 0 and no process is left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -88,10 +88,10 @@ catch (e) { console.error(e instanceof CliError ? e.message : e); process.exitCo
     expect(bad.code).toBe(2);
   });
 
-  it('sim run creates the device, writes agent.json, prints the boot, and stops cleanly on SIGTERM', async () => {
+  it('sim run creates the device, writes agent.json (mode 0600: it may hold a password), prints the boot, and stops cleanly on SIGTERM', async () => {
     const dir = join(tmp, 'dev1');
     const agentLog = join(tmp, 'agent.jsonl');
-    const { child, done } = runCli(cli, ['sim', 'run', '--dir', dir, '--id', 'dev1', '--broker', 'mqtt://127.0.0.1:1999', '--trust', join(tmp, 'release.pub'), '--version', '1.5.0', '--image-size', '64K', '--slot-size', '2M'], {
+    const { child, done } = runCli(cli, ['sim', 'run', '--dir', dir, '--id', 'dev1', '--broker', 'mqtt://127.0.0.1:1999', '--trust', join(tmp, 'release.pub'), '--version', '1.5.0', '--image-size', '64K', '--slot-size', '2M', '--agent-set', 'broker.password="s3cret"'], {
       FOTA_AGENT_BIN: join(tmp, 'fake-agent.cjs'),
       AGENT_LOG: agentLog,
     });
@@ -105,9 +105,10 @@ catch (e) { console.error(e instanceof CliError ? e.message : e); process.exitCo
       }
       throw new Error('the agent never started');
     })();
+    expect((await stat(join(dir, 'agent.json'))).mode & 0o777).toBe(0o600);
     expect(start.cfg).toEqual({
       deviceId: 'dev1',
-      broker: { url: 'mqtt://127.0.0.1:1999' },
+      broker: { url: 'mqtt://127.0.0.1:1999', password: 's3cret' },
       platform: { name: 'simulator', options: { dir } },
       stateDir: join(dir, 'state'),
       trustedKeys: [join(tmp, 'release.pub')],

@@ -11,7 +11,9 @@ import {
   parseManifest,
   payloadOffset,
   serializeManifest,
+  duplicateKey,
   ustarHeader,
+  ustarHeaderProblem,
   type EntryFacts,
   type Manifest,
 } from '../../protocol/package-format.js';
@@ -181,5 +183,37 @@ describe('ustarHeader', () => {
     expect([h.type, h.linkpath]).toEqual(['SymbolicLink', '/etc/passwd']);
     expect(() => ustarHeader({ name: 'x'.repeat(101), size: 1 })).toThrow(/too long/);
     expect(() => ustarHeader({ name: 'x', size: -1 })).toThrow(/non-negative/);
+  });
+});
+
+describe('duplicateKey', () => {
+  it.each([
+    ['{"a":1,"b":2}', undefined],
+    ['{"a":1,"a":2}', 'a'],
+    ['{"a":1,"\\u0061":2}', 'a'],
+    ['{"p":{"x":1,"y":{"x":2}},"q":[{"x":1},{"x":2}]}', undefined],
+    ['{"p":{"x":1,"y":2,"x":3}}', 'p.x'],
+    ['{"q":[{"x":1,"x":2}]}', 'q[].x'],
+    ['{"s":"\\"a\\":1,\\"a\\":2","a":["a","a"]}', undefined],
+    ['{"a":{},"b":{},"a":0}', 'a'],
+  ])('%s → %s', (json, path) => {
+    expect(duplicateKey(json)?.path).toBe(path);
+  });
+
+  it('makes parseManifest refuse a manifest with a field twice (JSON.parse would keep the last)', () => {
+    const twice = JSON.stringify(GOOD).replace('"version":"3.0.0"', '"version":"3.0.0","version":"0.1"');
+    expect(JSON.parse(twice).version).toBe('0.1');
+    expect(fieldOf(twice)).toBe('version');
+  });
+});
+
+describe('ustarHeaderProblem', () => {
+  const header = Buffer.from(ustarHeader({ name: 'rootfs.img', size: 1 }));
+  const magic = (m: string) => Buffer.concat([header.subarray(0, 257), Buffer.from(m.padEnd(8, '\0'), 'latin1'), header.subarray(265)]);
+  it('accepts POSIX ustar and names what else it sees', () => {
+    expect(ustarHeaderProblem(header)).toBeUndefined();
+    expect(ustarHeaderProblem(magic(''))).toMatch(/pre-POSIX \(v7\)/);
+    expect(ustarHeaderProblem(magic('ustar  \0'))).toMatch(/GNU tar header/);
+    expect(ustarHeaderProblem(magic('ustar\u000001'))).toMatch(/not "ustar" version "00"/);
   });
 });
