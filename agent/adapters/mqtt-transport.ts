@@ -8,10 +8,18 @@
 // - At most one reconnect timer is armed; `stop()` disarms it and no reconnect happens afterwards.
 
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { encode, parseRequest, type Notification, type Registration, type Response } from '../../protocol/messages.js';
+import type { Duplex } from 'node:stream';
+import { encode, MAX_MESSAGE_BYTES, parseRequest, type Notification, type Registration, type Response } from '../../protocol/messages.js';
 import type { Topics } from '../../protocol/topics.js';
 import { redactUrl } from '../../protocol/redact.js';
 import type { Logger, Transport, TransportHandlers } from '../core/ports.js';
+import { capStream } from './mqtt-packet-cap.js';
+
+/**
+ * The largest MQTT packet body (Remaining Length) received whole: a request payload of at most MAX_MESSAGE_BYTES
+ * plus its topic and headers. A larger PUBLISH reaches the agent without its payload (mqtt-packet-cap.ts).
+ */
+export const MAX_PACKET_REMAINING = MAX_MESSAGE_BYTES + 4096;
 
 export interface MqttTransportOptions {
   url: string;
@@ -62,18 +70,42 @@ export class MqttTransport implements Transport {
       writeCache: false,
       rejectUnauthorized: opts.rejectUnauthorized,
       will: { topic: opts.topics.presence, payload: Buffer.from(encode({ online: false })), qos: 1, retain: true },
+      // the stream cap is installed before the first connection (below)
+      manualConnect: true,
     };
+    // MQTT 5 §3.1.2.11.4: the server must not send a larger packet (MQTT 3.1.1 has no such negotiation)
+    if (opts.protocolVersion === 5) options.properties = { maximumPacketSize: MAX_PACKET_REMAINING + 5 };
     if (opts.username !== undefined) options.username = opts.username;
     if (opts.password !== undefined) options.password = opts.password;
     if (opts.ca !== undefined) options.ca = opts.ca;
     if (opts.cert !== undefined) options.cert = opts.cert;
     if (opts.key !== undefined) options.key = opts.key;
     const client = mqtt.connect(opts.url, options);
+    this.capIncoming(client);
     this.client = client;
     client.on('connect', () => this.onConnect());
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     client.on('close', () => this.onClose());
     client.on('error', (err) => opts.logger.warn('mqtt error', { error: err.message, code: (err as { code?: unknown }).code }));
+    client.connect();
+  }
+
+  /**
+   * Puts mqtt-packet-cap.ts between each new connection and mqtt.js's parser, so an oversized message never becomes a
+   * buffer. mqtt.js 5 builds every connection with the client's `streamBuilder` (MqttClient.connect()); it is not
+   * public API, so its absence is a startup error rather than a silently uncapped agent.
+   */
+  private capIncoming(client: MqttClient): void {
+    const c = client as unknown as { streamBuilder?: (client: MqttClient) => Duplex };
+    const build = c.streamBuilder;
+    if (typeof build !== 'function') throw new Error('mqtt.js has no streamBuilder: the incoming packet cap cannot be installed (mqtt.js version changed?)');
+    const { logger, protocolVersion } = this.opts;
+    c.streamBuilder = (cl) =>
+      capStream(build(cl), {
+        maxRemaining: MAX_PACKET_REMAINING,
+        protocolVersion,
+        oversized: ({ topic, bytes }) => logger.warn('dropped an oversized MQTT message (its payload was never buffered)', { topic, bytes, limit: MAX_PACKET_REMAINING }),
+      });
   }
 
   private onConnect(): void {

@@ -4,7 +4,7 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -52,6 +52,8 @@ export async function makePackage(ws: Workspace, version: string, opts: { size?:
 export interface SimDevice {
   id: string;
   dir: string;
+  /** the `fota sim run` process (the agent is its child) */
+  pid: number;
   output(): string;
   /** resolves when the runner process has exited */
   exited: Promise<number | null>;
@@ -71,6 +73,7 @@ export function startDevice(ws: Workspace, id: string, broker: string, opts: { e
   return {
     id,
     dir,
+    pid: child.pid ?? -1,
     output: () => out,
     exited,
     stop: async () => {
@@ -124,4 +127,21 @@ export async function driveUpdate(link: HubLink, ep: string, uri: string, ms = 9
     else if (fw.state === 2) await link.request(ep, { op: 'execute', path: '/5/0/2' }, 3000).catch(() => undefined);
     return undefined;
   });
+}
+
+/** The pid of the device's running agent process (a child of `fota sim run`), undefined between two runs. */
+export async function agentPid(d: SimDevice): Promise<number | undefined> {
+  const children = await readFile(`/proc/${d.pid}/task/${d.pid}/children`, 'utf8').catch(() => '');
+  for (const pid of children.split(/\s+/).filter(Boolean).map(Number)) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('fota-agent')) return pid;
+  }
+  return undefined;
+}
+
+/** Resident set size of a process in KiB (VmRSS), undefined when it is gone. */
+export async function rssKiB(pid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  return m ? Number(m[1]) : undefined;
 }
