@@ -153,6 +153,11 @@ export function capStream(inner: Duplex, opts: CapOptions): Duplex {
     write(chunk: Buffer, _enc, cb) {
       inner.write(chunk, cb);
     },
+    // mqtt-packet corks the stream around each packet's pieces: pass them on as one write, or Nagle's algorithm
+    // holds the second piece for the peer's delayed ACK (~40 ms per packet, measured)
+    writev(chunks, cb) {
+      inner.write(Buffer.concat(chunks.map((c) => c.chunk as Buffer)), cb);
+    },
     final(cb) {
       if (inner.destroyed || inner.writableEnded) cb();
       else inner.end(cb);

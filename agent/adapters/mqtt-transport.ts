@@ -47,11 +47,14 @@ export class MqttTransport implements Transport {
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
   private stableTimer: NodeJS.Timeout | undefined;
+  /** subscribed to the request topic on the current connection: requests can reach us */
+  private subscribed = false;
 
   constructor(private readonly opts: MqttTransportOptions) {}
 
+  /** connected and subscribed: a request published now reaches the agent */
   get connected(): boolean {
-    return this.client?.connected === true;
+    return this.subscribed && this.client?.connected === true;
   }
 
   async start(handlers: TransportHandlers): Promise<void> {
@@ -121,6 +124,7 @@ export class MqttTransport implements Transport {
         client.end(true);
         return;
       }
+      this.subscribed = true;
       this.publish(this.opts.topics.presence, encode({ online: true, time: Date.now() }), true);
       this.handlers?.connected();
     });
@@ -144,6 +148,7 @@ export class MqttTransport implements Transport {
   }
 
   private onClose(): void {
+    this.subscribed = false;
     clearTimeout(this.stableTimer);
     if (this.stopping) return;
     this.handlers?.disconnected('connection closed');

@@ -133,6 +133,7 @@ export interface TransportHandlers {
 export interface Transport {
   /** Starts connecting (and reconnecting with backoff). Resolves once started, not once connected. */
   start(handlers: TransportHandlers): Promise<void>;
+  /** connected and listening for requests (true from `handlers.connected()` until `handlers.disconnected()`) */
   readonly connected: boolean;
   respond(res: Response): void;
   notify(n: Notification): void;
