@@ -2,6 +2,9 @@
 // contract suites) and system (whole simulated devices as processes). `npm test` runs all three.
 import { defineConfig } from 'vitest/config';
 
+// every project: an unhandled promise rejection fails the test it happened in
+const setupFiles = ['test/setup/unhandled-rejections.ts'];
+
 export default defineConfig({
   test: {
     maxWorkers: 2,
@@ -12,6 +15,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          setupFiles,
         },
       },
       {
@@ -19,6 +23,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/contract/**/*.test.ts', 'test/integration/**/*.test.ts'],
           environment: 'node',
+          setupFiles,
           testTimeout: 30_000,
           hookTimeout: 30_000,
           pool: 'forks',
@@ -29,6 +34,7 @@ export default defineConfig({
           name: 'system',
           include: ['test/system/**/*.test.ts'],
           environment: 'node',
+          setupFiles,
           testTimeout: 180_000,
           hookTimeout: 60_000,
           pool: 'forks',

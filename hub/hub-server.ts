@@ -4,8 +4,10 @@
 import { startHttpApi } from './api/http-api.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { HubLink, type HubLinkOptions } from './hub-link.js';
+import { lockHubDatabase } from './hub-lock.js';
 import { JobService } from './jobs/job-service.js';
 import { JobStore } from './jobs/job-store.js';
+import { isBusy } from './jobs/store-gate.js';
 
 export interface HubOptions {
   /** an external broker; without it the embedded one is started on `mqttListen` */
@@ -28,6 +30,19 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
+/** Opens the job database, waiting (and saying so) while another process holds its lock. */
+async function openStore(db: string, log: (msg: string, fields?: Record<string, unknown>) => void): Promise<JobStore> {
+  for (let waitMs = 250; ; waitMs = Math.min(waitMs * 2, 5000)) {
+    try {
+      return JobStore.open(db);
+    } catch (e) {
+      if (!isBusy(e)) throw e;
+      log('job database locked by another process: waiting to open it', { retryInMs: waitMs });
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+  }
+}
+
 export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const log = opts.log ?? (() => undefined);
   let broker: EmbeddedBroker | undefined;
@@ -36,6 +51,9 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     for (const c of cleanups.splice(0).reverse()) await c().catch((e: unknown) => log('shutdown step failed', { error: String(e) }));
   };
   try {
+    // first: a second hub on the same database must not even touch the broker (it would take the first's devices)
+    const lock = lockHubDatabase(opts.db);
+    cleanups.push(async () => lock.release());
     let linkOpts: HubLinkOptions;
     if (opts.link) linkOpts = { ...opts.link, fleet: true };
     else {
@@ -45,9 +63,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       log('embedded MQTT broker listening', { url: broker.url });
       linkOpts = { url: broker.url, prefix: opts.prefix, fleet: true };
     }
-    const store = JobStore.open(opts.db);
+    const store = await openStore(opts.db, log);
     cleanups.push(async () => store.close());
-    const link = await HubLink.connect({ clientId: 'fota-hub', ...linkOpts });
+    // no fixed client id: a unique one per run, so a second hub or a CLI never takes this one's session
+    const link = await HubLink.connect({ ...linkOpts, log });
     cleanups.push(() => link.close());
     const service = new JobService({ store, link, log, ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}) });
     await service.start();

@@ -6,7 +6,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { JsonValue } from '../protocol/messages.js';
 import type { JobParameters, JobRecord, JobType } from './jobs/job-model.js';
 import type { Operator, PropertyName } from './jobs/job-query.js';
-import type { DeviceSummary, JobDetail, ScheduleRequest } from './jobs/job-service-api.js';
+import type { DeviceSummary, HubHealth, JobDetail, ScheduleRequest } from './jobs/job-service-api.js';
 import type { JobPage } from './jobs/job-store.js';
 
 /** Default device timeout of a firmware update: 25 minutes (download + install + reboot on a slow link). */
@@ -133,7 +133,8 @@ export class JobClient {
     return this.call<DeviceSummary[]>('GET', '/v1/devices');
   }
   /** The hub's liveness and version (needs no token). */
-  health(): Promise<{ ok: boolean; version: string }> {
+  /** The hub's health; rejects with JobClientError 503 'unavailable' while it has no broker or a locked database. */
+  health(): Promise<HubHealth & { version: string }> {
     return this.call('GET', '/v1/health');
   }
   /** Drops idle keep-alive connections. The client stays usable. */

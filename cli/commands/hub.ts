@@ -58,6 +58,12 @@ Example:
     const link = linkOptions(args);
     const mqttListen = parseHostPort(str(args.values['mqtt-listen']) ?? '127.0.0.1:1883', '--mqtt-listen');
     const log = (msg: string, fields?: Record<string, unknown>) => console.log(JSON.stringify({ time: new Date().toISOString(), component: 'fota-hub', msg, ...fields }));
+    // a rejection nobody handles is a bug: say so in the log (tests look for it), then exit for the service manager
+    // to restart the hub, which resumes its jobs from the database and the devices' state
+    process.on('unhandledRejection', (reason) => {
+      log('unhandled rejection (a bug in the hub): exiting', { error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+      process.exit(70); // EX_SOFTWARE (sysexits.h)
+    });
     let hub;
     try {
       hub = await startHub({
@@ -78,6 +84,12 @@ Example:
     });
     console.error('fota hub: stopping (running jobs resume on the next start)');
     await hub.close();
+    // all closed: a handle a dependency left open must not keep a stopped hub alive (systemd would wait out
+    // TimeoutStopSec and kill it); name what is left, for a bug report, and exit
+    setTimeout(() => {
+      log('stopped, but resources are still open: exiting anyway', { resources: process.getActiveResourcesInfo() });
+      process.exit(EXIT.ok);
+    }, 3000).unref();
     return EXIT.ok;
   },
 };

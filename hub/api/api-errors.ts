@@ -18,6 +18,8 @@ export const API_ERROR_CODES = [
   'unauthorized', // missing or wrong bearer token
   'forbidden', // a browser request (Origin) or a foreign Host header to a hub without a token (CSRF, DNS rebinding)
   'storage', // the job database failed
+  'busy', // another process holds the job database's lock: nothing changed, retry after Retry-After seconds
+  'unavailable', // GET /v1/health: the hub has lost its broker or its database (the body says which)
   'internal', // a bug: see the hub log
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
@@ -42,6 +44,7 @@ const STORE_STATUS: Record<JobStoreErrorCode, number> = {
   'not-found': 404,
   'invalid-update': 409,
   storage: 500,
+  busy: 503,
 };
 
 /**
@@ -53,6 +56,7 @@ export function toApiError(e: unknown): { error: ApiError; unexpected: boolean }
   if (e instanceof QueryError) return { error: new ApiError(400, 'invalid-query', e.message), unexpected: false };
   if (e instanceof JobStoreError) {
     const status = STORE_STATUS[e.code] ?? 500;
+    if (e.code === 'busy') return { error: new ApiError(status, 'busy', e.message, { 'Retry-After': '5' }), unexpected: false };
     // storage messages name the failing operation, not the stack; still logged in full by the caller
     return { error: new ApiError(status, e.code, e.message), unexpected: status >= 500 };
   }

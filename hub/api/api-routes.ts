@@ -75,7 +75,18 @@ export function parseScheduleRequest(body: unknown): ScheduleRequest {
 }
 
 const ROUTES: Route[] = [
-  { segments: ['health'], methods: { GET: (_r, env) => ({ status: 200, body: { ok: true, version: env.version } }) } },
+  {
+    segments: ['health'],
+    methods: {
+      GET: (_r, env) => {
+        const h = env.service.health();
+        if (h.ok) return { status: 200, body: { ...h, version: env.version } };
+        // 503 so that probes (curl -f, load balancers, systemd) see it; the body still says what is wrong
+        const why = [!h.broker.connected ? `no connection to the broker since ${h.broker.since}` : '', !h.database.writable ? `the job database has been locked by another process for ${h.database.lockedSeconds} s` : ''].filter(Boolean).join('; ');
+        return { status: 503, body: { ...h, version: env.version, error: { code: 'unavailable', message: `the hub cannot work now: ${why}` } }, headers: { 'Retry-After': '5' } };
+      },
+    },
+  },
   { segments: ['devices'], methods: { GET: (_r, env) => ({ status: 200, body: env.service.devices() }) } },
   {
     segments: ['jobs'],

@@ -55,6 +55,11 @@ export class DeviceDirectory {
     this.wake(ep);
   }
 
+  /** The hub lost its broker: nobody's presence is known any more (retained presence tells again after a reconnect). */
+  forgetPresence(): void {
+    for (const d of this.devices.values()) d.online = null;
+  }
+
   private wake(ep: string): void {
     this.get(ep).events += 1;
     const set = this.waiters.get(ep);

@@ -102,7 +102,8 @@ export const PATCH_FIELDS = [
   'FirmwareVersionBefore', 'FirmwareVersionAfter', 'Values',
 ] as const satisfies readonly (keyof JobPatch)[];
 
-export type JobStoreErrorCode = 'invalid-job' | 'duplicate-job' | 'not-found' | 'invalid-update' | 'storage';
+/** 'busy': another process holds the database's lock; nothing was changed and the same call may succeed later. */
+export type JobStoreErrorCode = 'invalid-job' | 'duplicate-job' | 'not-found' | 'invalid-update' | 'storage' | 'busy';
 
 /** What JobStore throws: a stable `code` and a message that says what to change. */
 export class JobStoreError extends Error {

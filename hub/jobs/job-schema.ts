@@ -80,6 +80,9 @@ export function toRecord(r: Row): JobRecord {
  * JobStoreError('storage') for another application's file or a newer schema; SQLite errors pass through.
  */
 export function migrate(db: Database.Database, path: string): void {
+  // a current database needs no write lock (another process may hold it while the hub starts)
+  const current = db.pragma('user_version', { simple: true }) === MIGRATIONS.length && db.pragma('application_id', { simple: true }) === APPLICATION_ID;
+  if (current) return;
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
     const appId = db.pragma('application_id', { simple: true }) as number;

@@ -23,11 +23,21 @@ export interface JobDetail {
 /** A device as the hub knows it from registrations and presence. */
 export interface DeviceSummary {
   deviceId: string;
-  /** null when the hub has not seen a presence message */
+  /** null when unknown: no presence message seen yet, or the hub has lost its broker connection */
   online: boolean | null;
   agentVersion: string;
   /** ISO time of the last Register/Update, null when none seen */
   registeredAt: string | null;
+}
+
+/** GET /v1/health: whether the hub can do its work now. */
+export interface HubHealth {
+  /** connected to the broker and the job database takes writes */
+  ok: boolean;
+  /** `since`: ISO time of the last change of `connected` */
+  broker: { connected: boolean; since: string };
+  /** `lockedSeconds`: how long another process has held the database's lock (0 when writable) */
+  database: { writable: boolean; lockedSeconds: number };
 }
 
 export interface JobServiceApi {
@@ -39,4 +49,5 @@ export interface JobServiceApi {
   /** Throws QueryError for a bad query. */
   query(q: JobQuery): JobPage;
   devices(): DeviceSummary[];
+  health(): HubHealth;
 }

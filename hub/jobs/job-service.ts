@@ -6,19 +6,23 @@
 // - A child has at most one driver run at a time (`running`); its terminal status is written exactly once.
 // - A parent turns terminal only after every child is terminal; its message aggregates the children.
 // - A child's timeout counts from its StartTime (persisted), so a hub restart does not extend it.
+// - A locked database never ends a child nor the hub: a driver that meets the lock is paused at the StoreGate and
+//   started again from the device's state once the database is writable (as after a hub restart); the child's
+//   end is written when it can be. No promise of a child's run is left to reject unhandled.
 
 import type { Response } from '../../protocol/messages.js';
 import { isValidEndpoint } from '../../protocol/topics.js';
-import { RequestTimeout, type HubLink } from '../hub-link.js';
+import { LinkDown, RequestTimeout, type HubLink } from '../hub-link.js';
 import { DeviceDirectory } from './device-directory.js';
-import type { Driver, DriverContext, DriverEnd, RequestBody } from './driver.js';
+import type { Driver, DriverContext, RequestBody } from './driver.js';
 import { DeviceRefused } from './driver.js';
 import { configurationDriver, configToResources, factoryResetDriver, readDriver, rebootDriver, writeDriver } from './drivers/device-drivers.js';
 import { firmwareUpdateDriver } from './drivers/firmware-update.js';
 import { checkParameters, isTerminal, JOB_STATUSES, JobStoreError, MAX_CHILDREN, type JobPatch, type JobRecord, type JobType } from './job-model.js';
 import type { JobQuery } from './job-query.js';
-import type { DeviceSummary, JobDetail, JobServiceApi, ScheduleRequest } from './job-service-api.js';
+import type { DeviceSummary, HubHealth, JobDetail, JobServiceApi, ScheduleRequest } from './job-service-api.js';
 import type { JobPage, JobStore } from './job-store.js';
+import { isBusy, StoreGate } from './store-gate.js';
 
 const DRIVERS: Record<JobType, Driver> = {
   'firmware-update': firmwareUpdateDriver,
@@ -50,12 +54,24 @@ export class JobService implements JobServiceApi {
   private readonly cancelled = new Set<string>();
   private readonly now: () => number;
   private readonly log: NonNullable<JobServiceOptions['log']>;
+  private readonly gate: StoreGate;
+  /** aborted by stop(): every wait of the service ends */
+  private readonly halt = new AbortController();
+  /** parents whose pump waits for the database */
+  private readonly pumpLater = new Set<string>();
   private stopped = false;
   private off: (() => void) | undefined;
 
   constructor(private readonly opts: JobServiceOptions) {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => undefined);
+    this.gate = new StoreGate({ probe: () => opts.store.probeWrite(), log: this.log });
+  }
+
+  health(): HubHealth {
+    const broker = this.opts.link.state();
+    const database = { writable: !this.gate.closed, lockedSeconds: Math.round(this.gate.lockedForMs() / 1000) };
+    return { ok: broker.connected && database.writable, broker, database };
   }
 
   /** Follows the fleet and resumes every unfinished job. */
@@ -65,11 +81,13 @@ export class JobService implements JobServiceApi {
       registration: (ep, r) => d.onRegistration(ep, r),
       presence: (ep, p) => d.onPresence(ep, p),
       notification: (ep, n) => d.onNotification(ep, n),
+      // while the hub is cut off it cannot know who is online; retained presence tells again once it is back
+      link: (up) => (up ? undefined : d.forgetPresence()),
     });
     // retained registrations and presence arrive first: give them a moment before drivers look at them
     await new Promise((r) => setTimeout(r, 300));
     const parents = new Set<string>();
-    const unfinished = this.opts.store.listUnfinished();
+    const unfinished = await this.gate.run(() => this.opts.store.listUnfinished(), this.halt.signal);
     for (const job of unfinished) parents.add(job.ParentJobId || job.JobId);
     // children that were running when the hub stopped: their drivers pick up from the devices' state
     for (const job of unfinished) if (job.ParentJobId && job.Status === 'Running') this.startChild(job);
@@ -82,6 +100,8 @@ export class JobService implements JobServiceApi {
   async stop(): Promise<void> {
     this.stopped = true;
     this.off?.();
+    this.halt.abort('stopping');
+    this.gate.close();
     for (const r of this.running.values()) r.abort.abort('stopping');
     await Promise.allSettled([...this.running.values()].map((r) => r.done));
   }
@@ -147,6 +167,25 @@ export class JobService implements JobServiceApi {
    */
   private pump(parentId: string): void {
     if (this.stopped) return;
+    try {
+      if (this.gate.closed) throw this.gate.busyError(`run job ${parentId}`);
+      this.pumpNow(parentId);
+    } catch (e) {
+      if (!isBusy(e)) return this.log('job runner error (the job resumes on the next event or hub start)', { jobId: parentId, error: String(e) });
+      this.gate.trip();
+      if (this.pumpLater.has(parentId)) return;
+      this.pumpLater.add(parentId);
+      this.gate.wait(this.halt.signal).then(
+        () => {
+          this.pumpLater.delete(parentId);
+          this.pump(parentId);
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  private pumpNow(parentId: string): void {
     const store = this.opts.store;
     const parent = store.get(parentId);
     if (!parent || isTerminal(parent.Status)) return;
@@ -192,41 +231,74 @@ export class JobService implements JobServiceApi {
     const started = job.StartTime ? Date.parse(job.StartTime) : this.now();
     const timeoutMs = Math.max(0, started + job.Parameters.timeoutSeconds * 1000 - this.now());
     const timer = setTimeout(() => abort.abort('timeout'), timeoutMs);
-    const done = this.runChild(job, abort.signal).finally(() => {
-      clearTimeout(timer);
-      this.running.delete(job.JobId);
-      this.pump(job.ParentJobId);
-    });
+    const done = this.runChild(job, abort.signal)
+      .catch((e: unknown) => {
+        if (!this.stopped) this.log('child run failed in the hub (it resumes at the next hub start)', { jobId: job.JobId, error: String(e) });
+      })
+      .finally(() => {
+        clearTimeout(timer);
+        this.running.delete(job.JobId);
+        this.pump(job.ParentJobId);
+      });
     this.running.set(job.JobId, { abort, done });
   }
 
-  private async runChild(job: JobRecord, signal: AbortSignal): Promise<void> {
-    const driver = DRIVERS[job.Type];
+  /** Drives the child to its end and records it; a locked database pauses it and drives it again afterwards. */
+  private async runChild(first: JobRecord, signal: AbortSignal): Promise<void> {
+    let job = first;
     const stats = { answered: false };
-    const ctx = this.context(job, signal, stats);
-    let end: DriverEnd;
-    try {
-      end = await driver.run(ctx);
-    } catch (e) {
-      if (signal.aborted) {
-        if (signal.reason === 'stopping') return; // the hub stops: the job resumes on the next start
-        const note = !stats.answered
-          ? 'the device never answered (offline or unknown)'
-          : driver.abort
-            ? await driver.abort(ctx, (body) => this.cleanupRequest(job.DeviceId, body)).catch(() => '')
-            : '';
-        const timedOut = signal.reason === 'timeout';
-        const what = timedOut ? `timed out: the device did not finish within ${job.Parameters.timeoutSeconds} s` : 'cancelled';
-        const msg = [what, note].filter(Boolean).join('; ');
-        this.opts.store.update(job.JobId, { Status: timedOut ? 'Failed' : 'Cancelled', TimedOut: timedOut, StatusMessage: msg });
-        this.log('child ended', { jobId: job.JobId, status: timedOut ? 'Failed' : 'Cancelled', message: msg });
-        return;
+    for (let paused = false; ; ) {
+      let end: JobPatch | undefined;
+      try {
+        if (paused) job = this.opts.store.get(job.JobId) ?? job; // the log as it is now: the driver resumes from it
+        end = await this.driveOnce(job, signal, stats);
+      } catch (e) {
+        if (!isBusy(e)) throw e;
+        this.gate.trip();
+        if (!paused) this.log('child paused: the job database is locked', { jobId: job.JobId });
+        paused = true;
+        await this.gate.wait(this.halt.signal);
+        continue;
       }
-      const message = e instanceof DeviceRefused ? e.message : `hub error: ${(e as Error).message}`;
-      end = { status: 'Failed', message };
+      if (end === undefined) return; // the hub stops: the job resumes on the next start
+      const patch = end;
+      await this.gate.run(() => this.opts.store.update(job.JobId, patch), this.halt.signal);
+      this.log('child ended', { jobId: job.JobId, status: patch.Status, message: patch.StatusMessage });
+      return;
     }
-    this.opts.store.update(job.JobId, { ...end.patch, Status: end.status, StatusMessage: end.message });
-    this.log('child ended', { jobId: job.JobId, status: end.status, message: end.message });
+  }
+
+  /** One run of the child's driver: the end to record, or undefined when the hub stops. Throws only a 'busy' error. */
+  private async driveOnce(job: JobRecord, signal: AbortSignal, stats: { answered: boolean }): Promise<JobPatch | undefined> {
+    const driver = DRIVERS[job.Type];
+    const ctx = this.context(job, signal, stats);
+    try {
+      const end = await driver.run(ctx);
+      return { ...end.patch, Status: end.status, StatusMessage: end.message };
+    } catch (e) {
+      if (isBusy(e)) throw e;
+      if (!signal.aborted) return { Status: 'Failed', StatusMessage: e instanceof DeviceRefused ? e.message : `hub error: ${(e as Error).message}` };
+      if (signal.reason === 'stopping') return undefined;
+      const note = !stats.answered
+        ? 'the device never answered (offline or unknown)'
+        : driver.abort
+          ? await driver.abort(ctx, (body) => this.cleanupRequest(job.DeviceId, body)).catch(() => '')
+          : '';
+      const timedOut = signal.reason === 'timeout';
+      const what = timedOut ? `timed out: the device did not finish within ${job.Parameters.timeoutSeconds} s` : 'cancelled';
+      return { Status: timedOut ? 'Failed' : 'Cancelled', TimedOut: timedOut, StatusMessage: [what, note].filter(Boolean).join('; ') };
+    }
+  }
+
+  /** A store call from a driver: fails fast while the database is locked, and closes the gate on a lock error. */
+  private guarded<T>(what: string, fn: () => T): T {
+    if (this.gate.closed) throw this.gate.busyError(what);
+    try {
+      return fn();
+    } catch (e) {
+      if (isBusy(e)) this.gate.trip();
+      throw e;
+    }
   }
 
   private context(job: JobRecord, signal: AbortSignal, stats: { answered: boolean }): DriverContext {
@@ -256,16 +328,21 @@ export class JobService implements JobServiceApi {
         // drivers re-state progress on every look at the device: write only what changed
         const changed = (Object.keys(p) as (keyof JobPatch)[]).filter((k) => JSON.stringify(p[k]) !== JSON.stringify(lastPatch[k]));
         if (changed.length === 0) return;
+        this.guarded(`update job ${job.JobId}`, () => store.update(job.JobId, p));
         Object.assign(lastPatch, p);
-        store.update(job.JobId, p);
       },
-      step: (step, detail) => store.appendLog(job.JobId, detail === undefined ? { step } : { step, detail }),
-      logged: (step) => [...(store.get(job.JobId)?.Log ?? [])].reverse().find((l) => l.step === step),
+      step: (step, detail) => this.guarded(`log a step of job ${job.JobId}`, () => store.appendLog(job.JobId, detail === undefined ? { step } : { step, detail })),
+      logged: (step) => [...(this.guarded(`read job ${job.JobId}`, () => store.get(job.JobId))?.Log ?? [])].reverse().find((l) => l.step === step),
       request: async (body: RequestBody) => {
         for (;;) {
           signal.throwIfAborted();
+          if (!this.opts.link.connected) {
+            // a broker outage: go on where we were once the hub is connected again
+            await this.opts.link.whenConnected(signal);
+            continue;
+          }
           if (dir.get(deviceId).online === false) {
-            if (!spoke) store.update(job.JobId, { StatusMessage: 'waiting for the device to come online' });
+            if (!spoke) this.guarded(`update job ${job.JobId}`, () => store.update(job.JobId, { StatusMessage: 'waiting for the device to come online' }));
             await dir.waitForEvent(deviceId, 10_000, signal);
             continue;
           }
@@ -275,6 +352,7 @@ export class JobService implements JobServiceApi {
             stats.answered = true;
             return res;
           } catch (e) {
+            if (e instanceof LinkDown) continue;
             if (!(e instanceof RequestTimeout)) throw e;
             await dir.waitForEvent(deviceId, 1000, signal);
           }

@@ -19,6 +19,11 @@ export interface JobStoreOptions {
    * commits but never corrupts the file. 'full': fsync on every commit, also survives power cuts.
    */
   durability?: 'normal' | 'full';
+  /**
+   * How long one call waits for another process's lock before it throws JobStoreError('busy') (default 250 ms).
+   * SQLite waits synchronously (the event loop stands still), so keep it short and retry asynchronously instead.
+   */
+  busyTimeoutMs?: number;
 }
 /** A new fleet job: the parent. Children inherit Type and Parameters unless they bring their own. */
 export interface NewJob {
@@ -39,6 +44,18 @@ export interface JobPage {
   nextPage?: string;
 }
 
+/** SQLite's "another connection holds the lock" (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED…). */
+function isLockError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+function storeError(what: string, e: unknown, suffix: string): JobStoreError {
+  if (e instanceof JobStoreError) return e;
+  if (isLockError(e)) return new JobStoreError('busy', `could not ${what}: another process holds the job database's lock${suffix}; try again shortly`, { cause: e });
+  return new JobStoreError('storage', `could not ${what}: ${(e as Error).message}${suffix}`, { cause: e });
+}
+
 /** Synchronous job persistence. Every method throws JobStoreError; reads never modify. */
 export class JobStore {
   private readonly statements = new Map<string, Database.Statement>();
@@ -57,16 +74,22 @@ export class JobStore {
     let db: Database.Database | undefined;
     try {
       db = new Database(path);
-      db.pragma('busy_timeout = 5000');
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 250))}`);
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal' && path !== ':memory:') throw new Error(`the file system refused WAL mode (got ${String(mode)})`);
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
       migrate(db, path);
-      // SQLite's advice for long-lived connections: refresh planner statistics at open (bounded work).
-      db.pragma('optimize = 0x10002');
+      // SQLite's advice for long-lived connections: refresh planner statistics at open (bounded work). Best effort:
+      // it writes, and another process may hold the lock right now.
+      try {
+        db.pragma('optimize = 0x10002');
+      } catch {
+        // the statistics are refreshed again at close and by optimize()
+      }
     } catch (e) {
       db?.close();
       if (e instanceof JobStoreError) throw e;
+      if (isLockError(e)) throw new JobStoreError('busy', `cannot open the job database ${path}: another process holds its lock; try again shortly`, { cause: e });
       throw new JobStoreError('storage', `cannot open the job database ${path}: ${(e as Error).message}; check the path and its permissions`, { cause: e });
     }
     const now = options.now ?? Date.now;
@@ -94,8 +117,7 @@ export class JobStore {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof JobStoreError) throw e;
-      throw new JobStoreError('storage', `could not ${what}: ${(e as Error).message}`, { cause: e });
+      throw storeError(what, e, '');
     }
   }
 
@@ -104,9 +126,16 @@ export class JobStore {
     try {
       return this.db.transaction(fn).immediate();
     } catch (e) {
-      if (e instanceof JobStoreError) throw e;
-      throw new JobStoreError('storage', `could not ${what}: ${(e as Error).message}; nothing was changed`, { cause: e });
+      throw storeError(what, e, '; nothing was changed');
     }
+  }
+
+  /**
+   * Takes the write lock and lets it go again, changing nothing: throws JobStoreError('busy') while another
+   * process holds it. Lets a caller find out cheaply whether writes would succeed now.
+   */
+  probeWrite(): void {
+    this.write('take the write lock', () => undefined);
   }
 
   /**

@@ -4,15 +4,17 @@
 import type { JobPatch, JobRecord, JobStatus } from '../../hub/jobs/job-model.js';
 import { isTerminal } from '../../hub/jobs/job-model.js';
 import type { JobQuery } from '../../hub/jobs/job-query.js';
-import type { DeviceSummary, JobDetail, JobServiceApi, ScheduleRequest } from '../../hub/jobs/job-service-api.js';
+import type { DeviceSummary, HubHealth, JobDetail, JobServiceApi, ScheduleRequest } from '../../hub/jobs/job-service-api.js';
 import { JobStore, type JobPage } from '../../hub/jobs/job-store.js';
 
-type Method = 'schedule' | 'cancel' | 'get' | 'query' | 'devices';
+type Method = 'schedule' | 'cancel' | 'get' | 'query' | 'devices' | 'health';
 
 export class FakeJobService implements JobServiceApi {
   readonly store: JobStore;
   /** what devices() answers */
   deviceList: DeviceSummary[] = [];
+  /** what health() answers */
+  healthState: HubHealth = { ok: true, broker: { connected: true, since: '2024-01-01T00:00:00.000Z' }, database: { writable: true, lockedSeconds: 0 } };
   /** every call, in order: the API's routing is checked against it */
   readonly calls: { method: Method; arg?: unknown }[] = [];
   private readonly faults = new Map<Method, unknown>();
@@ -66,6 +68,11 @@ export class FakeJobService implements JobServiceApi {
   query(q: JobQuery): JobPage {
     this.enter('query', q);
     return this.store.query(q);
+  }
+
+  health(): HubHealth {
+    this.enter('health');
+    return this.healthState;
   }
 
   devices(): DeviceSummary[] {

@@ -77,7 +77,26 @@ describe('routes', () => {
     const a = await call('GET', '/v1/health');
     expect(a.status).toBe(200);
     expect(a.headers['content-type']).toMatch(/^application\/json/);
-    expect(a.json).toEqual({ ok: true, version: '9.9.9-test' });
+    expect(a.json).toEqual({ ...service.healthState, version: '9.9.9-test' });
+  });
+
+  it('GET /v1/health answers 503 with the reason while the broker is lost or the database locked', async () => {
+    service.healthState = { ok: false, broker: { connected: false, since: '2024-01-01T00:00:00.000Z' }, database: { writable: false, lockedSeconds: 7 } };
+    const a = await call('GET', '/v1/health');
+    expect(a.status).toBe(503);
+    expect(a.headers['retry-after']).toBe('5');
+    expect(a.json).toMatchObject({ ok: false, broker: { connected: false }, database: { writable: false, lockedSeconds: 7 }, error: { code: 'unavailable' } });
+    expect((a.json as { error: { message: string } }).error.message).toBe(
+      'the hub cannot work now: no connection to the broker since 2024-01-01T00:00:00.000Z; the job database has been locked by another process for 7 s',
+    );
+  });
+
+  it('answers 503 busy with Retry-After when the job database is locked', async () => {
+    service.failNext('schedule', new JobStoreError('busy', 'could not create job j: another process holds the job database\'s lock; nothing was changed; try again shortly'));
+    const a = await schedule('j');
+    expect(a.status).toBe(503);
+    expect(a.headers['retry-after']).toBe('5');
+    expect(a.json).toMatchObject({ error: { code: 'busy' } });
   });
 
   it('POST /v1/jobs creates the parent and one child per device (201, Location)', async () => {
@@ -362,7 +381,7 @@ describe('JobClient', () => {
     expect((await c.getJob('rd-1~dev-2')).job.Status).toBe('Cancelled');
     service.deviceList = [{ deviceId: 'dev-1', online: null, agentVersion: '1.0.0', registeredAt: null }];
     expect(await c.devices()).toEqual(service.deviceList);
-    expect(await c.health()).toEqual({ ok: true, version: '9.9.9-test' });
+    expect(await c.health()).toEqual({ ...service.healthState, version: '9.9.9-test' });
   });
 
   it('rejects with JobClientError carrying the API status, code and message', async () => {

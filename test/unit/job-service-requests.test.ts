@@ -17,6 +17,8 @@ function scriptedLink() {
   const calls: string[] = [];
   const timers: NodeJS.Timeout[] = [];
   const link = {
+    connected: true,
+    whenConnected: () => Promise.resolve(),
     on(e: DeviceEvents) {
       events = e;
       return () => undefined;
