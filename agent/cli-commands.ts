@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { closest } from '../protocol/suggest.js';
+import { explainArgError } from '../protocol/suggest.js';
 import { collectStatus, formatStatus, type AgentStatus } from './agent-status.js';
 import { composeAgent, type AgentSecrets, type ComposedAgent } from './compose.js';
 import type { AgentConfig } from './config.js';
@@ -103,10 +103,7 @@ export function parseCommand(argv: string[]): { name: string; values: Record<str
   try {
     parsed = parseArgs({ args: rest, options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
-    const bad = /'(-{1,2}[^']+)'/.exec((e as Error).message)?.[1];
-    const guess = bad ? closest(bad.replace(/^-+/, ''), Object.keys(spec.options)) : undefined;
-    const what = bad ? `unknown option ${bad}${guess ? `; did you mean --${guess}?` : ''}` : (e as Error).message;
-    console.error(`fota-agent ${name}: ${what}\nsee: fota-agent ${name} --help`);
+    console.error(`fota-agent ${name}: ${explainArgError(e, [...Object.keys(spec.options), 'help'])}\nsee: fota-agent ${name} --help`);
     return EX_USAGE;
   }
   if (parsed.values.help) {

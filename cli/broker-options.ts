@@ -22,6 +22,21 @@ export const BROKER_HELP = `Broker options:
   --cert FILE --key FILE   client certificate for mutual TLS
   --username U     MQTT user name; the password comes from $FOTA_BROKER_PASSWORD`;
 
+/**
+ * The broker URL from --broker, $FOTA_BROKER or the default. One without a scheme ("localhost:1883") is refused, not
+ * guessed: plain mqtt:// would send credentials in the clear to a broker the user may have meant to reach over TLS.
+ */
+export function brokerUrl(args: Parsed): string {
+  const given = str(args.values.broker);
+  const url = given ?? process.env.FOTA_BROKER ?? DEFAULT_BROKER;
+  if (!/^(mqtts?|wss?|tcp|ssl):\/\/[^\s/]/i.test(url)) {
+    const where = given !== undefined ? '--broker' : '$FOTA_BROKER';
+    const hostPort = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+    throw usageError(`${where} "${url}" is not an MQTT URL`, `give the scheme: mqtt://${hostPort} (plain) or mqtts://${hostPort.replace(/:\d+$/, '')}:8883 (TLS); ws:// and wss:// also work`);
+  }
+  return url;
+}
+
 function readPem(what: string, path: string | undefined): string | undefined {
   return path === undefined ? undefined : readArgFile(what, path);
 }
@@ -29,7 +44,7 @@ function readPem(what: string, path: string | undefined): string | undefined {
 export function linkOptions(args: Parsed, extra: Partial<HubLinkOptions> = {}): HubLinkOptions {
   const prefix = str(args.values.prefix) ?? DEFAULT_TOPIC_PREFIX;
   if (!PREFIX_RE.test(prefix)) throw usageError(`--prefix "${prefix}" is not a valid topic prefix`);
-  const opts: HubLinkOptions = { url: str(args.values.broker) ?? process.env.FOTA_BROKER ?? DEFAULT_BROKER, prefix, ...extra };
+  const opts: HubLinkOptions = { url: brokerUrl(args), prefix, ...extra };
   const ca = readPem('--ca', str(args.values.ca));
   const cert = readPem('--cert', str(args.values.cert));
   const key = readPem('--key', str(args.values.key));

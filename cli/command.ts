@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { explainArgError } from '../protocol/suggest.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -87,13 +88,45 @@ export function parseSize(text: string, what: string): number {
   return Number(m[1]) * mult;
 }
 
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EEXIST: 'it already exists',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EADDRINUSE: 'the address is in use (another process listens there)',
+  EADDRNOTAVAIL: 'the address is not on this machine',
+  ECONNREFUSED: 'connection refused',
+};
+
+const ERRNO_HINT: Record<string, string> = {
+  EADDRINUSE: 'choose another --listen HOST:PORT, or stop the other process',
+  EADDRNOTAVAIL: 'listen on an address of this machine (127.0.0.1, 0.0.0.0, or one of its interfaces)',
+};
+
+/**
+ * A system error caused by what the user asked (a folder that does not exist, a port in use) as one line with a
+ * hint, instead of a stack trace; undefined for anything else (a bug keeps its stack).
+ */
+export function systemError(e: unknown): CliError | undefined {
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  const text = typeof err?.code === 'string' ? ERRNO_TEXT[err.code] : undefined;
+  if (!text || typeof err.syscall !== 'string') return undefined;
+  const target = err.path ?? (err.address !== undefined ? `${err.address}${err.port !== undefined ? `:${err.port}` : ''}` : '');
+  const verb = err.syscall === 'listen' || err.syscall === 'bind' ? 'listen on' : err.syscall === 'connect' ? 'connect to' : err.syscall === 'mkdir' ? 'create' : 'open';
+  return new CliError(`cannot ${verb} ${target}: ${text}`, EXIT.failure, err.code ? ERRNO_HINT[err.code] : undefined);
+}
+
 export function parseFor(cmd: Command, argv: string[]): Parsed {
   const options: Options = { help: { type: 'boolean', short: 'h' }, ...(cmd.options ?? {}) };
   let parsed: Parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as Parsed;
   } catch (e) {
-    throw usageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''), `see: fota ${cmd.name} --help`);
+    throw usageError(explainArgError(e, Object.keys(options)), `see: fota ${cmd.name} --help`);
   }
   const { min, max } = cmd.positionals ?? { min: 0, max: 0 };
   const n = parsed.positionals.length;

@@ -20,9 +20,10 @@ export async function startEmbeddedBroker(host: string, port: number): Promise<E
     s.once('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new Error(e.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use (another broker?); use --mqtt-listen HOST:PORT or --broker URL` : e.message)),
-    );
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      // aedes runs a heartbeat timer from creation: close it, or a hub that failed to start never exits
+      aedes.close(() => reject(new Error(e.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use (another broker?); use --mqtt-listen HOST:PORT or --broker URL` : e.message)));
+    });
     server.listen(port, host, () => resolve());
   });
   const actual = (server.address() as net.AddressInfo).port;

@@ -1,10 +1,12 @@
 // A small static HTTP server for firmware packages: GET/HEAD, single byte ranges (Range, If-Range), strong ETags,
 // streaming from disk. Enough for a lab or the demo; production fleets serve packages from their CDN/object store.
+// Never serves a private key (secret-files.ts) nor a file reached through a symlink out of the served directory.
 
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import http from 'node:http';
 import { basename, join, resolve, sep } from 'node:path';
+import { findSecretFiles, secretReason } from './secret-files.js';
 
 export interface PackageServer {
   url: string;
@@ -20,6 +22,8 @@ export interface PackageServerOptions {
   /** picks the file to send for a request (the demo hands some devices a different package); default: the path */
   choose?: (path: string, req: http.IncomingMessage) => string;
   log?: (line: string) => void;
+  /** a warning for the operator (a private key in the served folder); default: log */
+  warn?: (line: string) => void;
 }
 
 function etagOf(size: number, mtimeMs: number): string {
@@ -27,7 +31,10 @@ function etagOf(size: number, mtimeMs: number): string {
 }
 
 export async function startPackageServer(opts: PackageServerOptions): Promise<PackageServer> {
-  const root = resolve(opts.dir);
+  const root = await realpath(resolve(opts.dir)).catch(() => resolve(opts.dir));
+  const warn = opts.warn ?? opts.log ?? (() => undefined);
+  for (const s of await findSecretFiles(root))
+    warn(`${join(root, s.path)} will not be served: ${s.reason}. Keep signing keys out of the served folder (only *.pub goes to devices)`);
   const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((req, res) => {
     void serve(req, res).catch(() => {
@@ -44,11 +51,18 @@ export async function startPackageServer(opts: PackageServerOptions): Promise<Pa
       return void res.writeHead(400).end();
     }
     const chosen = opts.choose ? opts.choose(path, req) : path;
-    const file = resolve(join(root, chosen));
-    if (!file.startsWith(root + sep)) return void res.writeHead(404).end();
-    const st = await stat(file).catch(() => undefined);
+    const named = resolve(join(root, chosen));
+    // a symlink may point anywhere: what is served is what the real path is
+    const file = await realpath(named).catch(() => named);
+    const st = file.startsWith(root + sep) ? await stat(file).catch(() => undefined) : undefined;
     if (!st?.isFile()) {
       opts.log?.(`404 ${path}`);
+      return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+    const secret = await secretReason(file, st.size);
+    if (secret) {
+      // the same answer as a missing file: a prober learns nothing
+      warn(`refused ${path}: ${secret}; it stays private (move it out of the served folder)`);
       return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
     const etag = etagOf(st.size, st.mtimeMs);

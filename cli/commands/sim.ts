@@ -12,7 +12,8 @@ import { makeSimImage, readSimImageHeader, SimImageError } from '../../platform/
 import { AGENT_NODE_FLAGS } from '../../platform/agent-runtime.js';
 import { runSimulatedDevice } from '../../platform/simulator/sim-runner.js';
 import { SIM_DEFAULT_IMAGE_SIZE, SIM_DEFAULT_SLOT_CAPACITY, SIM_DEVICE_TYPE } from '../../platform/simulator/constants.js';
-import { DEFAULT_BROKER } from '../broker-options.js';
+import { brokerUrl, DEFAULT_BROKER } from '../broker-options.js';
+import { loadPublicKey } from '../package/package-tools.js';
 import { CliError, EXIT, parseSize, requireOpt, str, strs, usageError, type Command, type Parsed } from '../command.js';
 
 /** Turns the simulator's operator-facing errors into one-line CLI failures. */
@@ -138,9 +139,12 @@ Example:
     const dir = resolve(requireOpt(args, 'dir'));
     const id = requireOpt(args, 'id');
     if (!isValidEndpoint(id)) throw usageError(`--id "${id}" must be letters, digits, . _ : - (max 128), starting with a letter or digit`);
-    const broker = str(args.values.broker) ?? process.env.FOTA_BROKER ?? DEFAULT_BROKER;
-    if (!/^(mqtts?|wss?):\/\/./.test(broker)) throw usageError(`--broker "${broker}" must be an mqtt://, mqtts://, ws:// or wss:// URL`);
+    const broker = brokerUrl(args);
     const trusted = await Promise.all(strs(args.values.trust).map((k) => readable(k, 'trusted key')));
+    // a private key is refused here, before it is written into the device's configuration
+    for (const k of trusted) await loadPublicKey(k).catch((e: unknown) => {
+      throw usageError(`--trust ${(e as Error).message}`);
+    });
     const allowUnsigned = args.values['allow-unsigned'] === true;
     if (trusted.length === 0 && !allowUnsigned) throw usageError('give at least one --trust KEY.pub (or --allow-unsigned for lab use)', 'make a key pair with: fota keygen -o keys/release');
     const prefix = str(args.values.prefix);

@@ -46,7 +46,7 @@ function startDevice(o: DemoOptions, work: string, id: string, version: string, 
   const log = createWriteStream(join(work, 'devices', `${id}.log`));
   const child = spawn(
     process.execPath,
-    [o.fotaBin, 'sim', 'run', '--dir', join(work, 'devices', id), '--id', id, '--broker', brokerUrl, '--trust', join(work, 'release.pub'), '--version', version, '--image-size', String(o.size), '--slot-size', String(slotSize)],
+    [o.fotaBin, 'sim', 'run', '--dir', join(work, 'devices', id), '--id', id, '--broker', brokerUrl, '--trust', join(work, 'keys', 'release.pub'), '--version', version, '--image-size', String(o.size), '--slot-size', String(slotSize)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout?.pipe(log);
@@ -138,17 +138,20 @@ async function main(o: DemoOptions, work: string, cleanup: Cleanup): Promise<num
 
   const ids = Array.from({ length: o.devices }, (_, i) => `sim-${i + 1}`);
   const broken = new Set(shuffle(ids).slice(0, o.broken));
-  await keygen(join(work, 'release'));
-  const key = await loadPrivateKey(join(work, 'release.key'));
+  // the signing key stays out of the served folder: only the packages are published
+  await mkdir(join(work, 'keys'), { mode: 0o700 });
+  await mkdir(join(work, 'packages'));
+  await keygen(join(work, 'keys', 'release'));
+  const key = await loadPrivateKey(join(work, 'keys', 'release.key'));
   await makeSimImage({ version: '3.0.0', size: o.size, broken: false, out: join(work, 'fw-3.0.0.img') });
-  await pack({ image: join(work, 'fw-3.0.0.img'), version: '3.0.0', deviceTypes: ['fota-sim'], name: 'demo-firmware', key, out: join(work, PKG) });
+  await pack({ image: join(work, 'fw-3.0.0.img'), version: '3.0.0', deviceTypes: ['fota-sim'], name: 'demo-firmware', key, out: join(work, 'packages', PKG) });
   if (broken.size > 0) {
     await makeSimImage({ version: '3.0.0', size: o.size, broken: true, out: join(work, 'fw-3.0.0-broken.img') });
-    await pack({ image: join(work, 'fw-3.0.0-broken.img'), version: '3.0.0', deviceTypes: ['fota-sim'], name: 'demo-firmware', key, out: join(work, BROKEN_PKG) });
+    await pack({ image: join(work, 'fw-3.0.0-broken.img'), version: '3.0.0', deviceTypes: ['fota-sim'], name: 'demo-firmware', key, out: join(work, 'packages', BROKEN_PKG) });
   }
   o.say(`  signed package ${PKG} built (key ${keyIdOf(key)})${broken.size ? `; the package server hands ${[...broken].sort().join(', ')} a broken build of it` : ''}`);
   const server = await startPackageServer({
-    dir: work,
+    dir: join(work, 'packages'),
     host: '127.0.0.1',
     port: 0,
     // agents say who they are in their User-Agent: "fota-agent/0.1.0 (sim-3)"

@@ -34,6 +34,16 @@ export function keyIdOf(key: KeyObject): string {
   return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
 }
 
+/** true when `pem` holds a private key (node:crypto derives a public key from one, so createPublicKey alone accepts it). */
+function isPrivateKeyPem(pem: string): boolean {
+  try {
+    createPrivateKey(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Reads and parses a PEM key file and insists on Ed25519; `use` ends the message for another key type. */
 async function loadKey(path: string, kind: 'private' | 'public', use: string): Promise<KeyObject> {
   let pem: string;
@@ -42,6 +52,8 @@ async function loadKey(path: string, kind: 'private' | 'public', use: string): P
   } catch (e) {
     throw new PackageToolError(`cannot read key file ${path}: ${(e as Error).message}`);
   }
+  if (kind === 'public' && isPrivateKeyPem(pem))
+    throw new PackageToolError(`${path} is a PRIVATE key; give its public half (the .pub file from fota keygen). The private key belongs on the signing machine only, never on devices`);
   let key: KeyObject;
   try {
     key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
@@ -57,7 +69,7 @@ export function loadPrivateKey(path: string): Promise<KeyObject> {
   return loadKey(path, 'private', 'fota signs with Ed25519 (fota keygen)');
 }
 
-/** Loads an Ed25519 public key (SPKI PEM; a private key file also works). Throws PackageToolError. */
+/** Loads an Ed25519 public key (SPKI PEM). A private key is refused: it must not travel where public keys go. Throws PackageToolError. */
 export function loadPublicKey(path: string): Promise<KeyObject> {
   return loadKey(path, 'public', 'fota verifies Ed25519 only');
 }

@@ -1,6 +1,7 @@
 // `fota sim image` / `fota sim run` / `fota sim status` as real processes: the sim commands are bundled with
 // esbuild (as dist/fota.mjs bundles them) and run with a fake agent (FOTA_AGENT_BIN). SIGTERM to the CLI powers
 // the device off: the agent gets SIGTERM, the CLI exits 0 and no process is left behind.
+import { generateKeyPairSync } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -70,7 +71,8 @@ catch (e) { console.error(e instanceof CliError ? e.message : e); process.exitCo
       banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     });
     await writeFile(join(tmp, 'fake-agent.cjs'), FAKE_AGENT);
-    await writeFile(join(tmp, 'release.pub'), '-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n');
+    // a real public key: sim run checks --trust keys before it writes them into the device's configuration
+    await writeFile(join(tmp, 'release.pub'), generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
   }, 60_000);
 
   afterAll(async () => {
