@@ -1,5 +1,6 @@
 // Test projects: unit (pure logic), integration (real broker, HTTP servers, fw tools; includes the port
-// contract suites) and system (whole simulated devices as processes). `npm test` runs all three.
+// contract suites), system (whole simulated devices as processes) and hil (the virtual board: QEMU + real U-Boot
+// + Debian; docs/hardware-in-the-loop.md). `npm test` runs all four.
 import { defineConfig } from 'vitest/config';
 
 // every project: an unhandled promise rejection fails the test it happened in
@@ -39,6 +40,19 @@ export default defineConfig({
           hookTimeout: 60_000,
           pool: 'forks',
           // whole devices are heavy on 2 cores: one system test file at a time
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
+          name: 'hil',
+          include: ['test/hil/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/hil/global-setup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+          pool: 'forks',
+          // one QEMU at a time: TCG takes both cores
           poolOptions: { forks: { singleFork: true } },
         },
       },

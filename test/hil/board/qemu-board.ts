@@ -1,0 +1,212 @@
+// One virtual board: QEMU (TCG, no KVM) running Debian's U-Boot on its own copy of the cached disk, the serial
+// console captured, SSH forwarded from a free loopback port, and restricted user networking: the guest reaches
+// nothing but the host loopback ports listed in `forwards` (as 10.0.2.2:guestPort). Power cut = SIGKILL.
+//
+// INVARIANTS: at most one QEMU process per board; stop() kills it and waits for its exit (also after a failed
+// test); every wait has a deadline and names what it waited for, with the console's tail.
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { copyFile, constants, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { hostFwEnvConfig, type HilImage } from '../image/layout.js';
+
+const run = promisify(execFile);
+const PIPE = new URL('./tcp-pipe.mjs', import.meta.url).pathname;
+
+/** 10.0.2.2:guestPort in the guest → 127.0.0.1:hostPort on the host. */
+export interface Forward {
+  guestPort: number;
+  hostPort: number;
+}
+
+export interface BoardOptions {
+  image: HilImage;
+  /** a folder of the test's own (mkdtemp): the disk copy, the console log, fw_env.config */
+  dir: string;
+  sshPort: number;
+  forwards: Forward[];
+  memMiB?: number;
+}
+
+export interface Boot {
+  slot: 'A' | 'B';
+  /** index into the console text where this boot's U-Boot line starts */
+  at: number;
+}
+
+export const GUEST_HOST = '10.0.2.2';
+
+export class QemuBoard {
+  readonly disk: string;
+  readonly fwEnvConfig: string;
+  /** the serial console, also kept as a file for a failed run */
+  readonly consoleLog: string;
+  private proc: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private text = '';
+  private waiters = new Set<() => void>();
+
+  private constructor(readonly opts: BoardOptions) {
+    this.disk = join(opts.dir, 'disk.img');
+    this.fwEnvConfig = join(opts.dir, 'fw_env.config');
+    this.consoleLog = join(opts.dir, 'console.log');
+  }
+
+  /** A board with a fresh copy of the image's disk (a reflink or a sparse copy), powered off. */
+  static async create(opts: BoardOptions): Promise<QemuBoard> {
+    const b = new QemuBoard(opts);
+    await run('cp', ['--sparse=always', opts.image.disk, b.disk]).catch(() => copyFile(opts.image.disk, b.disk, constants.COPYFILE_FICLONE));
+    await writeFile(b.fwEnvConfig, hostFwEnvConfig(b.disk));
+    return b;
+  }
+
+  get console(): string {
+    return this.text;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined;
+  }
+
+  /** Every boot U-Boot's script announced so far (`fota: booting slot X`). */
+  boots(from = 0): Boot[] {
+    const out: Boot[] = [];
+    const re = /fota: booting slot ([AB])/g;
+    re.lastIndex = from;
+    for (let m = re.exec(this.text); m; m = re.exec(this.text)) out.push({ slot: m[1] as 'A' | 'B', at: m.index });
+    return out;
+  }
+
+  powerOn(): void {
+    if (this.proc) throw new Error('the board is already running');
+    const { image, sshPort, forwards } = this.opts;
+    // slirp refuses a guestfwd on its own host address, so it moves to .254; commas in option values are doubled
+    const fwd = forwards.map((f) => `,guestfwd=tcp:${GUEST_HOST}:${f.guestPort}-cmd:${process.execPath.replaceAll(',', ',,')} ${PIPE.replaceAll(',', ',,')} ${f.hostPort}`).join('');
+    const args = [
+      '-machine', 'pc', '-m', String(this.opts.memMiB ?? 512), '-smp', '2',
+      '-bios', image.uboot,
+      '-drive', `file=${this.disk.replaceAll(',', ',,')},format=raw,if=virtio`,
+      '-nic', `user,model=virtio-net-pci,restrict=on,host=10.0.2.254,hostfwd=tcp:127.0.0.1:${sshPort}-:22${fwd}`,
+      // the hardware watchdog systemd pets (RuntimeWatchdogSec in the image): a hung system resets
+      '-device', 'i6300esb', '-watchdog-action', 'reset',
+      '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
+    ];
+    const p = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = p;
+    const onData = (d: Buffer) => {
+      const chunk = d.toString('latin1').replaceAll('\r', '');
+      this.text += chunk;
+      appendFileSync(this.consoleLog, chunk);
+      for (const w of this.waiters) w();
+    };
+    p.stdout.on('data', onData);
+    p.stderr.on('data', onData);
+    this.exited = new Promise((resolve) => p.on('exit', () => {
+      this.proc = undefined;
+      for (const w of this.waiters) w();
+      resolve();
+    }));
+  }
+
+  /** Waits until `re` matches the console after index `from`; returns the match. */
+  async waitConsole(re: RegExp, timeoutMs: number, from = 0, what = `${re}`): Promise<RegExpExecArray> {
+    const flags = re.flags.includes('g') ? re.flags : `${re.flags}g`;
+    const g = new RegExp(re.source, flags);
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        g.lastIndex = from;
+        const m = g.exec(this.text);
+        if (m) return done(() => resolve(m));
+        if (!this.proc) return done(() => reject(new Error(`board powered off while waiting for ${what}\n${this.tail()}`)));
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.tail()}`))), timeoutMs);
+      const done = (f: () => void) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        f();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  tail(n = 3000): string {
+    return `--- console (last ${n} chars) ---\n${this.text.slice(-n)}`;
+  }
+
+  /** Runs `cmd` as root in the guest (argv is joined by the remote shell, as ssh always does: no input in it). */
+  async ssh(cmd: string, timeoutMs = 60_000): Promise<string> {
+    const { stdout } = await run('ssh', [...sshOptions(this.opts.image.key, this.opts.sshPort), 'root@127.0.0.1', cmd], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  }
+
+  /**
+   * Waits for a boot that starts after console index `from` to reach the serial login prompt (multi-user), then
+   * for SSH. Returns the seconds it took.
+   */
+  async waitBooted(from: number, timeoutMs: number): Promise<number> {
+    const t0 = Date.now();
+    const boot = await this.waitConsole(/fota: booting slot [AB]/, timeoutMs, from, 'U-Boot to start a boot');
+    await this.waitConsole(/ login: /, timeoutMs - (Date.now() - t0), boot.index, 'the login prompt (multi-user)');
+    await this.waitSsh(Math.max(10_000, timeoutMs - (Date.now() - t0)));
+    const s = (Date.now() - t0) / 1000;
+    appendFileSync(this.consoleLog, `\n[hil harness] booted in ${s.toFixed(1)} s\n`);
+    return s;
+  }
+
+  /** Waits until SSH answers (sshd is up). */
+  async waitSsh(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      if (!this.proc) throw new Error(`board powered off while waiting for SSH\n${this.tail()}`);
+      try {
+        await this.ssh('true', 15_000);
+        return;
+      } catch (e) {
+        last = e;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    throw new Error(`SSH did not answer within ${timeoutMs} ms: ${(last as Error)?.message}\n${this.tail()}`);
+  }
+
+  /** The U-Boot environment read from the host with the real fw_printenv (the board may be running). */
+  async env(): Promise<Record<string, string>> {
+    const { stdout } = await run('fw_printenv', ['-c', this.fwEnvConfig]);
+    const vars: Record<string, string> = {};
+    for (const line of stdout.split('\n')) {
+      const i = line.indexOf('=');
+      if (i > 0) vars[line.slice(0, i)] = line.slice(i + 1);
+    }
+    return vars;
+  }
+
+  /** Power cut: SIGKILL to QEMU (what the guest had not written to its disk is lost). */
+  async powerCut(): Promise<void> {
+    this.proc?.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** Clean shutdown through systemd (ACPI power-off); a power cut if it does not end within `timeoutMs`. */
+  async shutdown(timeoutMs = 60_000): Promise<void> {
+    if (!this.proc) return;
+    await this.ssh('systemctl poweroff', 15_000).catch(() => undefined);
+    const t = setTimeout(() => this.proc?.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  async stop(): Promise<void> {
+    await this.powerCut();
+  }
+}
+
+export function sshOptions(key: string, port: number): string[] {
+  return [
+    '-i', key, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3', '-o', 'IdentitiesOnly=yes',
+  ];
+}
