@@ -72,7 +72,7 @@ export interface ComposedAgent {
 /** Builds one agent from a parsed configuration. Throws PlatformConfigError for bad platform options. */
 export function composeAgent(o: ComposeOptions): ComposedAgent {
   const { cfg, secrets, logger, version } = o;
-  const platform = o.platform ?? createPlatform(cfg.platform.name, cfg.platform.options, o.platformContext ?? {});
+  const platform = o.platform ?? createPlatform(cfg.platform.name, cfg.platform.options, { stateDir: cfg.stateDir, ...o.platformContext });
   const deviceType = cfg.device.deviceType || platformDeviceType(cfg.platform.name);
   const transport = o.transport ?? new MqttTransport({
     url: cfg.broker.url,

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { missingRuntimeSettings } from '../platform/agent-runtime.js';
-import { PlatformConfigError } from '../platform/registry.js';
+import { checkPlatform, PlatformConfigError } from '../platform/registry.js';
 import { SIM_REBOOT_EXIT_CODE } from '../platform/simulator/constants.js';
 import { ConfigError } from './config-schema.js';
 import { parseConfig, readConfigFile, type AgentConfig } from './config.js';
@@ -140,6 +140,10 @@ async function run(argv: string[]): Promise<number> {
         void stop().then(() => process.exit(EX_RESTART));
       },
     });
+    // the board must fit the backend (slots resolve, the bootloader's files are where the options say): exit 78 if not
+    const notes = await checkPlatform(agent.platform, { settle: !args.check });
+    if (args.check) for (const note of notes) console.log(`platform: ${note}`);
+    else for (const note of notes) logger.info('platform', { note });
   } catch (e) {
     if (e instanceof PlatformConfigError || e instanceof ConfigError) {
       console.error(`fota-agent: configuration error in ${args.config}: ${e.message}`);

@@ -32,7 +32,7 @@ export { keyIdOf } from './trusted-keys.js';
 export interface SlotAccess {
   /** bytes */
   capacity(): Promise<number>;
-  open(opts: { size: number; offset?: number }): Promise<SlotWriter>;
+  open(opts: { size: number; offset?: number; sha256?: string }): Promise<SlotWriter>;
   /** the first `length` bytes of the slot */
   read(length: number): AsyncIterable<Uint8Array>;
 }
@@ -169,7 +169,7 @@ class Installer {
     } catch (e) {
       throw unsupported((e as Error).message, e);
     }
-    const writer = await this.s.open(m.payload.size, 0);
+    const writer = await this.s.open(m.payload.size, 0, m.payload.sha256);
     const point = { manifest: manifestBytes.toString('utf8'), signature: this.#signature?.toString('base64') ?? null, payloadOffset: offset };
     const sink = new PayloadSink(m, writer, this.s.opts, point, createHash('sha256'), 0);
     for await (const c of m.payload.compression === 'gzip' ? gunzip(channel) : channel) await this.s.track(() => sink.write(c));
@@ -279,7 +279,7 @@ export function resumePackage(source: AsyncIterable<Uint8Array>, point: ResumePo
       if (hash.copy().digest('hex') !== point.writtenSha256) {
         throw mismatch(`the first ${point.written} bytes in the slot changed since the checkpoint; download the package again from its first byte`);
       }
-      const writer = await s.open(size, point.written);
+      const writer = await s.open(size, point.written, m.payload.sha256);
       const sink = new PayloadSink(m, writer, opts, { manifest: point.manifest, signature: point.signature, payloadOffset: expected }, hash, point.written);
       const trailer = new Trailer();
       for (let chunk = await s.next(source); chunk; chunk = await s.next(source)) {

@@ -12,8 +12,8 @@ import { FotaError, toFotaError } from '../core/errors.js';
 
 /** What the stream machinery uses of the install options; InstallOptions (package-install.ts) extends it. */
 export interface StreamOptions {
-  /** the inactive slot; only opening a writer is needed here */
-  slot: { open(opts: { size: number; offset?: number }): Promise<SlotWriter> };
+  /** the inactive slot; only opening a writer is needed here (sha256: the image's, for the slot's read-back check) */
+  slot: { open(opts: { size: number; offset?: number; sha256?: string }): Promise<SlotWriter> };
   /** payload bytes written to the slot / payload size */
   progress?(written: number, total: number): void;
   /** called after the slot was synced up to `point.written`; persist the point to resume after a restart */
@@ -120,8 +120,8 @@ export class Session<O extends StreamOptions = StreamOptions> {
     return p;
   }
 
-  open(size: number, offset: number): Promise<SlotWriter> {
-    return this.track(async () => (this.writer = await this.opts.slot.open(offset > 0 ? { size, offset } : { size })));
+  open(size: number, offset: number, sha256: string): Promise<SlotWriter> {
+    return this.track(async () => (this.writer = await this.opts.slot.open(offset > 0 ? { size, offset, sha256 } : { size, sha256 })));
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {
@@ -171,11 +171,12 @@ export class PayloadSink {
   async finish(): Promise<PackageInfo> {
     const { size, sha256 } = this.m.payload;
     if (this.written !== size) throw mismatch(`the payload ended after ${this.written} of the ${size} bytes its manifest declares`);
-    await this.writer.finish();
     const actual = this.hash.digest('hex');
     if (actual !== sha256) {
       throw mismatch(`payload SHA-256 mismatch: the manifest says ${sha256}, the ${size} bytes written hash to ${actual}; the package is corrupt — rebuild or re-upload it`);
     }
+    // the package is good: make it durable, and let the slot prove (read-back) it holds exactly these bytes
+    await this.writer.finish();
     return { name: this.m.name, version: this.m.version, payloadSize: size, sha256 };
   }
 }

@@ -50,8 +50,10 @@ export interface PlatformAdapter {
   /**
    * Opens the inactive slot for writing an image of `size` bytes, starting at `offset` (0 unless resuming).
    * Throws FotaError('no-space') when `size` exceeds the slot. Refuses while the inactive slot is armed for a trial.
+   * With `sha256` (hex, of the whole image), the writer's finish() reads bytes 0..size back from the slot and throws
+   * FotaError('integrity-mismatch') unless they hash to it; without, it checks the bytes it was handed.
    */
-  openInactiveSlot(opts: { size: number; offset?: number }): Promise<SlotWriter>;
+  openInactiveSlot(opts: { size: number; offset?: number; sha256?: string }): Promise<SlotWriter>;
   /** Reads back the first `length` bytes of the inactive slot (used to re-hash a partial image before resuming). */
   readInactiveSlot(length: number): AsyncIterable<Uint8Array>;
   /** The next boot, and only the next boot sequence, tries the inactive slot (trial with a boot counter). */
@@ -66,7 +68,7 @@ export interface PlatformAdapter {
    * The factory image, when the platform keeps one: a byte stream and its size. Undefined when it has none
    * (Factory Reset then answers 4.05).
    */
-  factoryImage(): Promise<{ size: number; version: string; open(): AsyncIterable<Uint8Array> } | undefined>;
+  factoryImage(): Promise<{ size: number; version: string; sha256?: string; open(): AsyncIterable<Uint8Array> } | undefined>;
   /**
    * Optional, read-only, for `fota-agent status`: the bootloader variables of the A/B scheme, and the firmware
    * version in each slot the platform can read from the image itself (the booted one at least, when known).

@@ -57,7 +57,7 @@ export async function factoryFlashTask(env: TaskEnv, attemptId: string, signal: 
   try {
     const image = await platform.factoryImage();
     if (!image) throw toFotaError(new Error('the factory image is gone'), 'unsupported');
-    const writer = await platform.openInactiveSlot({ size: image.size });
+    const writer = await platform.openInactiveSlot({ size: image.size, ...(image.sha256 ? { sha256: image.sha256 } : {}) });
     try {
       for await (const chunk of image.open()) {
         if (signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });

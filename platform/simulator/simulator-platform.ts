@@ -1,10 +1,12 @@
-// SimulatorPlatform: a device in a folder, driven by exactly the U-Boot A/B logic (UBootPlatform over FileBootEnv on
+// SimulatorPlatform: a device in a folder, driven by exactly the U-Boot A/B logic (EnvPlatform over FileBootEnv on
 // DIR/uboot.env and the slot files). The booted slot comes from DIR/run/boot.json (written by the simulated
 // bootloader), the firmware version from the booted slot's image header; reboot is a callback of the composition root.
 
 import { createReadStream } from 'node:fs';
 import { FotaError } from '../../agent/core/errors.js';
-import { UBootPlatform } from '../uboot/uboot-platform.js';
+import { EnvPlatform } from '../env-platform.js';
+import { SlotSet } from '../slots/slot-set.js';
+import { ownConvention } from '../uboot/ab-scheme.js';
 import { readBootRecord } from './bootloader.js';
 import { simBootEnv, simPaths } from './device-dir.js';
 import { readSimImageHeader } from './image-header.js';
@@ -19,13 +21,15 @@ export interface SimulatorPlatformOptions {
   reboot?: () => Promise<void>;
 }
 
-export class SimulatorPlatform extends UBootPlatform {
+export class SimulatorPlatform extends EnvPlatform {
   constructor(opts: SimulatorPlatformOptions) {
     const paths = simPaths(opts.dir);
     super({
       name: 'simulator',
       env: simBootEnv(paths.dir),
-      slots: paths.slots,
+      convention: ownConvention(),
+      // slot files: nothing in the kernel's views can name them, so the in-use guard never fires here
+      slots: new SlotSet({ specs: paths.slots }),
       bootedSlot: async () => {
         try {
           return (await readBootRecord(paths.dir)).slot;

@@ -1,6 +1,9 @@
-// The U-Boot A/B scheme in one place: the environment variables, what the boot script does with them
-// (U-Boot CONFIG_BOOTCOUNT_LIMIT + CONFIG_BOOTCOUNT_ENV semantics, docs/platforms.md has the boot.cmd), and the
+// fota's own A/B convention in one place (U-Boot and GRUB): the environment variables, what the boot script does with
+// them (U-Boot CONFIG_BOOTCOUNT_LIMIT + CONFIG_BOOTCOUNT_ENV semantics, docs/platforms.md has the boot.cmd), and the
 // changes each platform verb makes. Pure: no IO, so the simulated bootloader and the unit tests share it.
+// The variable names are stable: the virtual board's real U-Boot runs a boot script that reads them.
+
+import { needed, ulong, type BootConvention, type Plan } from './convention.js';
 
 export type Slot = 'A' | 'B';
 
@@ -15,12 +18,6 @@ export const ALTBOOTCMD = 'if test "${boot_part}" = "B"; then setenv boot_part A
 /** The environment a fresh device starts with: slot A, committed. */
 export function initialEnv(bootlimit = DEFAULT_BOOTLIMIT): Record<string, string> {
   return { boot_part: 'A', upgrade_available: '0', bootcount: '0', bootlimit: String(bootlimit), altbootcmd: ALTBOOTCMD };
-}
-
-/** simple_strtoul(…, 10): the leading decimal digits, 0 when there are none. */
-function ulong(v: string | undefined): number {
-  const m = /^\s*(\d+)/.exec(v ?? '');
-  return m ? Number(m[1]) : 0;
 }
 
 export interface SchemeView {
@@ -83,11 +80,7 @@ export function bootState(vars: Record<string, string>, booted: Slot): { trial: 
   };
 }
 
-/** A verb's plan: the variables to write in one env write (null: already in the wanted state), or a refusal. */
-export type Plan = { ok: true; write: Record<string, string> | null } | { ok: false; why: string };
-
-const needed = (vars: Record<string, string>, want: Record<string, string>): Record<string, string> | null =>
-  Object.entries(want).some(([k, v]) => vars[k] !== v) ? want : null;
+export type { Plan } from './convention.js';
 
 /**
  * Arms the other slot for the next boot: boot_part=<other>, upgrade_available=1, bootcount=0 (plus bootlimit when
@@ -123,4 +116,17 @@ export function planRevert(vars: Record<string, string>, booted: Slot): Plan {
   if (trial) return { ok: true, write: needed(vars, { bootcount: String(view(vars).bootlimit) }) };
   if (pending !== null) return { ok: true, write: { boot_part: booted, upgrade_available: '0', bootcount: '0' } };
   return { ok: true, write: null };
+}
+
+/** fota's own convention; `bootlimit`, when set, is written with each activation if the env differs. */
+export function ownConvention(opts: { bootlimit?: number } = {}): BootConvention {
+  return {
+    name: 'fota',
+    vars: ['boot_part', 'upgrade_available', 'bootcount', 'bootlimit'],
+    trialBoots: (vars) => view(vars).bootlimit,
+    bootState,
+    planActivate: (vars, booted) => planActivate(vars, booted, opts.bootlimit),
+    planCommit,
+    planRevert,
+  };
 }

@@ -8,7 +8,7 @@ import { dirname, basename, join } from 'node:path';
 import { BootEnvError, checkVarName, type BootEnv } from './boot-env.js';
 import { currentCopy, EnvFormatError, fromRaw, headerSize, isValidCopy, parseEnvData, serializeEnvImage, toRaw, type RawVars } from './env-format.js';
 import { parseFwEnvConfig, type EnvLocation } from './fw-env-config.js';
-import { deviceSize } from './device-size.js';
+import { deviceSize } from '../slots/device-size.js';
 
 type Locations = readonly [EnvLocation] | readonly [EnvLocation, EnvLocation];
 

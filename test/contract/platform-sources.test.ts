@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FotaError } from '../../agent/core/errors.js';
-import { cmdlineSlotSource, rootDeviceSlotSource } from '../../platform/uboot/booted-slot.js';
-import { deviceSize } from '../../platform/uboot/device-size.js';
-import { commandReboot, fileFactoryImage, readFirmwareVersion } from '../../platform/uboot/system-hooks.js';
+import { cmdlineSlotSource, rootDeviceSlotSource } from '../../platform/slots/booted-slot.js';
+import { deviceSize } from '../../platform/slots/device-size.js';
+import { factoryImageSource } from '../../platform/factory-image.js';
+import { commandReboot, readFirmwareVersion } from '../../platform/system-hooks.js';
 
 describe('platform sources on real files', () => {
   let dir: string;
@@ -47,7 +48,7 @@ describe('platform sources on real files', () => {
     await writeFile(b, '');
     await symlink(b, join(dir, 'by-partlabel-rootfs-b'));
     const cmdline = join(dir, 'cmdline');
-    const source = rootDeviceSlotSource({ A: a, B: b }, { cmdline, mountPoint: dir });
+    const source = rootDeviceSlotSource(async () => ({ A: a, B: b }), { cmdline, mountinfo: join(dir, 'no-mountinfo') });
     await writeFile(cmdline, `console=ttyS0 root=${a} rw`);
     expect(await source()).toBe('A');
     await writeFile(cmdline, `root=${join(dir, 'by-partlabel-rootfs-b')} rw`);
@@ -77,12 +78,12 @@ describe('platform sources on real files', () => {
   it('a factory image file streams its bytes; a missing one means no factory image', async () => {
     const f = join(dir, 'factory.img');
     await writeFile(f, Buffer.alloc(300_000, 7));
-    const img = await fileFactoryImage(f, '1.0.0')();
+    const img = await factoryImageSource({ path: f, version: '1.0.0' })();
     expect(img).toMatchObject({ size: 300_000, version: '1.0.0' });
     let n = 0;
     for await (const c of img!.open()) n += (c as Buffer).length;
     expect(n).toBe(300_000);
-    expect(await fileFactoryImage(join(dir, 'gone'), '1.0.0')()).toBeUndefined();
+    expect(await factoryImageSource({ path: join(dir, 'gone'), version: '1.0.0' })()).toBeUndefined();
   });
 
   it('sizes regular files, block devices (from sysfs) and refuses other files', async () => {

@@ -203,7 +203,8 @@ describe('installPackage: good packages', () => {
     expect((await slot.head(IMAGE.length)).equals(IMAGE)).toBe(true);
     expect(slot.bytesWritten).toBe(IMAGE.length);
     expect(slot.finished).toBe(1);
-    expect(slot.opens).toEqual([{ size: IMAGE.length }]);
+    // the image's hash goes with the open: the slot checks its read-back against it
+    expect(slot.opens).toEqual([{ size: IMAGE.length, sha256: createHash('sha256').update(IMAGE).digest('hex') }]);
     expect(progress.at(-1)).toBe(IMAGE.length);
   });
 
@@ -325,12 +326,13 @@ describe('installPackage: refusals before the first payload byte', () => {
 });
 
 describe('installPackage: integrity', () => {
-  it('detects a tampered payload after writing it, naming both hashes', async () => {
+  it('detects a tampered payload after writing it, naming both hashes; the slot is not finished (no read-back)', async () => {
     const { pkg, offset } = build();
     pkg[offset + 1000] = (pkg[offset + 1000] as number) ^ 0xff;
     const e = await refusal(installPackage(chunks(pkg), opts()), 'integrity-mismatch', /SHA-256 mismatch/);
     expect(e.message).toContain(createHash('sha256').update(IMAGE).digest('hex'));
-    expect(slot.finished).toBe(1);
+    expect(slot.finished).toBe(0);
+    expect(slot.aborted).toBe(1);
   });
 
   it('refuses a gzip payload that inflates past its declared size (decompression bomb)', async () => {
@@ -444,7 +446,7 @@ describe('resumePackage', () => {
     const info = await resumePackage(chunks(pkg.subarray(offset + point.written)), point, opts({ slot: fresh, progress: (w) => progress.push(w) }));
     expect(info.sha256).toBe(createHash('sha256').update(IMAGE).digest('hex'));
     expect((await fresh.head(IMAGE.length)).equals(IMAGE)).toBe(true);
-    expect(fresh.opens).toEqual([{ size: IMAGE.length, offset: point.written }]);
+    expect(fresh.opens).toEqual([{ size: IMAGE.length, offset: point.written, sha256: createHash('sha256').update(IMAGE).digest('hex') }]);
     expect(fresh.bytesWritten).toBe(IMAGE.length - point.written);
     expect(progress[0]).toBeGreaterThan(point.written);
   });

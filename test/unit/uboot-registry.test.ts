@@ -65,7 +65,7 @@ describe('platform registry', () => {
     ['uboot', { ...UBOOT, bootedSlot: { source: 'cmdline', key: '' } }, 'platform.options.bootedSlot.key', 'non-empty string'],
     ['uboot', { ...UBOOT, factoryImage: { version: '1' } }, 'platform.options.factoryImage.path', 'is required'],
     ['uboot', { ...UBOOT, envConfig: 'fw_env.config' }, 'platform.options.envConfig', 'must be an absolute path'],
-    ['uboot', { ...UBOOT, slot: {} }, 'platform.options.slot', 'unknown key (known here: slots, env,'],
+    ['uboot', { ...UBOOT, slot: {} }, 'platform.options.slot', 'unknown key (known here: slots, '],
   ] as const)('%s %j → %s %s', (name, options, key, message) => {
     const e = configError(name, options);
     expect(e.key).toBe(key);

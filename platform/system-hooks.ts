@@ -1,11 +1,9 @@
-// The small OS-facing pieces a real board's platform needs: the running firmware's version from a file, a reboot
-// command run with execFile (never a shell), and a factory image kept as a file.
+// The small OS-facing pieces a real board's platform needs: the running firmware's version from a file, and a reboot
+// command run with execFile (never a shell).
 
 import { execFile } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { FotaError } from '../../agent/core/errors.js';
-import type { FactoryImage } from './uboot-platform.js';
+import { readFile } from 'node:fs/promises';
+import { FotaError } from '../agent/core/errors.js';
 
 /**
  * Reads the running firmware's version from `path`: the VERSION_ID of an os-release style file, otherwise its
@@ -29,13 +27,4 @@ export function commandReboot(argv: readonly string[]): (reason: string) => Prom
         else resolve();
       });
     });
-}
-
-/** A factory image stored as a file, with its version given by configuration. Undefined when the file is gone. */
-export function fileFactoryImage(path: string, version: string): () => Promise<FactoryImage | undefined> {
-  return async () => {
-    const st = await stat(path).catch(() => undefined);
-    if (!st?.isFile()) return undefined;
-    return { size: st.size, version, open: () => createReadStream(path, { highWaterMark: 256 * 1024 }) };
-  };
 }
