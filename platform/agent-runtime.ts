@@ -7,8 +7,10 @@ export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '
 /**
  * No JIT: ~5 MiB fewer pages of the node binary touched (the agent's byte path is native code: hashing, HTTP
  * parsing, writes; its JS per chunk is small), and a 1 MiB young generation: ~1–2 MiB less at the peak.
+ * --jitless turns WebAssembly off; --no-expose-wasm says so, else V8 warns on stderr (so in the journal) at each
+ * start: "disabling flag --expose_wasm due to conflicting flags".
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--jitless', '--max-semi-space-size=1'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--jitless', '--no-expose-wasm', '--max-semi-space-size=1'];
 
 /** The recommended settings this process was started without (empty when it has them all). */
 export function missingRuntimeSettings(execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
