@@ -1,7 +1,8 @@
 // A board for the install.sh tests: a real OpenSSH sshd on a free loopback port, chrooted into a copy-on-write
 // clone of this machine's root (overlayfs in a private mount namespace: nothing it writes reaches the host, and it
-// all disappears with the namespace). Real sudo, users, sh, tar, coreutils and Node; what a scenario needs is
-// changed in the clone only: a missing or old Node, no sudo, a tiny /opt, a missing tool, no systemd.
+// all disappears with the namespace). Real sudo, users, sh, tar, coreutils, Node, and fw_printenv on a real U-Boot
+// environment; what a scenario needs is changed in the clone only: a missing or old Node, no sudo, a tiny /opt, a
+// missing tool, no systemd.
 // systemd cannot be PID 1 here: test/helpers/fake-systemctl.sh stands in for systemctl (see its header).
 // Needs root (mount namespaces, overlayfs), sshd, sudo and nsenter (.ci/run installs them).
 
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import net from 'node:net';
 import { promisify } from 'node:util';
+import { initialEnv } from '../../platform/uboot/ab-scheme.js';
 import { freePort } from './mosquitto.js';
 
 const run = promisify(execFile);
@@ -27,6 +29,12 @@ export interface BoardOptions {
   /** size of the file system mounted at /opt (default 64 MiB) */
   optKiB?: number;
 }
+
+/**
+ * Every board is a U-Boot A/B board booted from slot A, as the uboot platform sees one: a U-Boot environment made
+ * by mkenvimage in /boot/firmware/uboot.env (described by /etc/fw_env.config) and fota.slot=A on /proc/cmdline.
+ */
+export const BOARD_CMDLINE = 'console=serial0,115200 root=/dev/mmcblk0p2 rootwait fota.slot=A';
 
 export interface Board {
   port: number;
@@ -59,6 +67,7 @@ mount -t tmpfs -o mode=0755 tmpfs $m/run
 mount -t tmpfs -o mode=1777 tmpfs $m/tmp
 mount -t tmpfs -o mode=0755,size=\${optkib}k tmpfs $m/opt
 mkdir -p $m/run/sshd $m/run/lock
+mount --bind $base/cmdline $m/proc/cmdline
 [ "$systemd" = 1 ] && mkdir -p $m/run/systemd/system
 exec chroot $m /usr/sbin/sshd -D -e -f /etc/fota-test/sshd_config
 `;
@@ -122,6 +131,13 @@ export async function startBoard(o: BoardOptions = {}): Promise<Board> {
     mkdirSync(dirname(up(p.slice(1))), { recursive: true });
     await run('mknod', [up(p.slice(1)), 'c', '0', '0']);
   }
+
+  // U-Boot: the environment as a board ships it, and the kernel command line of slot A
+  writeFileSync(join(base, 'env.txt'), Object.entries(initialEnv()).map(([k, v]) => `${k}=${v}\n`).join(''));
+  mkdirSync(up('boot/firmware'), { recursive: true });
+  await run('mkenvimage', ['-s', '0x4000', '-o', up('boot/firmware/uboot.env'), join(base, 'env.txt')]);
+  put('etc/fw_env.config', '/boot/firmware/uboot.env 0x0 0x4000\n');
+  writeFileSync(join(base, 'cmdline'), `${BOARD_CMDLINE}\n`);
 
   writeFileSync(join(base, 'known_hosts'), `[127.0.0.1]:${port} ${hostPub}\n`);
   const sshConfig = join(base, 'ssh_config');
