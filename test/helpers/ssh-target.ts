@@ -61,7 +61,16 @@ set -e
 base=$1 optkib=$2 systemd=$3
 m=$base/merged
 mount -t overlay overlay -o lowerdir=/,upperdir=$base/upper,workdir=$base/work $m
-mount --rbind /dev $m/dev
+# a /dev of its own, as on a Pi: the usual nodes, a pty instance for sudo, and the SD card's partitions (nodes of a
+# card that is not there: the agent's configuration check finds them, nothing can open them)
+mount -t tmpfs -o mode=0755 tmpfs $m/dev
+for n in null zero full random urandom tty; do touch $m/dev/$n; mount --bind /dev/$n $m/dev/$n; done
+mkdir -p $m/dev/pts $m/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts $m/dev/pts
+ln -s pts/ptmx $m/dev/ptmx
+ln -s /proc/self/fd $m/dev/fd; ln -s /proc/self/fd/0 $m/dev/stdin; ln -s /proc/self/fd/1 $m/dev/stdout; ln -s /proc/self/fd/2 $m/dev/stderr
+for i in 0 1 2 3; do mknod $m/dev/mmcblk0p$i b 179 $i; done
+mv $m/dev/mmcblk0p0 $m/dev/mmcblk0
 mount -t proc proc $m/proc
 mount -t tmpfs -o mode=0755 tmpfs $m/run
 mount -t tmpfs -o mode=1777 tmpfs $m/tmp

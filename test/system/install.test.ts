@@ -70,7 +70,7 @@ describe('install.sh', () => {
     expect(await b.systemctl()).toEqual(['--version', 'daemon-reload', 'enable --quiet fota-agent.service', 'restart fota-agent.service', 'is-active fota-agent.service', 'show -p StatusText --value fota-agent.service']);
     expect((await b.sh('readlink /etc/systemd/system/multi-user.target.wants/fota-agent.service')).stdout.trim()).toBe('/etc/systemd/system/fota-agent.service');
     // the unit's ExecStart= ran on the board's Node with the installed configuration
-    expect(await b.read('/var/lib/fota-test/systemd/fota-agent.service.out')).toMatch(/^configuration OK: device pi-1, platform uboot/);
+    expect(await b.read('/var/lib/fota-test/systemd/fota-agent.service.out')).toMatch(/^configuration OK: device pi-1, platform uboot/m);
     expect(r.out).toContain('fota-agent is active');
     expect(r.out).toContain(`ssh -p ${b.port} pi@127.0.0.1 journalctl -u fota-agent -f`);
   });
@@ -135,8 +135,8 @@ describe('install.sh', () => {
     await b.sh(`mkdir -p /etc/fota/keys && cp /dev/stdin /etc/fota/agent.json <<'EOF'\n${readFileSync(join(tmp, 'pi.json'), 'utf8')}\nEOF`);
     await b.sh(`cat > /etc/fota/keys/release.pub <<'EOF'\n${readFileSync(join(tmp, 'release.pub'), 'utf8')}EOF`);
     const r = await install(to(b));
-    expect(r.code).toBe(0);
     expect(r.out).toContain('keep /etc/fota/agent.json');
+    expect(r.code).toBe(0);
     expect((await install(['--uninstall', ...to(b)])).out).toContain('kept /etc/fota/agent.json: install.sh did not write it');
     expect(await b.read('/etc/fota/agent.json')).toBeDefined();
   });
