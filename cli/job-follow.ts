@@ -21,7 +21,7 @@ export function termSize(what: 'columns' | 'rows'): number | undefined {
  * Polls the job every second and shows its children until it ends: 0 Completed, 1 Failed/Cancelled, 130 on
  * Ctrl-C (the job keeps running). Rides out a hub that stops answering for a while once it has answered.
  */
-export async function follow(c: JobClient, jobId: string): Promise<number> {
+export async function follow(c: JobClient, jobId: string, opts: { json?: boolean } = {}): Promise<number> {
   const out = process.stdout;
   const table = new LiveTable(out.isTTY ? { tty: true, width: termSize('columns') ?? 80, height: termSize('rows') ?? 24 } : { tty: false });
   let stop = (): void => undefined;
@@ -46,8 +46,9 @@ export async function follow(c: JobClient, jobId: string): Promise<number> {
         answered = true;
         failures = 0;
         // following a child: show it as a one-row table
-        out.write(table.frame(r.d.job.ParentJobId === '' ? r.d : { job: r.d.job, children: [r.d.job] }));
-        if (isTerminal(r.d.job.Status)) return finished(r.d);
+        // --json: silent while waiting, the final job (and its children) as one JSON document at the end
+        if (!opts.json) out.write(table.frame(r.d.job.ParentJobId === '' ? r.d : { job: r.d.job, children: [r.d.job] }));
+        if (isTerminal(r.d.job.Status)) return finished(r.d, opts.json === true);
       }
       let timer: NodeJS.Timeout | undefined;
       const slept = await Promise.race([new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), POLL_MS))), stopped]);
@@ -61,9 +62,10 @@ export async function follow(c: JobClient, jobId: string): Promise<number> {
   }
 }
 
-function finished(d: JobDetail): number {
+function finished(d: JobDetail, json: boolean): number {
   const kids = d.children.length > 0 ? d.children : [d.job];
-  if (d.job.Type === 'read-device-properties') {
+  if (json) console.log(JSON.stringify(d, null, 2));
+  else if (d.job.Type === 'read-device-properties') {
     for (const k of kids) for (const [path, v] of Object.entries(k.Values ?? {})) console.log(`${k.DeviceId}  ${path}  ${clean(typeof v === 'string' ? v : JSON.stringify(v))}`);
   }
   const bad = kids.filter((k) => k.Status !== 'Completed').length;

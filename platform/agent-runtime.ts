@@ -12,10 +12,17 @@ export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--jitless', '--no-expose-wasm', '--max-semi-space-size=1'];
 
-/** The recommended settings this process was started without (empty when it has them all). */
+/**
+ * Flags that only keep the log clean: V8 turns WebAssembly off under --jitless and says so at every start
+ * ("Warning: disabling flag --expose_wasm due to conflicting flags") unless it is told first. The agent uses no
+ * WebAssembly. (Node refuses --no-expose-wasm in NODE_OPTIONS: it belongs on the command line.)
+ */
+const QUIET_FLAGS: readonly string[] = ['--no-expose-wasm'];
+
+/** The recommended memory settings this process was started without (empty when it has them all). */
 export function missingRuntimeSettings(execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const nodeOptions = (env.NODE_OPTIONS ?? '').split(/\s+/);
-  const missing: string[] = AGENT_NODE_FLAGS.filter((f) => !execArgv.includes(f) && !nodeOptions.includes(f));
+  const missing: string[] = AGENT_NODE_FLAGS.filter((f) => !QUIET_FLAGS.includes(f) && !execArgv.includes(f) && !nodeOptions.includes(f));
   for (const [k, v] of Object.entries(AGENT_ENV)) if (env[k] === undefined) missing.push(`${k}=${v}`);
   return missing;
 }

@@ -4,9 +4,11 @@
 import { isSuccess } from '../../protocol/lwm2m.js';
 import type { JsonValue, Response } from '../../protocol/messages.js';
 import { parsePath } from '../../protocol/paths.js';
+import { redactUrl } from '../../protocol/redact.js';
 import { isValidEndpoint } from '../../protocol/topics.js';
 import { describeCode, RequestTimeout, type HubLink } from '../../hub/hub-link.js';
-import { BROKER_HELP, BROKER_OPTIONS, connectLink } from '../broker-options.js';
+import { BROKER_HELP, BROKER_OPTIONS, brokerUrl, connectLink } from '../broker-options.js';
+import { namedLines } from '../lwm2m-text.js';
 import { CliError, EXIT, parseDuration, str, usageError, type Command, type Parsed } from '../command.js';
 
 const TIMEOUT_HELP = '  --timeout SECONDS   how long to wait for the device (default 10)';
@@ -59,24 +61,37 @@ function answer(res: Response, print: (r: Response) => void): number {
   return EXIT.ok;
 }
 
-const common = { ...BROKER_OPTIONS, timeout: { type: 'string' as const } };
+const common = { ...BROKER_OPTIONS, timeout: { type: 'string' as const }, json: { type: 'boolean' as const } };
+
+const JSON_HELP = '  --json              print the answer as one JSON object';
+
+/** The answer to a write or execute: the LwM2M code on stderr, or one JSON object on stdout with --json. */
+function done(args: Parsed, ep: string, path: string) {
+  return (r: Response) => (args.values.json ? console.log(JSON.stringify({ device: ep, path, code: r.code })) : console.error(describeCode(r.code)));
+}
 
 const read: Command = {
   name: 'device read',
   summary: 'read a resource, instance or object (prints the value)',
   usage: `Usage: fota device ID read PATH [--timeout S] [broker options]
 
-Reads an LwM2M path from device ID and prints the value: bare for a single resource, JSON otherwise.
+Reads an LwM2M path from device ID and prints the value: bare for a single resource; an instance or object as
+named resources on a terminal ("State: Idle (0)"), as JSON otherwise.
 Example: fota device sim-1 read /3/0/3
 
 ${TIMEOUT_HELP}
+${JSON_HELP}
 ${BROKER_HELP}`,
   options: common,
   positionals: { min: 2, max: 2 },
   match: matchVerb('read'),
   run: (args) => {
     const { ep, path } = checkTarget(args);
-    return withLink(args, async (link) => answer(await link.request(ep, { op: 'read', path }, timeoutMs(args)), (r) => console.log(formatValue(r.value))));
+    const json = args.values.json === true;
+    // a resource prints bare (for scripts: $(fota device ID read /3/0/3)); an instance is named on a terminal
+    const print = (r: Response) =>
+      console.log(json ? JSON.stringify({ device: ep, path, code: r.code, value: r.value ?? null }) : parsePath(path)?.resource === undefined && process.stdout.isTTY ? namedLines(path, r.value).join('\n') : formatValue(r.value));
+    return withLink(args, async (link) => answer(await link.request(ep, { op: 'read', path }, timeoutMs(args)), print));
   },
 };
 
@@ -90,6 +105,7 @@ Examples: fota device sim-1 write /5/0/1 http://10.0.0.2:8080/fw-3.0.0.fota
           fota device sim-1 write /3/0/15 Europe/Berlin
 
 ${TIMEOUT_HELP}
+${JSON_HELP}
 ${BROKER_HELP}`,
   options: common,
   positionals: { min: 3, max: 3 },
@@ -97,7 +113,7 @@ ${BROKER_HELP}`,
   run: (args) => {
     const { ep, path } = checkTarget(args);
     const value = parseValue(args.positionals[2] as string);
-    return withLink(args, async (link) => answer(await link.request(ep, { op: 'write', path, value }, timeoutMs(args)), (r) => console.error(describeCode(r.code))));
+    return withLink(args, async (link) => answer(await link.request(ep, { op: 'write', path, value }, timeoutMs(args)), done(args, ep, path)));
   },
 };
 
@@ -111,6 +127,7 @@ Examples: fota device sim-1 exec /5/0/2      (install the downloaded firmware)
           fota device sim-1 exec /3/0/4      (reboot)
 
 ${TIMEOUT_HELP}
+${JSON_HELP}
 ${BROKER_HELP}`,
   options: common,
   positionals: { min: 2, max: 3 },
@@ -119,7 +136,7 @@ ${BROKER_HELP}`,
     const { ep, path } = checkTarget(args);
     const a = args.positionals[2];
     const body = a === undefined ? { op: 'execute' as const, path } : { op: 'execute' as const, path, args: a };
-    return withLink(args, async (link) => answer(await link.request(ep, body, timeoutMs(args)), (r) => console.error(describeCode(r.code))));
+    return withLink(args, async (link) => answer(await link.request(ep, body, timeoutMs(args)), done(args, ep, path)));
   },
 };
 
@@ -128,21 +145,31 @@ const observe: Command = {
   summary: 'stream changes of a path until Ctrl-C',
   usage: `Usage: fota device ID observe PATH [--timeout S] [--json] [broker options]
 
-Observes PATH and prints one line per change: time, path, value (or one JSON object per line with --json).
-Survives device reboots: when the device registers again the observation is re-established.
+Observes PATH and prints each change with the resources named ("State: Downloading (1)"): the whole value first,
+then only what changed. With --json, one JSON object per notification (numeric resource ids, as on the wire).
+Survives device reboots: when the device registers again the observation is re-established. When the connection
+to the broker is lost it says so and exits 1 (Ctrl-C exits 0).
 Example: fota device sim-1 observe /5/0
 
 ${TIMEOUT_HELP}
   --json              print notifications as JSON lines
 ${BROKER_HELP}`,
-  options: { ...common, json: { type: 'boolean' } },
+  options: common,
   positionals: { min: 2, max: 2 },
   match: matchVerb('observe'),
   run: (args) => {
     const { ep, path } = checkTarget(args);
     const json = args.values.json === true;
-    const print = (value: JsonValue | undefined, time: number) =>
-      console.log(json ? JSON.stringify({ device: ep, path, value, time: new Date(time).toISOString() }) : `${new Date(time).toISOString()} ${path} ${formatValue(value)}`);
+    let shown = new Map<string, string>();
+    const print = (value: JsonValue | undefined, time: number) => {
+      const at = new Date(time).toISOString();
+      if (json) return console.log(JSON.stringify({ device: ep, path, value, time: at }));
+      // after the first notification only the resources that changed (an instance is notified whole)
+      const lines = namedLines(path, value);
+      const changed = lines.filter((l) => shown.get(l.slice(0, l.indexOf(':'))) !== l);
+      shown = new Map(lines.map((l) => [l.slice(0, l.indexOf(':')), l]));
+      if (changed.length > 0) console.log(`${at} ${ep} ${path}\n${changed.map((l) => `  ${l}`).join('\n')}`);
+    };
     return withLink(args, async (link) => {
       let token = '';
       const start = async () => {
@@ -151,6 +178,7 @@ ${BROKER_HELP}`,
         token = res.id;
         print(res.value, Date.now());
       };
+      let lost: (() => void) | undefined;
       const off = link.on({
         notification: (from, n) => {
           if (from === ep && n.token === token) print(n.value, n.time);
@@ -159,13 +187,18 @@ ${BROKER_HELP}`,
           // a new registration drops the device's observations (LwM2M): observe again
           if (from === ep && reg.op === 'register' && token) void start().catch((e: Error) => console.error(`re-observe failed: ${e.message}`));
         },
+        link: (up) => {
+          if (!up) lost?.();
+        },
       });
       await start();
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
+      const ended = await new Promise<'stopped' | 'lost'>((resolve) => {
+        lost = () => resolve('lost');
+        process.once('SIGINT', () => resolve('stopped'));
+        process.once('SIGTERM', () => resolve('stopped'));
       });
       off();
+      if (ended === 'lost') throw new CliError(`the connection to the broker at ${redactUrl(brokerUrl(args))} was lost; the observation of ${ep} ${path} ended`, EXIT.failure, 'run it again once the broker is back');
       await link.request(ep, { op: 'cancel-observe', path, token }, 2000).catch(() => undefined);
       return EXIT.ok;
     });

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { startHub } from '../../hub/hub-server.js';
 import { BROKER_HELP, BROKER_OPTIONS, linkOptions } from '../broker-options.js';
 import { CliError, EXIT, str, usageError, type Command } from '../command.js';
+import { jsonLines } from '../log-line.js';
 
 export const DEFAULT_HUB_PORT = 8640;
 
@@ -57,7 +58,8 @@ Example:
     if (external && args.values['mqtt-listen'] !== undefined) throw usageError('--mqtt-listen is for the embedded broker; drop it when you give --broker');
     const link = linkOptions(args);
     const mqttListen = parseHostPort(str(args.values['mqtt-listen']) ?? '127.0.0.1:1883', '--mqtt-listen');
-    const log = (msg: string, fields?: Record<string, unknown>) => console.log(JSON.stringify({ time: new Date().toISOString(), component: 'fota-hub', msg, ...fields }));
+    // every line has a level (and a journald priority prefix under systemd): cli/log-line.ts
+    const log = jsonLines('fota-hub');
     // a rejection nobody handles is a bug: say so in the log (tests look for it), then exit for the service manager
     // to restart the hub, which resumes its jobs from the database and the devices' state
     process.on('unhandledRejection', (reason) => {

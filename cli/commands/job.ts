@@ -63,6 +63,7 @@ const SCHEDULE_OPTIONS: Options = {
   'max-in-flight': { type: 'string' },
   'abort-failure-ratio': { type: 'string' },
   wait: { type: 'boolean' },
+  json: { type: 'boolean' },
   hub: { type: 'string' },
 };
 const scheduleHelp = (timeout: number) => `Options:
@@ -73,6 +74,7 @@ const scheduleHelp = (timeout: number) => `Options:
   --abort-failure-ratio R    stop starting devices once this share (0..1) of the finished ones failed
   --wait           follow the job: a table of the devices, exit 0 when it completed, 1 when it failed or
                    was cancelled; Ctrl-C stops waiting (the job keeps running)
+  --json           print the scheduled job as JSON (with --wait: the finished job and its devices)
 ${HUB_HELP}`;
 
 function scheduleCommand(spec: { verb: string; type: JobType; summary: string; usage: string; options?: Options; own(args: Parsed): Partial<JobParameters> }): Command {
@@ -98,9 +100,12 @@ function scheduleCommand(spec: { verb: string; type: JobType; summary: string; u
             if (chosen !== undefined || n >= 5 || !(e instanceof JobClientError && e.code === 'duplicate-job')) throw e;
           }
         }
-        console.log(job.JobId);
+        const json = args.values.json === true;
+        // --json: the job record now, or with --wait the finished job and its children
+        if (json && !args.values.wait) console.log(JSON.stringify(job, null, 2));
+        else if (!json) console.log(job.JobId);
         process.stderr.write(`scheduled ${spec.type} job ${job.JobId} on ${deviceIds.length} device${deviceIds.length === 1 ? '' : 's'}${args.values.wait ? '' : `; follow it: fota job show ${job.JobId} --wait`}\n`);
-        return args.values.wait ? follow(c, job.JobId) : EXIT.ok;
+        return args.values.wait ? follow(c, job.JobId, { json }) : EXIT.ok;
       });
     },
   };
@@ -230,7 +235,7 @@ Example: fota job show fw-20261127-163045`,
   run: (args) =>
     withClient(args, 'job show', async (c) => {
       const id = args.positionals[0] as string;
-      if (args.values.wait) return follow(c, id);
+      if (args.values.wait) return follow(c, id, { json: args.values.json === true });
       const d = await c.getJob(id);
       if (args.values.json) console.log(JSON.stringify(d, null, 2));
       else if (d.job.ParentJobId !== '') for (const line of childDetailLines(d.job)) console.log(line);
@@ -246,18 +251,20 @@ Example: fota job show fw-20261127-163045`,
 const cancel: Command = {
   name: 'job cancel',
   summary: 'cancel a fleet job (or one device job)',
-  usage: `Usage: fota job cancel ID
+  usage: `Usage: fota job cancel ID [--json]
 
 Cancels a fleet job: queued devices are not started, running ones are cancelled where LwM2M allows it
 (an update that is already installing finishes). ID may also be one device job PARENT~DEVICE.
+  --json   print the job record as JSON
 ${HUB_HELP}
 
 Example: fota job cancel fw-20261127-163045`,
-  options: { hub: { type: 'string' } },
+  options: { hub: { type: 'string' }, json: { type: 'boolean' } },
   positionals: { min: 1, max: 1 },
   run: (args) =>
     withClient(args, 'job cancel', async (c) => {
       const job = await c.cancelJob(args.positionals[0] as string);
+      if (args.values.json) return (console.log(JSON.stringify(job, null, 2)), EXIT.ok);
       console.log(job.Status === 'Cancelled' ? `cancelled ${job.JobId}` : `${job.JobId} is ${job.Status}${isTerminal(job.Status) ? ' (it had already ended)' : ''}`);
       return EXIT.ok;
     }),

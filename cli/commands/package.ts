@@ -41,7 +41,7 @@ function progressLine(label: string): { update(done: number, total: number, phas
 export const keygenCommand: Command = {
   name: 'keygen',
   summary: 'create an Ed25519 signing key pair for packages',
-  usage: `Usage: fota keygen -o NAME [--force]
+  usage: `Usage: fota keygen -o NAME [--force] [--json]
 
 Writes NAME.key (private, PKCS#8 PEM, mode 0600: keep it off the devices) and NAME.pub (public, SPKI PEM: give it
 to the devices as a trusted key). Refuses to overwrite existing files unless --force.
@@ -49,13 +49,15 @@ to the devices as a trusted key). Refuses to overwrite existing files unless --f
 Options:
   -o, --out NAME   base name of the two files
   --force          overwrite existing key files
+  --json           print the two paths and the keyId as JSON
 
 Example:
   fota keygen -o keys/release`,
-  options: { out: { type: 'string', short: 'o' }, force: { type: 'boolean' } },
+  options: { out: { type: 'string', short: 'o' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
   async run(args: Parsed) {
     const base = requireOpt(args, 'out');
     const k = await tool(() => keygen(base, { force: args.values.force === true }));
+    if (args.values.json) return (console.log(JSON.stringify(k, null, 2)), EXIT.ok);
     console.log(`wrote ${k.privateKey} (private, mode 0600) and ${k.publicKey}; keyId ${k.keyId}`);
     return EXIT.ok;
   },
@@ -65,7 +67,7 @@ export const packCommand: Command = {
   name: 'pack',
   summary: 'build a signed firmware package from an image',
   usage: `Usage: fota pack --image IMG --version V --device-type T [--device-type T2 ...] [--name N]
-                 (--key NAME.key | --unsigned) [--gzip] [--description TEXT] -o OUT
+                 (--key NAME.key | --unsigned) [--gzip] [--description TEXT] [--json] -o OUT
 
 Builds a package: a plain tar of manifest.json, manifest.sig (Ed25519 over manifest.json) and the image. The image is
 read twice, streaming (once to hash it, once to write it), never held in memory.
@@ -80,6 +82,7 @@ Options:
   --gzip               compress the payload (devices inflate it while writing)
   --description TEXT   free text stored in the manifest
   -o, --out OUT        the package file to write
+  --json               print the package file, its size, keyId and manifest as JSON
 
 Example:
   fota pack --image rootfs.img --version 3.0.0 --device-type fota-sim --key keys/release.key -o acme-3.0.0.fota`,
@@ -93,6 +96,7 @@ Example:
     gzip: { type: 'boolean' },
     description: { type: 'string' },
     out: { type: 'string', short: 'o' },
+    json: { type: 'boolean' },
   },
   async run(args: Parsed) {
     const image = requireOpt(args, 'image');
@@ -110,6 +114,7 @@ Example:
     const r = await tool(() =>
       pack({ image, out, version, deviceTypes, gzip: args.values.gzip === true, progress: line.update, ...(key ? { key } : {}), ...(name ? { name } : {}), ...(description !== undefined ? { description } : {}) }),
     ).finally(() => line.end());
+    if (args.values.json) return (console.log(JSON.stringify({ out: r.out, bytes: r.bytes, keyId: r.keyId ?? null, manifest: r.manifest }, null, 2)), EXIT.ok);
     const p = r.manifest.payload;
     console.log(`wrote ${r.out} (${r.bytes} bytes): ${r.manifest.name} ${r.manifest.version} for ${r.manifest.deviceTypes.join(', ')}`);
     console.log(`payload ${p.name}: ${p.size} bytes${p.compression === 'gzip' ? `, gzip ${p.storedSize} bytes` : ''}, sha256 ${p.sha256}`);

@@ -38,7 +38,7 @@ function version(args: Parsed, fallback?: string): string {
 export const simImageCommand: Command = {
   name: 'sim image',
   summary: 'make a simulated firmware image (for packages and simulated devices)',
-  usage: `Usage: fota sim image --version V --size SIZE [--broken] -o IMG
+  usage: `Usage: fota sim image --version V --size SIZE [--broken] [--json] -o IMG
 
 Writes a simulated firmware image of exactly SIZE bytes: a 4 KiB header (magic, firmware version, size, broken
 flag) and deterministic pseudo-random content. A simulated device boots it as firmware V; a --broken image never
@@ -49,16 +49,18 @@ Options:
   --size SIZE      image size: 4096, 512K, 64M, 1G (at least 4K)
   --broken         the simulated kernel fails to boot this image
   -o, --out IMG    output file (overwritten)
+  --json           print the image's file, version, size and broken flag as JSON
 
 Example:
   fota sim image --version 2.0.0 --size 64M -o fw-2.0.0.img`,
-  options: { version: { type: 'string' }, size: { type: 'string' }, broken: { type: 'boolean' }, out: { type: 'string', short: 'o' } },
+  options: { version: { type: 'string' }, size: { type: 'string' }, broken: { type: 'boolean' }, out: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
   async run(args) {
     const v = version(args);
     const size = parseSize(requireOpt(args, 'size'), '--size');
     if (size < 4096) throw usageError('--size must be at least 4K (the image header)');
     const out = requireOpt(args, 'out');
     const h = await sim(() => makeSimImage({ version: v, size, broken: args.values.broken === true, out }));
+    if (args.values.json) return (console.log(JSON.stringify({ out, ...h })), EXIT.ok);
     console.log(`wrote ${out}: firmware ${h.version}, ${h.size} bytes${h.broken ? ', broken (never boots)' : ''}`);
     return EXIT.ok;
   },

@@ -93,3 +93,47 @@ describe('fota device', () => {
     expect(lines.map((l) => l.value)).toEqual(['Europe/Paris', 'Asia/Tokyo']);
   });
 });
+
+describe('fota device: named resources, --json, and a broker that goes away', () => {
+  it('observe prints named resources, the whole value first and then only what changed', async () => {
+    const child = spawn(process.execPath, [FOTA, 'device', 'cli-1', 'observe', '/3/0', '--broker', broker.url]);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await until(() => out.includes('Firmware Version: 1.0.0'), 'the first value, named', 10_000);
+    expect(out).toMatch(/^\S+Z cli-1 \/3\/0\n {2}Manufacturer: /);
+    const first = out;
+    await fota('device', 'cli-1', 'write', '/3/0/15', 'America/Lima');
+    await until(() => out.includes('Timezone: America/Lima'), 'the change', 10_000);
+    const change = out.slice(first.length);
+    // the zone moved the UTC offset too; nothing else is printed again
+    expect(change).toMatch(/^\S+Z cli-1 \/3\/0\n {2}Utc Offset: -05:00\n {2}Timezone: America\/Lima\n$/);
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+
+  it('read, write and exec print one JSON object with --json', async () => {
+    const r = await fota('device', 'cli-1', 'read', '/5/0/3', '--json');
+    expect(JSON.parse(r.stdout)).toEqual({ device: 'cli-1', path: '/5/0/3', code: '2.05', value: 0 });
+    const w = await fota('device', 'cli-1', 'write', '/3/0/15', 'Europe/Oslo', '--json');
+    expect(JSON.parse(w.stdout)).toEqual({ device: 'cli-1', path: '/3/0/15', code: '2.04' });
+    expect(w.stderr).toBe('');
+  });
+
+  it('observe says so and exits 1 when the broker goes away (it used to exit 0 silently)', async () => {
+    const child = spawn(process.execPath, [FOTA, 'device', 'cli-1', 'observe', '/5/0', '--json', '--broker', broker.url]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    await until(() => out.includes('"value"'), 'first value', 10_000);
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    await broker.pause();
+    try {
+      expect(await exited).toBe(1);
+      expect(err).toMatch(/the connection to the broker at mqtt:\/\/127\.0\.0\.1:\d+ was lost; the observation of cli-1 \/5\/0 ended/);
+    } finally {
+      await broker.resume();
+    }
+  });
+});

@@ -104,6 +104,9 @@ describe('fota-agent commands through a running agent', () => {
     });
     expect(after.boot).toMatchObject({ booted: 'B', trial: false });
     expect(after.slots).toMatchObject({ A: '1.0.0', B: '2.0.0' });
+    // started with --jitless (platform/agent-runtime.ts), the agent booted twice without V8's wasm warning
+    expect(d.output()).toMatch(/agent starting/);
+    expect(d.output()).not.toMatch(/expose_wasm/);
   });
 
   it('the hub cannot name a local file as the Package URI (only fota-agent install on the device may)', async () => {

@@ -187,3 +187,85 @@ describe('help in every position the overview suggests', () => {
     expect(early.stderr).toMatch(/"read" comes after the device id: fota device ID read PATH/);
   });
 });
+
+describe('shell completion', () => {
+  /** Completes `line` (the last word is being typed; a trailing space starts a new word) in a real bash. */
+  async function bashComplete(script: string, line: string): Promise<string[]> {
+    const file = join(tmp, 'fota.bash');
+    await writeFile(file, script);
+    const program = `source ${file}; read -ra W <<< "$LINE"; [[ "$LINE" == *" " ]] && W+=(""); COMP_WORDS=("\${W[@]}"); COMP_CWORD=$(( \${#W[@]} - 1 )); _fota; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn('bash', ['--norc', '--noprofile', '-c', program], { env: { ...process.env, LINE: line }, cwd: tmp });
+      let o = '';
+      child.stdout.on('data', (d: Buffer) => (o += d.toString()));
+      child.once('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(`bash exited ${code}`))));
+    });
+    return out.split('\n').filter(Boolean);
+  }
+
+  it('fota completion bash completes commands, subcommands, the device verbs after an id, options and files', async () => {
+    const script = (await run(['completion', 'bash'])).stdout;
+    expect(await bashComplete(script, 'fota s')).toEqual(['serve', 'sim']);
+    expect(await bashComplete(script, 'fota sim i')).toEqual(['image']);
+    expect(await bashComplete(script, 'fota device dev1 ob')).toEqual(['observe']);
+    expect(await bashComplete(script, 'fota device l')).toEqual(['list']);
+    expect(await bashComplete(script, 'fota pack --im')).toEqual(['--image']);
+    expect(await bashComplete(script, 'fota job firmware-update --')).toEqual(expect.arrayContaining(['--package', '--devices', '--wait', '--json', '--help']));
+    expect(await bashComplete(script, 'fota completion ')).toEqual(['bash', 'zsh']);
+    await writeFile(join(tmp, 'fw-9.img'), '');
+    expect(await bashComplete(script, 'fota sim image -o fw-')).toEqual(['fw-9.img']);
+  });
+
+  it('fota completion zsh runs in a real zsh: the same candidates through compadd, files otherwise', async () => {
+    const file = join(tmp, '_fota');
+    await writeFile(file, (await run(['completion', 'zsh'])).stdout);
+    // compadd and _files only exist inside zsh's completion widgets: stand-ins print what they were given
+    const complete = (...words: string[]) =>
+      new Promise<string>((resolve) => {
+        const program = `compadd() { [[ $1 == -a ]] && print -l -- \${(P)2} }; _files() { print FILES }; source ${file}; words=(${words.map((w) => `'${w}'`).join(' ')}); CURRENT=${words.length}; _fota`;
+        const child = spawn('zsh', ['-f', '-c', program]);
+        let o = '';
+        child.stdout.on('data', (d: Buffer) => (o += d.toString()));
+        child.once('exit', () => resolve(o.trim()));
+      });
+    expect(await complete('fota', 'device', 'dev1', 'ob')).toBe('read\nwrite\nexec\nobserve');
+    expect((await complete('fota', 'pack', '--im')).split('\n')).toContain('--image');
+    expect(await complete('fota', 'sim', 'image', '-o', 'fw')).toBe('FILES');
+  });
+});
+
+describe('fota hub logs', () => {
+  it('every line has a level, and under journald its syslog priority prefix', async () => {
+    const { open, readFile, stat } = await import('node:fs/promises');
+    const logFile = join(tmp, 'hub-journal.log');
+    const fh = await open(logFile, 'w');
+    const st = await stat(logFile);
+    // stdout is "the journal": JOURNAL_STREAM names its device and inode, as systemd does (systemd.exec(5))
+    const child = spawn(process.execPath, [FOTA, 'hub', '--db', join(tmp, 'journal.db'), '--mqtt-listen', '127.0.0.1:0', '--listen', '127.0.0.1:0'], {
+      stdio: ['ignore', fh.fd, 'pipe'],
+      env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+    });
+    children.push(child);
+    let err = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/Ctrl-C stops/.test(err)) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`hub exited ${code}: ${err}`)));
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+    await fh.close();
+    const lines = (await readFile(logFile, 'utf8')).split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const m = /^<([36])>(\{.*\})$/.exec(line);
+      expect(m, line).not.toBeNull();
+      const rec = JSON.parse(m![2]!) as { level: string; component: string };
+      expect(rec.component).toBe('fota-hub');
+      expect(rec.level).toBe(m![1] === '3' ? 'error' : 'info');
+    }
+  });
+});
