@@ -15,6 +15,8 @@ export interface FieldDoc {
   doc: string;
   /** may the hub change it through the configuration object (issue: configuration update jobs) */
   remote?: boolean;
+  /** a narrower range for remote changes than for the file: values that would cut the device off for long */
+  remoteRange?: { min?: number; max?: number };
 }
 
 export type Schema = { [key: string]: FieldDoc | Schema };

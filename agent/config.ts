@@ -26,8 +26,10 @@ export const AGENT_SCHEMA = {
     keepaliveSec: { spec: { kind: 'int', default: 30, min: 5, max: 3600 }, doc: 'MQTT keepalive', remote: true },
     protocolVersion: { spec: { kind: 'enum', default: 4, values: [4, 5] }, doc: 'MQTT 3.1.1 (4) or 5' },
     connectTimeoutSec: { spec: { kind: 'int', default: 15, min: 1, max: 600 }, doc: 'time allowed for one connection attempt' },
-    reconnectInitialDelaySec: { spec: { kind: 'number', default: 1, min: 0.05, max: 3600 }, doc: 'first reconnect delay (doubles, full jitter)', remote: true },
-    reconnectMaxDelaySec: { spec: { kind: 'number', default: 60, min: 0.1, max: 86400 }, doc: 'reconnect delay ceiling', remote: true },
+    // a trial connects at once, so it cannot catch a long reconnect delay: remote changes keep it short
+    reconnectInitialDelaySec: { spec: { kind: 'number', default: 1, min: 0.05, max: 3600 }, doc: 'first reconnect delay (doubles, full jitter)', remote: true, remoteRange: { max: 60 } },
+    reconnectMaxDelaySec: { spec: { kind: 'number', default: 60, min: 0.1, max: 86400 }, doc: 'reconnect delay ceiling', remote: true, remoteRange: { max: 900 } },
+    confirmTimeoutSec: { spec: { kind: 'int', default: 120, min: 10, max: 3600 }, doc: 'a configuration change from the hub is kept only if the agent connects with it within this time; otherwise the last configuration that connected comes back' },
   },
   topicPrefix: { spec: { kind: 'string', default: 'lwm2m', pattern: PREFIX_RE, hint: 'topic levels without wildcards, e.g. lwm2m or acme/fleet1' }, doc: 'MQTT topic prefix' },
   platform: {
@@ -54,7 +56,7 @@ export const AGENT_SCHEMA = {
     checkpointMiB: { spec: { kind: 'int', default: 16, min: 1, max: 4096 }, doc: 'resume checkpoint interval (slot synced, state saved)' },
   },
   health: {
-    connectTimeoutSec: { spec: { kind: 'int', default: 120, min: 1, max: 86400 }, doc: 'a trial boot must reach the broker within this time', remote: true },
+    connectTimeoutSec: { spec: { kind: 'int', default: 120, min: 1, max: 86400 }, doc: 'a trial boot must reach the broker within this time', remote: true, remoteRange: { min: 30 } },
     command: { spec: { kind: 'strings', default: [] }, doc: 'optional health command argv; exit 0 = healthy' },
     commandTimeoutSec: { spec: { kind: 'int', default: 60, min: 1, max: 3600 }, doc: 'health command time limit', remote: true },
     manual: { spec: { kind: 'bool', default: false }, doc: 'commit a trial only on `fota-agent mark-good` (the board checks its health itself); the broker check and health command can still fail it' },
@@ -89,6 +91,7 @@ export interface AgentConfig {
     connectTimeoutSec: number;
     reconnectInitialDelaySec: number;
     reconnectMaxDelaySec: number;
+    confirmTimeoutSec: number;
   };
   topicPrefix: string;
   platform: { name: string; options: Record<string, unknown> };
@@ -146,6 +149,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   if (cfg.broker.password && cfg.broker.passwordFile) throw new ConfigError('broker.password', 'set either password or passwordFile, not both');
   if (Boolean(cfg.broker.certFile) !== Boolean(cfg.broker.keyFile)) throw new ConfigError('broker.certFile', 'certFile and keyFile go together (mutual TLS)');
   if (cfg.broker.reconnectMaxDelaySec < cfg.broker.reconnectInitialDelaySec) throw new ConfigError('broker.reconnectMaxDelaySec', 'must not be below reconnectInitialDelaySec');
+  // MQTT 3.1.1 §3.1.2.9: no password without a user name (brokers refuse the connection); MQTT 5 allows it, but no
+  // broker fota supports authenticates that way, and a device that cannot connect cannot be told otherwise
+  if ((cfg.broker.password || cfg.broker.passwordFile) && !cfg.broker.username) throw new ConfigError('broker.password', 'a password needs broker.username (MQTT sends no password without a user name)');
+  if (cfg.broker.confirmTimeoutSec < cfg.broker.connectTimeoutSec) throw new ConfigError('broker.confirmTimeoutSec', 'must not be below connectTimeoutSec (one connection attempt must fit in it)');
   if (cfg.trustedKeys.length + cfg.trustedKeysPem.length === 0 && !cfg.allowUnsigned) throw new ConfigError('trustedKeys', 'list at least one public key, or set allowUnsigned: true (lab use only)');
   if (cfg.trustedKeysPem.length > MAX_PEM_KEYS) throw new ConfigError('trustedKeysPem', `at most ${MAX_PEM_KEYS} keys`);
   if (cfg.retiredKeys.length > 256) throw new ConfigError('retiredKeys', 'at most 256 keyIds');

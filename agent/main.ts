@@ -9,8 +9,8 @@ import { missingRuntimeSettings } from '../platform/agent-runtime.js';
 import { checkPlatform, PlatformConfigError } from '../platform/registry.js';
 import { SIM_REBOOT_EXIT_CODE } from '../platform/simulator/constants.js';
 import { ConfigError } from './config-schema.js';
-import { parseConfig, readConfigFile, type AgentConfig } from './config.js';
-import { ConfigOverrides, readOverrides, withOverrides } from './adapters/config-overrides.js';
+import { readConfigFile, type AgentConfig } from './config.js';
+import { ConfigOverrides, startWithOverrides } from './adapters/config-overrides.js';
 import { composeAgent, readAgentSecrets, type AgentSecrets, type ComposedAgent } from './compose.js';
 import { FileStore } from './adapters/file-store.js';
 import { jsonLogger, underJournal } from './adapters/json-logger.js';
@@ -80,22 +80,11 @@ async function run(argv: string[]): Promise<number> {
   let cfg: AgentConfig;
   let secrets: AgentSecrets;
   let config: ConfigOverrides;
-  let overridesError: string | undefined;
+  let overridesProblems: string[];
   try {
     const raw = readConfigFile(args.config!);
-    // the state directory holds the hub's configuration changes: read the file first to find it
-    const stateDir = parseConfig(raw, process.env).stateDir;
-    const saved = readOverrides(stateDir);
-    overridesError = saved.error;
-    try {
-      cfg = parseConfig(withOverrides(raw, saved.overrides.values), process.env);
-      config = new ConfigOverrides(raw, process.env, stateDir, saved.overrides);
-    } catch (e) {
-      // a configuration file edited since may make an old remote change invalid: the file wins, say so
-      overridesError = `remote configuration changes ignored: ${(e as Error).message}`;
-      cfg = parseConfig(raw, process.env);
-      config = new ConfigOverrides(raw, process.env, stateDir, { revision: 0, values: {} });
-    }
+    // the hub's configuration changes (STATE_DIR/config-overrides.json): a change on trial is started here, once
+    ({ cfg, config, problems: overridesProblems } = await startWithOverrides(raw, process.env, { run: !args.command && !args.check }));
     secrets = readAgentSecrets(cfg);
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -109,7 +98,7 @@ async function run(argv: string[]): Promise<number> {
   // under systemd (Type=notify): watchdog pings from now on, STATUS= with each transition, READY=1 once started
   const systemd = args.check ? undefined : systemdService(process.env, { logger: baseLogger, pid: process.pid });
   const logger = systemd?.logger ?? baseLogger;
-  if (overridesError) logger.error('configuration changes from the hub could not be used', { error: overridesError });
+  for (const problem of overridesProblems) logger.error('configuration changes from the hub', { problem });
 
   let agent: ComposedAgent | undefined;
   let stopping: Promise<void> | undefined;

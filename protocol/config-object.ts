@@ -31,6 +31,11 @@ export type ConfigKey = keyof typeof CONFIG_RESOURCES;
 
 /** Read-only: how many remote configuration changes are in effect (0 = the shipped configuration). */
 export const CONFIG_REVISION = 100;
+/**
+ * Read-only string: what became of the last change ("revision 4 (broker.password) reverted to revision 3: the agent
+ * did not connect to the broker within 120 s with it") or a problem with the saved changes; "" when none.
+ */
+export const CONFIG_STATUS = 101;
 
 export const CONFIG_KEYS = Object.keys(CONFIG_RESOURCES) as ConfigKey[];
 

@@ -1,9 +1,30 @@
 // Store port on a file: atomic replace (write temp, fsync, rename, fsync the directory), versioned envelope.
-// A torn write can only leave the temp file behind; the previous document stays intact.
+// A torn write can only leave the temp file behind; the previous document stays intact. Optionally a second copy
+// (`<name>.bak`, written the same way after the first) that load() falls back on when the file is unreadable.
+//
+// INVARIANTS
+// - Saves of one path run one at a time in this process, in call order (a module-wide queue per path), whatever
+//   FileStore instance they come from: two concurrent writers never interleave (issue 9 #3: a shared fixed temp name
+//   and unserialised writes gave invalid JSON).
+// - Every temporary file has a unique name (pid + counter), so another process writing the same path cannot clobber it.
 
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Store } from '../core/ports.js';
+
+const queues = new Map<string, Promise<unknown>>();
+let tmpCounter = 0;
+
+/** Runs `job` after every earlier job queued for `path` has settled. */
+function serialised<T>(path: string, job: () => Promise<T>): Promise<T> {
+  const run = (queues.get(path) ?? Promise.resolve()).then(job, job);
+  const tail = run.catch(() => undefined);
+  queues.set(path, tail);
+  void tail.then(() => {
+    if (queues.get(path) === tail) queues.delete(path);
+  });
+  return run;
+}
 
 export const STORE_FORMAT = 1;
 
@@ -16,7 +37,12 @@ interface Envelope {
 export class FileStore implements Store<unknown> {
   private readonly file: string;
 
-  constructor(dir: string, name = 'state.json') {
+  /** `backup`: keep a second copy (`<name>.bak`) that `loadWithBackup()` falls back on */
+  constructor(
+    dir: string,
+    name = 'state.json',
+    private readonly opts: { backup?: boolean } = {},
+  ) {
     this.file = join(dir, name);
   }
 
@@ -26,43 +52,34 @@ export class FileStore implements Store<unknown> {
 
   /** undefined when nothing was saved; throws an Error naming the file when it is unreadable or of a newer format. */
   async load(): Promise<unknown> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
-    let env: Envelope;
-    try {
-      env = JSON.parse(text) as Envelope;
-    } catch {
-      throw new Error(`${this.file} is not valid JSON`);
-    }
-    if (typeof env !== 'object' || env === null || typeof env.format !== 'number') throw new Error(`${this.file} has no format version`);
-    if (env.format > STORE_FORMAT) throw new Error(`${this.file} was written by a newer agent (format ${env.format}); refusing to guess`);
-    return env.data;
+    return readDocument(this.file);
   }
 
-  async save(value: unknown): Promise<void> {
-    const dir = dirname(this.file);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.tmp`;
-    const body = JSON.stringify({ format: STORE_FORMAT, savedAt: new Date().toISOString(), data: value } satisfies Envelope, null, 1);
-    const fh = await open(tmp, 'w', 0o600);
+  /**
+   * Like load(), but when the file is unreadable the backup copy is used instead: `error` then says what was wrong
+   * and `from` says the backup was used. Throws only when neither copy can be read (naming both problems).
+   */
+  async loadWithBackup(): Promise<{ value: unknown; from: 'file' | 'backup'; error?: string }> {
     try {
-      await fh.writeFile(body);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      return { value: await readDocument(this.file), from: 'file' };
+    } catch (e) {
+      const error = (e as Error).message;
+      try {
+        const value = await readDocument(`${this.file}.bak`);
+        if (value === undefined) throw new Error(`${this.file}.bak does not exist`);
+        return { value, from: 'backup', error };
+      } catch (b) {
+        throw new Error(`${error}; and its backup: ${(b as Error).message}`);
+      }
     }
-    await rename(tmp, this.file);
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+  }
+
+  save(value: unknown): Promise<void> {
+    return serialised(this.file, async () => {
+      const body = JSON.stringify({ format: STORE_FORMAT, savedAt: new Date().toISOString(), data: value } satisfies Envelope, null, 1);
+      await writeAtomically(this.file, body);
+      if (this.opts.backup) await writeAtomically(`${this.file}.bak`, body);
+    });
   }
 
   /** Moves an unreadable document aside (kept for inspection) so the agent can start from a clean state. */
@@ -70,5 +87,62 @@ export class FileStore implements Store<unknown> {
     const aside = `${this.file}.corrupt-${Date.now()}`;
     await rename(this.file, aside).catch(() => rm(this.file, { force: true }));
     return aside;
+  }
+}
+
+/** undefined when the file does not exist; throws an Error naming the file when it is unreadable or newer. */
+async function readDocument(file: string): Promise<unknown> {
+  await removeStaleTemps(file);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  let env: Envelope;
+  try {
+    env = JSON.parse(text) as Envelope;
+  } catch {
+    throw new Error(`${file} is not valid JSON`);
+  }
+  if (typeof env !== 'object' || env === null || typeof env.format !== 'number') throw new Error(`${file} has no format version`);
+  if (env.format > STORE_FORMAT) throw new Error(`${file} was written by a newer agent (format ${env.format}); refusing to guess`);
+  return env.data;
+}
+
+/** Temp files of `file` left by an earlier process (a power cut mid-save): unique names would otherwise pile up. */
+async function removeStaleTemps(file: string): Promise<void> {
+  const base = basename(file);
+  const names = await readdir(dirname(file)).catch(() => [] as string[]);
+  for (const n of names) {
+    const m = /^(.*)\.(\d+)\.\d+\.tmp$/.exec(n);
+    if (m && (m[1] === base || m[1] === `${base}.bak`) && Number(m[2]) !== process.pid) await rm(join(dirname(file), n), { force: true }).catch(() => undefined);
+  }
+}
+
+/** write a unique temp file, fsync it, rename it over `file`, fsync the directory (the rename is durable) */
+async function writeAtomically(file: string, body: string): Promise<void> {
+  const dir = dirname(file);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`;
+  try {
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(body);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
   }
 }

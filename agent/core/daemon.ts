@@ -18,7 +18,7 @@ import { deviceObject } from './objects/device-object.js';
 import { firmwareObject } from './objects/firmware-object.js';
 import type { Action } from './objects/lw-object.js';
 import { Observations } from './observations.js';
-import type { BootStatus, Clock, ConfigPort, DeviceInfoSource, Downloader, HealthProbe, Logger, PlatformAdapter, Store, Transport } from './ports.js';
+import type { BootStatus, Clock, ConfigPort, ConfigTrial, DeviceInfoSource, Downloader, HealthProbe, Logger, PlatformAdapter, Store, Transport } from './ports.js';
 import { configObject } from './objects/config-object.js';
 import { initialDocument, restoreDocument, type AgentDocument } from './state-document.js';
 import { otherSlot } from './ports.js';
@@ -128,6 +128,8 @@ export class Daemon {
     });
     await this.dispatch({ type: 'booted', boot: this.boot, at: deps.clock.now() });
     this.track(this.registrationUpdates());
+    const trial = deps.config?.trial();
+    if (trial) this.track(this.confirmOrRevert(trial));
   }
 
   /** Stops tasks (a download keeps its checkpoint and resumes on the next start) and disconnects. */
@@ -240,6 +242,28 @@ export class Daemon {
       case 'reset-agent':
         return this.resetAgent();
     }
+  }
+
+  /**
+   * Confirm or revert (as a network manager does): this run tries a configuration change; it is kept once the agent
+   * has connected with it, otherwise the agent goes back to the last configuration that connected and restarts.
+   */
+  private async confirmOrRevert(trial: ConfigTrial): Promise<void> {
+    const { config, logger } = this.deps;
+    if (!config) return;
+    const connected = await this.waitConnected(trial.timeoutMs);
+    // stopping during the trial: the next start reverts it (a change is started at most once)
+    if (this.lifecycle.signal.aborted) return;
+    if (connected) {
+      await config.confirm();
+      logger.info('configuration change kept: connected with it', { revision: trial.revision, keys: trial.keys });
+      this.report();
+      return;
+    }
+    const reason = `the agent did not connect to the broker within ${Math.round(trial.timeoutMs / 1000)} s with it`;
+    await config.revert(reason);
+    logger.error('configuration change reverted', { revision: trial.revision, keys: trial.keys, reason });
+    await this.restartAgent(`configuration revision ${trial.revision} reverted: ${reason}`);
   }
 
   /** After a factory reset: configuration and settings back to the shipped defaults, then a fresh start. */
@@ -400,11 +424,13 @@ export class Daemon {
         const config = this.deps.config;
         if (!config) return { id, code: '4.04', reason: 'this agent has no remote configuration' };
         if (this.doc.firmware.phase === 'updating') return { id, code: '4.05', reason: 'an update is being installed; change the configuration when it is done' };
-        const problem = config.check(action.patch);
-        if (problem !== undefined) return { id, code: '4.00', reason: `configuration refused, nothing changed: ${problem}` };
-        await config.apply(action.patch);
+        // validated and saved in the configuration's own queue: two writes at once both land, each answer true
+        const r = await config.apply(action.patch);
+        if (r.refused !== undefined) return { id, code: '4.00', reason: `configuration refused, nothing changed: ${r.refused}` };
+        // the same values again: nothing saved, no restart
+        if (!r.changed) return { id, code: '2.04' };
         this.report();
-        // the new configuration takes effect as a whole when the agent starts again (a download resumes)
+        // the new configuration takes effect as a whole when the agent starts again (a download resumes), on trial
         this.track(this.deps.clock.sleep(200).then(() => this.restartAgent(`configuration changed: ${Object.keys(action.patch).join(', ')}`)));
         return { id, code: '2.04' };
       }

@@ -170,20 +170,39 @@ export interface HealthProbe {
   run(signal: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }>;
 }
 
+/** A configuration change this run is trying: kept once the agent connects within `timeoutMs`, else reverted. */
+export interface ConfigTrial {
+  revision: number;
+  keys: string[];
+  timeoutMs: number;
+}
+
 /**
  * The agent's remotely managed configuration (Object 26241). Keys are configuration keys ("download.retries").
  * Changes are validated against the whole configuration, persisted atomically, and take effect when the agent
- * restarts; the previous configuration stays in force on any error.
+ * restarts, on trial: the agent keeps a change only once it has connected with it (confirm or revert).
  */
 export interface ConfigPort {
-  /** current values of the remotely managed keys; secrets are never included */
+  /** current values of the remotely managed keys (the newest change); secrets are never included */
   values(): Record<string, JsonValue>;
   /** how many remote changes are in effect (0 = the shipped configuration) */
   revision(): number;
+  /** what became of the last change (kept, reverted and why) or a problem with the saved changes; "" when none */
+  status(): string;
   /** validates `patch` on top of the current configuration: undefined when valid, else a reason naming the key */
   check(patch: Record<string, JsonValue>): string | undefined;
-  /** persists the change atomically; throws when it cannot be saved (nothing changes then) */
-  apply(patch: Record<string, JsonValue>): Promise<void>;
+  /**
+   * Validates and persists the change atomically as the candidate the agent restarts with. `refused`: invalid on
+   * top of the current configuration; `changed: false`: every value is already the current one; nothing is saved
+   * in either case. Throws when it cannot be saved (nothing changes then). Serialised with every other change.
+   */
+  apply(patch: Record<string, JsonValue>): Promise<{ changed: boolean; refused?: string }>;
+  /** the change this run is trying, if any */
+  trial(): ConfigTrial | undefined;
+  /** the change on trial connected: keep it */
+  confirm(): Promise<void>;
+  /** the change on trial did not connect: the next start uses the last configuration that did; `reason` is reported */
+  revert(reason: string): Promise<void>;
   /** forgets every remote change (factory reset) */
   reset(): Promise<void>;
 }

@@ -1,11 +1,14 @@
 // Starts a real Mosquitto broker on a free loopback port for a test, and stops it in teardown.
 // Mosquitto comes from Debian (`apt-get install mosquitto`; .ci/run installs it).
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 export interface Broker {
   url: string;
@@ -41,11 +44,22 @@ async function waitForPort(port: number, ms = 5000): Promise<void> {
   }
 }
 
-export async function startMosquitto(): Promise<Broker> {
+/** `users`: user name → password; then only they may connect (mosquitto_passwd file, no anonymous clients). */
+export async function startMosquitto(opts: { users?: Record<string, string> } = {}): Promise<Broker> {
   const dir = await mkdtemp(join(tmpdir(), 'fota-mosq-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  await writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_type error', 'log_dest stderr', 'max_inflight_messages 100', ''].join('\n'));
+  const auth = ['allow_anonymous true'];
+  if (opts.users) {
+    // mosquitto started as root reads its files as the "mosquitto" user
+    await chmod(dir, 0o755);
+    const file = join(dir, 'passwd');
+    await writeFile(file, '', { mode: 0o644 });
+    for (const [user, password] of Object.entries(opts.users)) await run('mosquitto_passwd', ['-b', file, user, password]);
+    await chmod(file, 0o644);
+    auth.splice(0, 1, 'allow_anonymous false', `password_file ${file}`);
+  }
+  await writeFile(conf, [`listener ${port} 127.0.0.1`, ...auth, 'persistence false', 'log_type error', 'log_dest stderr', 'max_inflight_messages 100', ''].join('\n'), { mode: 0o644 });
   let child: ChildProcess | undefined;
   let stderr = '';
   const launch = async () => {

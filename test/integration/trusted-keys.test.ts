@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigOverrides } from '../../agent/adapters/config-overrides.js';
+import { startWithOverrides } from '../../agent/adapters/config-overrides.js';
 import { keyIdOf, publicKeyFromPem } from '../../agent/adapters/trusted-keys.js';
 import { readAgentSecrets } from '../../agent/compose.js';
 import { ConfigError } from '../../agent/config-schema.js';
@@ -87,8 +87,8 @@ describe('trusted keys', () => {
 
   it('a remote configuration change is checked with the keys: a bad key or retiring every key is refused before it is saved', async () => {
     const stateDir = await mkdtemp(join(dir, 'state-'));
-    const raw = { deviceId: 'd1', platform: { name: 'simulator', options: {} }, trustedKeys: [files['a.pub']] };
-    const overrides = new ConfigOverrides(raw, {}, stateDir, { revision: 0, values: {} });
+    const raw = { deviceId: 'd1', platform: { name: 'simulator', options: {} }, trustedKeys: [files['a.pub']], stateDir };
+    const overrides = (await startWithOverrides(raw, {}, { run: false })).config;
     expect(overrides.check({ retiredKeys: [keyIdOf(A.publicKey)] })).toMatch(/retires every trusted key/);
     expect(overrides.check({ trustedKeysPem: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'] })).toMatch(/is a certificate/);
     expect(overrides.check({ trustedKeysPem: [pem(B.publicKey)], retiredKeys: [keyIdOf(A.publicKey)] })).toBeUndefined();

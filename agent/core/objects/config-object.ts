@@ -1,14 +1,14 @@
 // Object 26241 fota Agent Configuration: the remotely managed agent settings (protocol/config-object.ts).
 // Pure: values come from the ConfigPort; writes become one 'config' action the daemon validates and applies.
 
-import { CONFIG_RESOURCES, CONFIG_REVISION, configKeyOf, CONFIG_KEYS, isSecret } from '../../../protocol/config-object.js';
+import { CONFIG_RESOURCES, CONFIG_REVISION, CONFIG_STATUS, configKeyOf, CONFIG_KEYS, isSecret } from '../../../protocol/config-object.js';
 import { ObjectId } from '../../../protocol/lwm2m.js';
 import type { JsonValue } from '../../../protocol/messages.js';
 import type { ConfigPort } from '../ports.js';
 import { respond, type Action, type LwObject, type ResourceOps } from './lw-object.js';
 
 export function configObject(config: ConfigPort): LwObject {
-  const resources: Record<number, ResourceOps> = { [CONFIG_REVISION]: 'R' };
+  const resources: Record<number, ResourceOps> = { [CONFIG_REVISION]: 'R', [CONFIG_STATUS]: 'R' };
   for (const key of CONFIG_KEYS) resources[CONFIG_RESOURCES[key].id] = isSecret(key) ? 'W' : 'RW';
   const patchOf = (values: Record<number, JsonValue>): Action => {
     const patch: Record<string, JsonValue> = {};
@@ -26,7 +26,7 @@ export function configObject(config: ConfigPort): LwObject {
     volatile: new Set(),
     read() {
       const values = config.values();
-      const out: Record<number, JsonValue> = { [CONFIG_REVISION]: config.revision() };
+      const out: Record<number, JsonValue> = { [CONFIG_REVISION]: config.revision(), [CONFIG_STATUS]: config.status() };
       for (const key of CONFIG_KEYS) if (!isSecret(key) && values[key] !== undefined) out[CONFIG_RESOURCES[key].id] = values[key]!;
       return out;
     },

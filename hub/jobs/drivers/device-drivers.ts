@@ -1,7 +1,7 @@
 // Child-job drivers for reboot, factory reset, configuration update, property read and property write.
 // Like the firmware driver they resume from the device's state and the persisted job log after a hub restart.
 
-import { CONFIG_RESOURCES, CONFIG_KEYS, isSecret, type ConfigKey } from '../../../protocol/config-object.js';
+import { CONFIG_RESOURCES, CONFIG_KEYS, CONFIG_REVISION, CONFIG_STATUS, isSecret, type ConfigKey } from '../../../protocol/config-object.js';
 import { Fw, FwState, UPDATE_RESULT_TEXT } from '../../../protocol/lwm2m.js';
 import type { JsonValue } from '../../../protocol/messages.js';
 import { valueOf, type Driver, type DriverContext, type DriverEnd } from '../driver.js';
@@ -71,18 +71,29 @@ export const configurationDriver: Driver = {
   async run(ctx) {
     const config = ctx.params.config ?? {};
     const resources = configToResources(config);
+    const revisionNow = async () => Number(valueOf(await ctx.request({ op: 'read', path: `/26241/0/${CONFIG_REVISION}` }), 'read the configuration revision'));
     let before = ctx.logged('configuration written')?.detail;
     if (before === undefined) {
-      before = await regIdNow(ctx);
+      before = JSON.stringify({ regId: await regIdNow(ctx), revision: await revisionNow() });
       ctx.step('configuration written', before);
       valueOf(await ctx.request({ op: 'write', path: '/26241/0', value: resources }), 'write the configuration');
-      ctx.patch({ Progress: 50, StatusMessage: 'configuration accepted; the agent restarts to apply it' });
+      ctx.patch({ Progress: 50, StatusMessage: 'configuration accepted; the agent restarts to try it' });
     }
-    await reRegistered(ctx, before);
+    // logs of older hubs hold the registration id alone
+    const was = before.startsWith('{') ? (JSON.parse(before) as { regId: string; revision?: number }) : { regId: before };
+    // the agent saves nothing and does not restart for values it already has
+    if (was.revision !== undefined && (await revisionNow()) === was.revision && ctx.device().regId === was.regId) {
+      return { status: 'Completed', message: `configuration unchanged (revision ${was.revision}): the device already had these values` };
+    }
+    await reRegistered(ctx, was.regId);
     const now = valueOf(await ctx.request({ op: 'read', path: '/26241/0' }), 'read the configuration back') as Record<string, JsonValue>;
+    // the agent keeps a change only once it has connected with it (confirm or revert); its status says what happened
+    if (was.revision !== undefined && Number(now[String(CONFIG_REVISION)]) <= was.revision) {
+      return { status: 'Failed', message: `the agent did not keep the change: ${String(now[String(CONFIG_STATUS)] ?? 'no reason given')}` };
+    }
     const wrong = Object.entries(config).filter(([k, v]) => !isSecret(k as ConfigKey) && JSON.stringify(now[String(CONFIG_RESOURCES[k as ConfigKey].id)]) !== JSON.stringify(v));
     if (wrong.length > 0) return { status: 'Failed', message: `the agent restarted without the new value of ${wrong.map(([k]) => k).join(', ')}` };
-    return { status: 'Completed', message: `configuration applied (revision ${String(now['100'])}): ${Object.keys(config).join(', ')}` };
+    return { status: 'Completed', message: `configuration applied (revision ${String(now[String(CONFIG_REVISION)])}): ${Object.keys(config).join(', ')}` };
   },
 };
 
