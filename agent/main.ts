@@ -3,10 +3,8 @@
 // Exit codes: 0 stopped, 1 crashed (systemd restarts it), 64 usage, 75 restart to apply a new configuration,
 // 78 bad configuration, 3 simulated reboot.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { missingRuntimeSettings } from '../platform/agent-runtime.js';
-import { checkPlatform, PlatformConfigError } from '../platform/registry.js';
+import { checkPlatform, createPlatform, PlatformConfigError } from '../platform/registry.js';
 import { SIM_REBOOT_EXIT_CODE } from '../platform/simulator/constants.js';
 import { ConfigError } from './config-schema.js';
 import { readConfigFile, type AgentConfig } from './config.js';
@@ -14,6 +12,7 @@ import { ConfigOverrides, startWithOverrides } from './adapters/config-overrides
 import { composeAgent, readAgentSecrets, type AgentSecrets, type ComposedAgent } from './compose.js';
 import { FileStore } from './adapters/file-store.js';
 import { jsonLogger, underJournal } from './adapters/json-logger.js';
+import { powerCutInjector } from './adapters/power-cut.js';
 import { systemdService } from './adapters/systemd-service.js';
 import { stateKey } from './core/firmware-machine.js';
 import type { Logger } from './core/ports.js';
@@ -109,21 +108,24 @@ async function run(argv: string[]): Promise<number> {
     })().catch((e: unknown) => logger.error('stop failed', { error: String(e) })));
 
   const store = new FileStore(cfg.stateDir);
+  // test builds of a power cut (FOTA_FAULT_POWER_CUT_AT); undefined, and nothing wrapped, in normal use
+  const cut = powerCutInjector(process.env, cfg.stateDir);
   try {
+    const platform = createPlatform(cfg.platform.name, cfg.platform.options, {
+      // the simulator's reboot: stop cleanly, then leave with the code its bootloader loop understands.
+      // Not awaited: this runs inside the daemon's reboot effect, which stop() itself waits for.
+      reboot: async () => {
+        void stop().then(() => process.exit(SIM_REBOOT_EXIT_CODE));
+      },
+    });
     agent = composeAgent({
       cfg,
       secrets,
       version: VERSION,
       logger,
-      config,
-      store,
-      platformContext: {
-        // the simulator's reboot: stop cleanly, then leave with the code its bootloader loop understands.
-        // Not awaited: this runs inside the daemon's reboot effect, which stop() itself waits for.
-        reboot: async () => {
-          void stop().then(() => process.exit(SIM_REBOOT_EXIT_CODE));
-        },
-      },
+      config: cut ? cut.config(config) : config,
+      store: cut ? cut.store(store) : store,
+      platform: cut ? cut.platform(platform) : platform,
       // systemd (Restart=always) and the simulator start the agent again; exit 75 tells the simulator it was asked for
       restart: async () => {
         void stop().then(() => process.exit(EX_RESTART));
@@ -168,7 +170,6 @@ async function run(argv: string[]): Promise<number> {
   const missing = missingRuntimeSettings(process.execArgv, process.env);
   if (missing.length > 0) logger.info('started without the recommended runtime settings: expect ~8 MiB more resident memory (docs/operations.md)', { missing });
   await quarantineIfUnreadable(store, logger);
-  injectPowerCut(store, cfg.stateDir);
 
   const done = new Promise<number>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -186,28 +187,6 @@ async function run(argv: string[]): Promise<number> {
   if (control) void done.then(() => control.close());
   await systemd?.ready(`running: ${stateKey(agent.daemon.firmware)}, device ${cfg.deviceId}, broker ${new URL(cfg.broker.url).host}`);
   return done;
-}
-
-/**
- * Fault injection for the power-cut tests (test/system): with FOTA_FAULT_POWER_CUT_AFTER_SAVE=N the process
- * SIGKILLs itself right after the N-th state save counted across agent runs (reboots included), once per state
- * directory. The simulator treats an agent killed by SIGKILL as a power cut and boots again.
- */
-function injectPowerCut(store: FileStore, stateDir: string): void {
-  const n = Number(process.env.FOTA_FAULT_POWER_CUT_AFTER_SAVE ?? 0);
-  const marker = join(stateDir, '.power-cut-done');
-  const counter = join(stateDir, '.power-cut-saves');
-  if (!(n > 0) || existsSync(marker)) return;
-  const save = store.save.bind(store);
-  store.save = async (v: unknown) => {
-    await save(v);
-    const saves = (existsSync(counter) ? Number(readFileSync(counter, 'utf8')) : 0) + 1;
-    writeFileSync(counter, String(saves));
-    if (saves === n) {
-      writeFileSync(marker, String(n));
-      process.kill(process.pid, 'SIGKILL');
-    }
-  };
 }
 
 /** A state file that cannot be read is moved aside (kept for inspection); the bootloader's view still rules. */

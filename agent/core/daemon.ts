@@ -266,10 +266,14 @@ export class Daemon {
     await this.restartAgent(`configuration revision ${trial.revision} reverted: ${reason}`);
   }
 
-  /** After a factory reset: configuration and settings back to the shipped defaults, then a fresh start. */
+  /**
+   * A factory reset's last step: configuration and settings back to the shipped defaults (both idempotent: a power
+   * cut here runs the step again), then Idle + 0 and a fresh start.
+   */
   private async resetAgent(): Promise<void> {
     await this.deps.config?.reset();
     await this.update((doc) => ({ ...doc, settings: initialDocument().settings }));
+    await this.dispatch({ type: 'agent-reset', at: this.deps.clock.now() });
     await this.restartAgent('factory reset: configuration back to the shipped defaults');
   }
 

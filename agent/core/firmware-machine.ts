@@ -5,11 +5,15 @@
 import { FwState, UpdateResult, type FwStateValue, type UpdateResultValue } from '../../protocol/lwm2m.js';
 import type { ErrorCode } from './errors.js';
 import { updateResultFor } from './update-result.js';
-import type { BootStatus, PackageInfo, ResumeToken, SlotName } from './ports.js';
+import { fallbackOf, fallbackReason, findBoot } from './boot-reconcile.js';
+import { otherSlot, type BootStatus, type PackageInfo, type ResumeToken, type SlotName } from './ports.js';
 
 export type Phase = 'idle' | 'downloading' | 'downloaded' | 'updating';
-/** Sub-steps of Updating. `flashing` only for a factory reset (the factory image is copied first). */
-export type Step = 'flashing' | 'activating' | 'rebooting' | 'verifying' | 'committing' | 'reverting';
+/**
+ * Sub-steps of Updating. `flashing` and `resetting` only for a factory reset (the factory image is copied first; the
+ * agent's configuration and settings go back to the shipped defaults last).
+ */
+export type Step = 'flashing' | 'activating' | 'rebooting' | 'verifying' | 'committing' | 'reverting' | 'resetting';
 export type Operation = 'update' | 'factory-reset';
 
 export interface FirmwareState {
@@ -81,7 +85,8 @@ export type FirmwareEvent =
   | { type: 'health-passed'; at: number }
   | { type: 'health-failed'; reason: string; at: number }
   | { type: 'committed'; at: number }
-  | { type: 'commit-failed'; reason: string; at: number };
+  | { type: 'commit-failed'; reason: string; at: number }
+  | { type: 'agent-reset'; at: number };
 
 export type EventType = FirmwareEvent['type'];
 
@@ -93,8 +98,9 @@ export type Effect =
   | { type: 'reboot'; reason: string }
   | { type: 'check-health' }
   | { type: 'commit' }
+  /** gives up a running trial, or disarms an armed slot (idempotent; nothing to do when neither) */
   | { type: 'revert-trial' }
-  /** after a factory reset: configuration and settings back to the shipped defaults, then restart the agent */
+  /** after a factory reset: configuration and settings back to the shipped defaults, then `agent-reset` */
   | { type: 'reset-agent' };
 
 /** Why an event changed nothing: answered to the hub as 4.00/4.05, or an outdated internal event. */
@@ -122,6 +128,7 @@ export const STATE_KEYS: readonly StateKey[] = [
   'updating:verifying',
   'updating:committing',
   'updating:reverting',
+  'updating:resetting',
 ];
 
 export const EVENT_TYPES: readonly EventType[] = [
@@ -143,6 +150,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'health-failed',
   'committed',
   'commit-failed',
+  'agent-reset',
 ];
 
 export function stateKey(s: FirmwareState): StateKey {
@@ -183,11 +191,12 @@ function finish(s: FirmwareState, at: number, result: UpdateResultValue, reason:
 }
 
 /**
- * A committed slot ends the attempt: Update Result 1 for an update. A factory reset is not a firmware update:
- * it ends with 0, and the agent's own state and configuration go back to the shipped defaults.
+ * A committed slot ends the attempt: Update Result 1 for an update. A factory reset is not a firmware update: the
+ * agent's own configuration and settings go back to the shipped defaults first (a saved step, so a power cut cannot
+ * skip it), then it ends with 0.
  */
 function succeed(s: FirmwareState, at: number): Outcome {
-  if (s.operation === 'factory-reset') return go(finish(s, at, UpdateResult.Initial, '', ''), { type: 'reset-agent' });
+  if (s.operation === 'factory-reset') return go(stepTo(s, 'resetting', at, { target: null, from: null, verifyStarts: 0 }), { type: 'reset-agent' });
   return go(finish(s, at, UpdateResult.Success, '', ''));
 }
 
@@ -222,16 +231,42 @@ function abandon(result: UpdateResultValue, reason: string): Handler {
   return (s, e) => go(finish({ ...s, uri: '', pkgName: '', pkgVersion: '', progress: 0 }, (e as { at: number }).at, result, reason, ''), { type: 'abort-download' });
 }
 
-/** The booted event seen while a trial is under way: where did the bootloader put us? */
-function afterBoot(s: FirmwareState, boot: BootStatus, at: number, onTarget: () => Outcome): Outcome {
-  if (s.target !== null && boot.booted === s.target) return onTarget();
-  if (s.target !== null && boot.pending === s.target) return go(s, { type: 'reboot', reason: `trial boot of slot ${s.target} still pending` });
-  const reason =
-    s.step === 'reverting'
-      ? s.reason || 'the new firmware was rejected and the bootloader went back to the previous slot'
-      : `the new firmware in slot ${s.target ?? '?'} never came up; the bootloader fell back to slot ${boot.booted} (boot counter exhausted)`;
-  const code: ErrorCode = s.step === 'reverting' ? (s.errorCode || 'health-check-failed') : 'boot-failed';
-  return go(fail(s, at, code, reason));
+/**
+ * The booted event once a target is saved (rebooting, verifying, committing, reverting): where did the bootloader put
+ * us? `onTarget` decides for the target slot, running as a trial or already committed.
+ */
+function afterBoot(s: FirmwareState, boot: BootStatus, at: number, onTarget: (trial: boolean) => Outcome): Outcome {
+  const found = findBoot(s, boot);
+  switch (found.kind) {
+    case 'trial-of-target':
+      return onTarget(true);
+    case 'target-committed': {
+      // a slot armed behind a committed target is no part of this attempt: disarm it
+      const out = onTarget(false);
+      return boot.pending ? { ...out, effects: [...out.effects, { type: 'revert-trial' }] } : out;
+    }
+    case 'target-armed':
+      return go(s, { type: 'reboot', reason: `trial boot of slot ${found.target} still pending` });
+    default: {
+      // off the target; a trial or an armed slot seen here is not this attempt's: the committed slot stays
+      const tidy: Effect[] = boot.trial ? [{ type: 'revert-trial' }, { type: 'reboot', reason: `slot ${boot.booted} runs an uncommitted trial this attempt did not start` }] : boot.pending ? [{ type: 'revert-trial' }] : [];
+      if (s.step === 'reverting') return go(fail(s, at, s.errorCode || 'health-check-failed', s.reason || `the new firmware was rejected and the bootloader went back to slot ${fallbackOf(s, boot)}`), ...tidy);
+      const { code, reason } = fallbackReason(s, boot);
+      return go(fail(s, at, code, reason), ...tidy);
+    }
+  }
+}
+
+/**
+ * The booted event in a state that has armed nothing (idle, downloading, downloaded, flashing, resetting): a trial or
+ * an armed slot found there belongs to no attempt the agent knows of. The device goes back to the firmware it last
+ * committed, then `then` carries on from the saved state.
+ */
+function beforeActivation(s: FirmwareState, boot: BootStatus, ...then: Effect[]): Outcome {
+  const found = findBoot(s, boot);
+  if (found.kind === 'foreign-trial') return go(s, { type: 'revert-trial' }, { type: 'reboot', reason: `slot ${boot.booted} runs an uncommitted trial that no update of this agent started; going back to the committed slot` });
+  if (found.kind === 'foreign-armed') return go(s, { type: 'revert-trial' }, ...then);
+  return go(s, ...then);
 }
 
 // ---- the table: every (state, event) pair not listed is rejected as 'ignored' (or with a protocol code) ----
@@ -254,7 +289,7 @@ export const MOVES: Record<StateKey, Row> = {
         type: 'flash-factory-image',
         attemptId: e.attemptId,
       }),
-    booted: (s) => go(s),
+    booted: (s, e) => beforeActivation(s, e.boot),
   },
   downloading: {
     'uri-written': uriOnlyInIdle,
@@ -268,7 +303,7 @@ export const MOVES: Record<StateKey, Row> = {
       ofAttempt(s, e) ? go(enter(s, 'downloaded', e.at, { pkgName: e.pkg.name, pkgVersion: e.pkg.version, progress: 100, resume: null })) : stale('a finished download of another attempt')(s),
     'download-failed': (s, e) => (ofAttempt(s, e) ? go(fail(s, e.at, e.code, e.reason)) : stale('a failed download of another attempt')(s)),
     // the agent restarted mid-download: resume (the downloader re-verifies what is already in the slot) or start over
-    booted: (s) => go(s, { type: 'start-download', uri: s.uri, attemptId: s.attemptId, resume: s.resume }),
+    booted: (s, e) => beforeActivation(s, e.boot, { type: 'start-download', uri: s.uri, attemptId: s.attemptId, resume: s.resume }),
   },
   downloaded: {
     'uri-written': uriOnlyInIdle,
@@ -276,27 +311,35 @@ export const MOVES: Record<StateKey, Row> = {
     'cancel-executed': abandon(UpdateResult.Cancelled, 'the update was cancelled before it was installed'),
     'update-executed': (s, e) => go(stepTo(s, 'activating', e.at, { result: UpdateResult.Initial, reason: '', errorCode: '' }), { type: 'activate-slot' }),
     'factory-reset-executed': resetNeedsIdle,
-    booted: (s) => go(s),
+    booted: (s, e) => beforeActivation(s, e.boot),
   },
   'updating:flashing': {
     ...WHILE_UPDATING,
     'image-flashed': (s, e) => (ofAttempt(s, e) ? go(stepTo(s, 'activating', e.at, { pkgName: 'factory', pkgVersion: e.version }), { type: 'activate-slot' }) : stale('a flash of another attempt')(s)),
     'flash-failed': (s, e) => (ofAttempt(s, e) ? go(fail(s, e.at, e.code, `factory reset failed: ${e.reason}`)) : stale('a flash of another attempt')(s)),
-    booted: (s) => go(s, { type: 'flash-factory-image', attemptId: s.attemptId }),
+    booted: (s, e) => beforeActivation(s, e.boot, { type: 'flash-factory-image', attemptId: s.attemptId }),
   },
   'updating:activating': {
     ...WHILE_UPDATING,
     'slot-activated': (s, e) =>
       go(stepTo(s, 'rebooting', e.at, { target: e.target, from: e.from, fromVersion: e.fromVersion }), { type: 'reboot', reason: `trial boot of slot ${e.target} (${s.pkgName} ${s.pkgVersion})` }),
-    'activation-failed': (s, e) => go(fail(s, e.at, e.code, e.reason)),
-    // power cut while activating: activation is idempotent, do it again
-    booted: (s) => go(s, { type: 'activate-slot' }),
+    // a failed activation may still have written part of the environment: disarm, so no later boot tries the slot
+    'activation-failed': (s, e) => go(fail(s, e.at, e.code, e.reason), { type: 'revert-trial' }),
+    // a power cut while activating, before or after the environment write: the bootloader says which
+    booted: (s, e) => {
+      const found = findBoot(s, e.boot);
+      if (found.kind === 'trial-of-target') return go(stepTo(s, 'verifying', e.at, { target: found.target, from: otherSlot(found.target), verifyStarts: 1 }), { type: 'check-health' });
+      if (found.kind === 'target-armed')
+        return go(stepTo(s, 'rebooting', e.at, { target: found.target, from: e.boot.booted, fromVersion: e.boot.firmwareVersion }), { type: 'reboot', reason: `trial boot of slot ${found.target} (${s.pkgName} ${s.pkgVersion})` });
+      // nothing armed (the write never happened, or the bootloader already fell back): activation is idempotent
+      return go(s, { type: 'activate-slot' });
+    },
   },
   'updating:rebooting': {
     ...WHILE_UPDATING,
     booted: (s, e) =>
-      afterBoot(s, e.boot, e.at, () =>
-        e.boot.trial
+      afterBoot(s, e.boot, e.at, (trial) =>
+        trial
           ? go(stepTo(s, 'verifying', e.at, { verifyStarts: 1 }), { type: 'check-health' })
           : // already committed (the commit landed but the state save did not): it is a success
             succeed(s, e.at),
@@ -308,8 +351,8 @@ export const MOVES: Record<StateKey, Row> = {
     'health-failed': (s, e) =>
       go(stepTo(s, 'reverting', e.at, { reason: `health check failed: ${e.reason}`, errorCode: 'health-check-failed' }), { type: 'revert-trial' }, { type: 'reboot', reason: `health check failed: ${e.reason}` }),
     booted: (s, e) =>
-      afterBoot(s, e.boot, e.at, () => {
-        if (!e.boot.trial) return succeed(s, e.at);
+      afterBoot(s, e.boot, e.at, (trial) => {
+        if (!trial) return succeed(s, e.at);
         const starts = s.verifyStarts + 1;
         if (starts > MAX_VERIFY_STARTS) {
           const reason = `health check failed: the agent restarted ${starts - 1} times during the health check`;
@@ -323,15 +366,21 @@ export const MOVES: Record<StateKey, Row> = {
     committed: (s, e) => succeed(s, e.at),
     'commit-failed': (s, e) =>
       go(stepTo(s, 'reverting', e.at, { reason: `could not commit the new slot: ${e.reason}`, errorCode: 'commit-failed' }), { type: 'revert-trial' }, { type: 'reboot', reason: 'commit failed' }),
-    booted: (s, e) => afterBoot(s, e.boot, e.at, () => (e.boot.trial ? go(s, { type: 'commit' }) : succeed(s, e.at))),
+    booted: (s, e) => afterBoot(s, e.boot, e.at, (trial) => (trial ? go(s, { type: 'commit' }) : succeed(s, e.at))),
   },
   'updating:reverting': {
     ...WHILE_UPDATING,
     // still on the rejected slot: revert again (idempotent) and reboot; the boot counter is the safety net
     booted: (s, e) =>
-      afterBoot(s, e.boot, e.at, () =>
-        e.boot.trial ? go(s, { type: 'revert-trial' }, { type: 'reboot', reason: s.reason }) : go(fail(s, e.at, s.errorCode || 'health-check-failed', `${s.reason}; the slot was committed anyway`)),
+      afterBoot(s, e.boot, e.at, (trial) =>
+        trial ? go(s, { type: 'revert-trial' }, { type: 'reboot', reason: s.reason }) : go(fail(s, e.at, s.errorCode || 'health-check-failed', `${s.reason}; the slot was committed anyway`)),
       ),
+  },
+  // a factory reset's last step: configuration and settings back to the shipped defaults (idempotent), then Idle + 0
+  'updating:resetting': {
+    ...WHILE_UPDATING,
+    'agent-reset': (s, e) => go(finish(s, e.at, UpdateResult.Initial, '', '')),
+    booted: (s, e) => beforeActivation(s, e.boot, { type: 'reset-agent' }),
   },
 };
 

@@ -101,14 +101,42 @@ export async function readFw(link: HubLink, ep: string): Promise<Fw | undefined>
   }
 }
 
-export async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** Polls `probe` every 200 ms (at once when `wake` fires) until it returns a value. */
+export async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>, wake?: () => Promise<void>): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await Promise.race([new Promise((r) => setTimeout(r, 200)), ...(wake ? [wake()] : [])]);
   }
+}
+
+/**
+ * Registrations of one device as a wake-up: `next()` resolves at its next registration (the agent started after a
+ * reboot or a power cut), so a driver asks again at once instead of waiting out a request sent while it was down.
+ */
+export function registrations(link: HubLink, ep: string): { next(): Promise<void>; close(): void } {
+  let waiters: (() => void)[] = [];
+  const off = link.on({
+    registration: (e) => {
+      if (e !== ep) return;
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  return {
+    next: () => new Promise<void>((r) => waiters.push(r)),
+    close: () => {
+      off();
+      for (const w of waiters.splice(0)) w();
+      waiters = [];
+    },
+  };
+}
+
+/** readFw, given up early when the device registers again (the request went to an agent that was not running). */
+async function readFwOrWake(link: HubLink, ep: string, reg: { next(): Promise<void> }): Promise<Fw | undefined> {
+  return Promise.race([readFw(link, ep), reg.next().then(() => undefined)]);
 }
 
 /**
@@ -117,16 +145,45 @@ export async function waitFor<T>(what: string, ms: number, probe: () => Promise<
  * Update whenever Downloaded, stop at Idle with a result once the new attempt ended.
  */
 export async function driveUpdate(link: HubLink, ep: string, uri: string, ms = 90_000): Promise<Fw> {
-  const before = await waitFor(`${ep} to answer`, ms, () => readFw(link, ep));
-  return waitFor(`the update of ${ep} to end`, ms, async () => {
-    const fw = await readFw(link, ep);
-    if (!fw) return undefined;
-    const started = fw.attempt !== before.attempt;
-    if (fw.state === 0 && started && fw.result !== 0) return fw;
-    if (fw.state === 0 && !started) await link.request(ep, { op: 'write', path: '/5/0/1', value: uri }, 3000).catch(() => undefined);
-    else if (fw.state === 2) await link.request(ep, { op: 'execute', path: '/5/0/2' }, 3000).catch(() => undefined);
+  return drive(link, ep, ms, 'update', (fw, started) => {
+    if (fw.state === 0 && started && fw.result !== 0) return 'done';
+    if (fw.state === 0 && !started) return { op: 'write', path: '/5/0/1', value: uri };
+    if (fw.state === 2) return { op: 'execute', path: '/5/0/2' };
     return undefined;
   });
+}
+
+/** Drives a factory reset the same way: execute Factory Reset while Idle until a new attempt shows, then wait for Idle. */
+export async function driveFactoryReset(link: HubLink, ep: string, ms = 90_000): Promise<Fw> {
+  return drive(link, ep, ms, 'factory reset', (fw, started) => {
+    if (fw.state === 0 && started) return 'done';
+    if (fw.state === 0) return { op: 'execute', path: '/3/0/5' };
+    return undefined;
+  });
+}
+
+type Step = 'done' | { op: 'write'; path: string; value: JsonValue } | { op: 'execute'; path: string } | undefined;
+
+async function drive(link: HubLink, ep: string, ms: number, what: string, next: (fw: Fw, started: boolean) => Step): Promise<Fw> {
+  const reg = registrations(link, ep);
+  try {
+    const before = await waitFor(`${ep} to answer`, ms, () => readFwOrWake(link, ep, reg), reg.next);
+    return await waitFor(
+      `the ${what} of ${ep} to end`,
+      ms,
+      async () => {
+        const fw = await readFwOrWake(link, ep, reg);
+        if (!fw) return undefined;
+        const step = next(fw, fw.attempt !== before.attempt);
+        if (step === 'done') return fw;
+        if (step) await Promise.race([link.request(ep, step, 3000).catch(() => undefined), reg.next()]);
+        return undefined;
+      },
+      reg.next,
+    );
+  } finally {
+    reg.close();
+  }
 }
 
 /** The pid of the device's running agent process (a child of `fota sim run`), undefined between two runs. */

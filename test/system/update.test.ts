@@ -1,6 +1,6 @@
 // Whole simulated devices (`fota sim run`: simulated U-Boot + the real agent process) updated over a real
-// Mosquitto broker from a real HTTP server: success, rollback of a broken image, bad packages, and a power cut
-// after every state save.
+// Mosquitto broker from a real HTTP server: success, rollback of a broken image, bad packages. Power cuts at every
+// point: power-cut.test.ts.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,33 +112,5 @@ describe('a simulated device updated over MQTT', () => {
       expect(fw, uri).toMatchObject({ state: 0, result, code, version: '1.0.0' });
       expect(fw.reason.length).toBeGreaterThan(10);
     }
-  });
-});
-
-describe('power cut after every saved state', () => {
-  it('ends every run with the new firmware committed or resumed, and a bootable slot', async () => {
-    const pkg = await makePackage(ws, '5.0.0', { size: '3M' });
-    const srv = await serve(pkg);
-    const seen: string[] = [];
-    // N = 1, 2, …: the agent SIGKILLs itself right after its N-th state save (the simulator treats that as a power
-    // cut and boots again); the loop ends at the first N the update finishes without reaching.
-    for (let n = 1; n <= 30; n++) {
-      const id = `sys-cut-${n}`;
-      const d = device(id, { env: { FOTA_FAULT_POWER_CUT_AFTER_SAVE: String(n) }, agentSet: ['download.checkpointMiB=1'] });
-      await online(id);
-      const fw = await driveUpdate(link, id, srv.url('/fw.fota'));
-      expect(fw, `cut after save ${n}`).toMatchObject({ state: 0, result: 1, version: '5.0.0' });
-      const st = await simStatus(d.dir);
-      expect(st.env, `cut after save ${n}`).toMatchObject({ boot_part: 'B', upgrade_available: '0' });
-      const cut = /simulating a power cut/.test(d.output());
-      await d.stop();
-      if (!cut) {
-        expect(n, 'at least the saves of one update were cut').toBeGreaterThan(6);
-        break;
-      }
-      seen.push(String(n));
-    }
-    expect(seen.length).toBeGreaterThan(6);
-    console.info(`power cut after save 1..${seen.length}: every run ended in Idle + 1 on slot B`);
   });
 });

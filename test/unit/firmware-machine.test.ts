@@ -26,6 +26,7 @@ function stateFor(key: StateKey): FirmwareState {
   if (key === 'downloading') return { ...s, phase: 'downloading', uri: 'https://x/p', attemptId: 'a1' };
   if (key === 'downloaded') return { ...s, phase: 'downloaded', uri: 'https://x/p', attemptId: 'a1', pkgName: 'acme', pkgVersion: '3.0.0', progress: 100 };
   const step = key.slice('updating:'.length) as FirmwareState['step'];
+  if (step === 'resetting') return { ...s, phase: 'updating', step, operation: 'factory-reset', attemptId: 'a1', pkgName: 'factory', pkgVersion: '1.0.0' };
   return { ...s, phase: 'updating', step, uri: 'https://x/p', attemptId: 'a1', pkgName: 'acme', pkgVersion: '3.0.0', target: step === 'activating' || step === 'flashing' ? null : 'B', from: 'A' };
 }
 
@@ -38,6 +39,7 @@ function eventFor(type: EventType): FirmwareEvent {
     case 'update-executed':
     case 'health-passed':
     case 'committed':
+    case 'agent-reset':
       return { type, at: AT };
     case 'factory-reset-executed':
       return { type, attemptId: 'a3', at: AT };
@@ -177,7 +179,7 @@ describe('firmware machine: LwM2M Object 5 transitions', () => {
 
   it('agent restart mid-download resumes from the checkpoint', () => {
     const s = { ...stateFor('downloading'), resume: { written: 4096 } };
-    const out = transition(s, eventFor('booted'));
+    const out = transition(s, { type: 'booted', boot: { booted: 'A', trial: false, pending: null, firmwareVersion: '1.0.0' }, at: AT });
     expect(out.effects).toEqual([{ type: 'start-download', uri: 'https://x/p', attemptId: 'a1', resume: { written: 4096 } }]);
   });
 });
@@ -255,6 +257,11 @@ describe('firmware machine: trial boot, commit and rollback', () => {
     s = transition(s.state, boot('B', true));
     s = transition(s.state, eventFor('health-passed'));
     s = transition(s.state, eventFor('committed'));
+    // the configuration reset is a saved step of its own, so a power cut cannot skip it
+    expect(stateKey(s.state)).toBe('updating:resetting');
+    expect(s.effects).toEqual([{ type: 'reset-agent' }]);
+    expect(transition(s.state, boot('B', false)).effects).toEqual([{ type: 'reset-agent' }]);
+    s = transition(s.state, eventFor('agent-reset'));
     expect(s.state.phase).toBe('idle');
     expect(s.state.result).toBe(0);
   });
