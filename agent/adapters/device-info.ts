@@ -31,7 +31,7 @@ export class SystemDeviceInfo implements DeviceInfoSource {
   private identityRead = false;
   private hasBattery: boolean | undefined;
   private refreshing: Promise<void> | undefined;
-  private refreshedAt = 0;
+  private refreshedAt = -Infinity;
 
   constructor(private readonly overrides: DeviceOverrides) {
     this.snap = {
@@ -47,12 +47,12 @@ export class SystemDeviceInfo implements DeviceInfoSource {
 
   /** The cached values; a read also refreshes them in the background when they are older than 5 s. */
   snapshot(): DeviceSnapshot {
-    if (Date.now() - this.refreshedAt > 5000) void this.refresh();
+    if (performance.now() - this.refreshedAt > 5000) void this.refresh();
     return this.snap;
   }
 
   refresh(): Promise<void> {
-    this.refreshedAt = Date.now();
+    this.refreshedAt = performance.now();
     this.refreshing ??= this.read().finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }

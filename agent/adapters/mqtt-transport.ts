@@ -185,8 +185,9 @@ export class MqttTransport implements Transport {
 
   async flush(timeoutMs: number): Promise<void> {
     const client = this.client;
-    const deadline = Date.now() + timeoutMs;
-    while (client?.connected && Object.keys(client.outgoing).length > 0 && Date.now() < deadline) {
+    // monotonic: a wall clock set back must not stretch the wait
+    const deadline = performance.now() + timeoutMs;
+    while (client?.connected && Object.keys(client.outgoing).length > 0 && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
   }

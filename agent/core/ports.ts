@@ -109,10 +109,16 @@ export interface Downloader {
   download(request: { uri: string; resume?: ResumeToken }, hooks: DownloadHooks): Promise<PackageInfo>;
 }
 
+/**
+ * Time. `now()` is the wall clock, for timestamps only (it jumps when NTP or a person sets the clock); every interval
+ * and timeout is measured with `monotonic()` or `sleep()`, which never jump.
+ */
 export interface Clock {
-  /** ms since the epoch */
+  /** ms since the epoch (wall clock): for timestamps reported or saved, never for measuring time */
   now(): number;
-  /** resolves after `ms`, or rejects with an AbortError when `signal` fires */
+  /** ms since an arbitrary origin, never going back (CLOCK_MONOTONIC): for intervals and timeouts */
+  monotonic(): number;
+  /** resolves after `ms` (monotonic), or rejects with an AbortError when `signal` fires */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 

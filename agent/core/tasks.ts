@@ -27,14 +27,15 @@ export const isAbort = (e: unknown) => (e as { name?: string } | undefined)?.nam
 export async function downloadTask(env: TaskEnv, uri: string, attemptId: string, resume: FirmwareState['resume'], signal: AbortSignal): Promise<void> {
   const { clock, options } = env.deps;
   let lastPercent = -1;
-  let lastAt = 0;
+  let lastAt = -Infinity;
   try {
     const pkg = await env.deps.downloader.download(resume ? { uri, resume } : { uri }, {
       signal,
       progress: (done, total) => {
         if (!total) return;
         const percent = Math.floor((done * 100) / total);
-        const now = clock.now();
+        // monotonic: a wall clock set back must not hold progress reports back until it catches up (issue 10 #7)
+        const now = clock.monotonic();
         if (percent === lastPercent || (now - lastAt < options.progressIntervalMs && percent < 100)) return;
         lastPercent = percent;
         lastAt = now;

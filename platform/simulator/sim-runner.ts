@@ -97,7 +97,7 @@ export async function runSimulatedDevice(opts: SimRunOptions): Promise<SimRunRes
       }
       if (exit.kind === 'exited' && exit.code === CONFIG_EXIT_CODE) return result('agent-config-error', 'the agent rejected its configuration (exit 78); fix it and start the device again');
       const what = exit.kind === 'spawn-failed' ? `could not start the agent: ${exit.error}` : `agent exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`;
-      const now = Date.now();
+      const now = performance.now(); // monotonic, like systemd's start-limit interval
       failures.push(now);
       while (failures.length && failures[0]! < now - (opts.startLimitIntervalMs ?? 10_000)) failures.shift();
       if (failures.length >= (opts.startLimitBurst ?? 5)) return result('agent-failed', `${what}; it failed ${failures.length} times in a row, giving up (systemd start limit)`);

@@ -34,8 +34,13 @@ export class MemoryStore implements Store<unknown> {
 
 export class FakeClock implements Clock {
   t = 1_700_000_000_000;
+  /** the monotonic reading; tests move `t` (the wall clock) and `m` independently */
+  m = 0;
   now() {
     return this.t;
+  }
+  monotonic() {
+    return this.m;
   }
   /** real timers (the daemon's own delays are short in tests), cancellable like the system clock */
   sleep(ms: number, signal?: AbortSignal) {

@@ -1,26 +1,27 @@
 // The daemon loop with small fakes behind its ports: request routing, save-before-act, restarts across reboots.
 import { describe, expect, it } from 'vitest';
-import { Daemon } from '../../agent/core/daemon.js';
+import { Daemon, type DaemonOptions } from '../../agent/core/daemon.js';
 import { FotaError } from '../../agent/core/errors.js';
 import { FakeClock, FakeDownloader, FakePlatform, FakeTransport, MemoryStore, fakeDevice, memoryLogger, until } from '../helpers/fakes.js';
 
-function rig(shared?: { platform: FakePlatform; store: MemoryStore }) {
+function rig(shared?: { platform: FakePlatform; store: MemoryStore }, options: Partial<DaemonOptions> = {}) {
   const platform = shared?.platform ?? new FakePlatform();
   const store = shared?.store ?? new MemoryStore();
   const transport = new FakeTransport();
   const downloader = new FakeDownloader();
   const logger = memoryLogger();
+  const clock = new FakeClock();
   let n = 0;
   const daemon = new Daemon({
     platform,
     downloader,
     transport,
     store,
-    clock: new FakeClock(),
+    clock,
     device: fakeDevice,
     logger,
     newId: () => `id${++n}`,
-    options: { deviceId: 'dev1', agentVersion: '0.1.0', lifetimeSec: 300, progressIntervalMs: 0, healthConnectTimeoutMs: 50 },
+    options: { deviceId: 'dev1', agentVersion: '0.1.0', lifetimeSec: 300, progressIntervalMs: 0, healthConnectTimeoutMs: 50, ...options },
   });
   let req = 0;
   const call = async (op: string, path: string, extra: Record<string, unknown> = {}) => {
@@ -28,7 +29,7 @@ function rig(shared?: { platform: FakePlatform; store: MemoryStore }) {
     transport.send({ id, op, path, ...extra } as never);
     return transport.response(id);
   };
-  return { platform, store, transport, downloader, logger, daemon, call };
+  return { platform, store, transport, downloader, logger, clock, daemon, call };
 }
 
 describe('daemon: requests', () => {
@@ -152,6 +153,34 @@ describe('daemon: the update loop', () => {
     await until(() => r.daemon.firmware.phase === 'idle' && r.daemon.firmware.result !== 0);
     expect(r.daemon.firmware.result).toBe(9);
     expect((await r.call('read', '/5/0/26242')).value).toContain('ftp');
+    await r.daemon.stop();
+  });
+
+  it('a wall clock set back 1 h does not hold progress reports back: the throttle is monotonic (issue 10 #7)', async () => {
+    const r = rig(undefined, { progressIntervalMs: 1000 });
+    let step = (_percent: number) => {};
+    r.downloader.plan = (hooks) =>
+      new Promise((_, reject) => {
+        step = (percent) => hooks.progress(percent, 100);
+        hooks.signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
+      });
+    await r.daemon.start();
+    r.transport.connect();
+    await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
+    await until(() => r.downloader.requests.length === 1);
+    step(10);
+    await until(() => r.daemon.firmware.progress === 10);
+    for (const percent of [20, 30, 40]) {
+      r.clock.t -= 3_600_000; // NTP or a person sets the clock back an hour
+      r.clock.m += 1_500; // while 1.5 s really pass
+      step(percent);
+      await until(() => r.daemon.firmware.progress === percent, `progress ${percent} %`);
+    }
+    // and within one interval of real time the throttle still holds, whatever the wall clock does
+    r.clock.t += 7_200_000;
+    step(50);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.daemon.firmware.progress).toBe(40);
     await r.daemon.stop();
   });
 
