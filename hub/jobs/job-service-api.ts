@@ -26,7 +26,7 @@ export interface DeviceSummary {
   /** null when unknown: no presence message seen yet, or the hub has lost its broker connection */
   online: boolean | null;
   agentVersion: string;
-  /** ISO time of the last Register/Update, null when none seen */
+  /** when the hub heard the last Register/Update (the hub's clock, ISO), null when none seen */
   registeredAt: string | null;
 }
 

@@ -41,6 +41,8 @@ export interface JobServiceOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** how long to wait for one answer before asking again (ms) */
   requestTimeoutMs?: number;
+  /** the most devices the hub keeps track of (DEFAULT_MAX_DEVICES) */
+  maxDevices?: number;
 }
 
 interface Run {
@@ -49,7 +51,7 @@ interface Run {
 }
 
 export class JobService implements JobServiceApi {
-  readonly devices_ = new DeviceDirectory();
+  readonly devices_: DeviceDirectory;
   private readonly running = new Map<string, Run>();
   private readonly cancelled = new Set<string>();
   private readonly now: () => number;
@@ -61,10 +63,12 @@ export class JobService implements JobServiceApi {
   private readonly pumpLater = new Set<string>();
   private stopped = false;
   private off: (() => void) | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: JobServiceOptions) {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => undefined);
+    this.devices_ = new DeviceDirectory({ log: this.log, ...(opts.maxDevices !== undefined ? { maxDevices: opts.maxDevices } : {}) });
     this.gate = new StoreGate({ probe: () => opts.store.probeWrite(), log: this.log });
   }
 
@@ -84,6 +88,11 @@ export class JobService implements JobServiceApi {
       // while the hub is cut off it cannot know who is online; retained presence tells again once it is back
       link: (up) => (up ? undefined : d.forgetPresence()),
     });
+    // forget junk entries now and then (never while cut off from the broker: nobody could be heard then)
+    this.sweeper = setInterval(() => {
+      if (this.opts.link.connected) d.sweep();
+    }, 60_000);
+    this.sweeper.unref();
     // retained registrations and presence arrive first: give them a moment before drivers look at them
     await new Promise((r) => setTimeout(r, 300));
     const parents = new Set<string>();
@@ -100,6 +109,7 @@ export class JobService implements JobServiceApi {
   async stop(): Promise<void> {
     this.stopped = true;
     this.off?.();
+    clearInterval(this.sweeper);
     this.halt.abort('stopping');
     this.gate.close();
     for (const r of this.running.values()) r.abort.abort('stopping');
@@ -228,15 +238,20 @@ export class JobService implements JobServiceApi {
     if (child.Status === 'Queued') store.update(child.JobId, { Status: 'Running', StatusMessage: 'starting' });
     const job = store.get(child.JobId)!;
     const abort = new AbortController();
+    // the wall clock only to carry StartTime across hub runs; the timer itself is monotonic (setTimeout), and a
+    // wall clock set back since StartTime cannot make the timeout longer than the job's
     const started = job.StartTime ? Date.parse(job.StartTime) : this.now();
-    const timeoutMs = Math.max(0, started + job.Parameters.timeoutSeconds * 1000 - this.now());
+    const full = job.Parameters.timeoutSeconds * 1000;
+    const timeoutMs = Math.min(full, Math.max(0, started + full - this.now()));
     const timer = setTimeout(() => abort.abort('timeout'), timeoutMs);
+    const unpin = this.devices_.pin(job.DeviceId);
     const done = this.runChild(job, abort.signal)
       .catch((e: unknown) => {
         if (!this.stopped) this.log('child run failed in the hub (it resumes at the next hub start)', { jobId: job.JobId, error: String(e) });
       })
       .finally(() => {
         clearTimeout(timer);
+        unpin();
         this.running.delete(job.JobId);
         this.pump(job.ParentJobId);
       });

@@ -1,10 +1,11 @@
 // The hub process in a broken world: another process holding the job database's write lock mid-job, a second hub
-// started on the same database, the hub killed while the database is locked. Real `fota hub` processes, a real
-// Mosquitto, real agents on the simulator platform.
+// started on the same database, the hub killed while the database is locked, a device whose clock is behind the
+// hub's. Real `fota hub` processes, a real Mosquitto, real agents on the simulator platform.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockDatabase } from '../helpers/db-locker.js';
+import { skewedClockEnv } from '../helpers/faketime.js';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
 import { startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
@@ -22,7 +23,14 @@ const IDS = ['hf-1', 'hf-2'];
 async function hub(db: string): Promise<HubProcess> {
   const h = await startHubProcess(db, ['--broker', broker.url]);
   hubs.push(h);
-  await waitFor('devices online', 30_000, async () => ((await h.client.devices()).filter((d) => d.online && IDS.includes(d.deviceId)).length === IDS.length ? true : undefined));
+  let seen: unknown;
+  await waitFor('devices online', 30_000, async () => {
+    const list = await h.client.devices();
+    seen = list;
+    return list.filter((d) => d.online && IDS.includes(d.deviceId)).length === IDS.length ? true : undefined;
+  }).catch((e: Error) => {
+    throw new Error(`${e.message}; the hub lists ${JSON.stringify(seen)}; devices say:\n${devices.map((d) => `${d.id}: ${d.output().slice(-1500)}`).join('\n')}`);
+  });
   return h;
 }
 
@@ -112,5 +120,30 @@ describe('hub and a locked database', () => {
       expect(c.Log.filter((l) => l.step === 'writing package uri')).toHaveLength(1);
     }
     await second.stop();
+  });
+});
+
+describe('hub and a device clock 10 s behind', () => {
+  it('writes the Package URI once when the download fails fast (404), and reports the device\'s result', async () => {
+    const skewed = startDevice(ws, 'hf-skew', broker.url, { env: skewedClockEnv('-10s') });
+    devices.push(skewed);
+    const missing = await startFaultServer({ body: Buffer.from('gone') });
+    missing.setFaults([{ on: 'every', status: 404 }]);
+    try {
+      const h = await startHubProcess(join(ws.dir, 'skew.db'), ['--broker', broker.url]);
+      hubs.push(h);
+      await waitFor('the skewed device online', 30_000, async () => ((await h.client.devices()).some((d) => d.deviceId === 'hf-skew' && d.online) ? true : undefined));
+      await h.client.scheduleFirmwareUpdate('skew-1', ['hf-skew'], missing.url('/fw.fota'), 60);
+      const done = await ended(h, 'skew-1', 30_000);
+      const c = done.children[0]!;
+      expect(c).toMatchObject({ Status: 'Failed', TimedOut: false });
+      expect(c.UpdateResult).not.toBeNull();
+      expect(c.StatusMessage).toContain('404');
+      expect(c.Log.filter((l) => l.step === 'writing package uri')).toHaveLength(1);
+      expect(missing.requests.length).toBeLessThanOrEqual(4); // the agent's own retries of one attempt, no more
+      await h.stop();
+    } finally {
+      await missing.close();
+    }
   });
 });

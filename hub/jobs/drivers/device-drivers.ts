@@ -20,15 +20,21 @@ async function regIdNow(ctx: DriverContext): Promise<string> {
 export const rebootDriver: Driver = {
   async run(ctx) {
     let before = ctx.logged('reboot executed')?.detail;
+    // the monotonic clock within this hub run; across a restart only the logged wall time is left (clamped)
+    let elapsedMs: () => number;
     if (before === undefined) {
       before = await regIdNow(ctx);
       ctx.step('reboot executed', before);
+      const t0 = performance.now();
+      elapsedMs = () => performance.now() - t0;
       valueOf(await ctx.request({ op: 'execute', path: '/3/0/4' }), 'execute Reboot');
       ctx.patch({ Progress: 50, StatusMessage: 'rebooting' });
+    } else {
+      const start = Date.parse(ctx.logged('reboot executed')!.time);
+      elapsedMs = () => Math.max(0, ctx.now() - start);
     }
-    const start = Date.parse(ctx.logged('reboot executed')!.time);
     await reRegistered(ctx, before);
-    return { status: 'Completed', message: `rebooted; registered again after ${((ctx.now() - start) / 1000).toFixed(1)} s` };
+    return { status: 'Completed', message: `rebooted; registered again after ${(elapsedMs() / 1000).toFixed(1)} s` };
   },
 };
 

@@ -1,6 +1,8 @@
 // Firmware-update child job: write Package URI → Downloaded (progress) → execute Update → the device reboots,
 // checks its health, commits → Idle + Update Result 1 with the new version. State-driven: every loop re-reads
 // Object 5, so a hub restart (or a lost answer) resumes from what the device says, not from memory.
+// Never compares the device's clock with the hub's: the attempt id (a fresh id per accepted Package URI) says which
+// attempt is this job's. A success is recorded only once the device's own state confirms it (confirmSuccess).
 
 import { Fw, FwState, UpdateResult, UPDATE_RESULT_TEXT, FW_STATE_TEXT, type FwStateValue, type UpdateResultValue } from '../../../protocol/lwm2m.js';
 import type { JsonValue } from '../../../protocol/messages.js';
@@ -14,8 +16,6 @@ interface FwView {
   attempt: string;
   progress: number;
   uri: string;
-  /** Last State Change Time, ms */
-  changed: number;
 }
 
 function view(v: JsonValue | undefined): FwView {
@@ -30,12 +30,15 @@ function view(v: JsonValue | undefined): FwView {
     attempt: s(Fw.AttemptId),
     progress: n(Fw.Progress),
     uri: s(Fw.PackageUri),
-    changed: n(Fw.LastStateChangeTime) * 1000,
   };
 }
 
 const INTENT = 'writing package uri';
+/** the device's attempt id before this job wrote its URI: a different one with our URI is this job's attempt */
+const PRIOR = 'attempt before';
 const ATTEMPT = 'attempt';
+/** the device's registration when Update was executed: a success must come from a later one (it rebooted) */
+const EXECUTING = 'executing update';
 const EXECUTED = 'update executed';
 
 /** The driver's observation of /5/0 on the device's current registration. */
@@ -78,6 +81,28 @@ function failed(s: FwView): DriverEnd {
   };
 }
 
+/**
+ * Reads the device's own state back after it reported success for `attempt`, and returns the version it runs, when
+ * it confirms: Object 5 read now (not a notification) says Idle + Success for this attempt, the running firmware
+ * (/3/0/3) is the package's version (/5/0/7), and the device registered anew since Update was executed (it
+ * rebooted). 'not yet' when the fresh read disagrees with what was notified; a Failed end when the device
+ * contradicts itself.
+ */
+async function confirmSuccess(ctx: DriverContext, attempt: string): Promise<string | 'not yet' | DriverEnd> {
+  const raw = valueOf(await ctx.request({ op: 'read', path: '/5/0' }), 'read /5/0') as Record<string, JsonValue> | undefined;
+  const now = view(raw);
+  if (now.attempt !== attempt || now.state !== FwState.Idle || now.result !== UpdateResult.Success) return 'not yet';
+  const pkgVersion = String(raw?.[String(Fw.PkgVersion)] ?? '');
+  const running = await version(ctx);
+  const refuse = (why: string): DriverEnd => ({ status: 'Failed', message: `the device reported success, but ${why}; not recorded as updated`, patch: { UpdateResult: now.result, ErrorCode: 'unconfirmed' } });
+  if (pkgVersion !== '' && running !== pkgVersion) return refuse(`it runs ${running || '(no version)'}, not the package's ${pkgVersion}`);
+  const executedOn = ctx.logged(EXECUTING)?.detail;
+  // the new registration and the answer travel on different topics: give the registration a moment to arrive
+  for (let i = 0; i < 5 && executedOn && ctx.device().regId === executedOn; i++) await ctx.wake(2000);
+  if (executedOn && ctx.device().regId === executedOn) return refuse('it has not restarted since Update was executed');
+  return running;
+}
+
 export const firmwareUpdateDriver: Driver = {
   async run(ctx) {
     const uri = ctx.params.packageUri ?? '';
@@ -92,18 +117,21 @@ export const firmwareUpdateDriver: Driver = {
     for (;;) {
       const s = await readFw(ctx, observed);
       if (!attempt) {
-        const intent = ctx.logged(INTENT);
-        // adopt an attempt this job started before the hub lost track of it (restart, lost answer)
-        const ours = intent !== undefined && s.uri === uri && s.attempt !== '' && (s.state !== FwState.Idle || s.changed >= Date.parse(intent.time) - 1000);
+        // adopt an attempt this job started before the hub lost track of it (restart, lost answer): the device took
+        // our URI and made a new attempt id (a job logged before 'attempt before' existed: a busy device with our URI)
+        const prior = ctx.logged(PRIOR)?.detail;
+        const ours = ctx.logged(INTENT) !== undefined && s.uri === uri && s.attempt !== '' && (prior !== undefined ? s.attempt !== prior : s.state !== FwState.Idle);
         if (ours) {
           attempt = s.attempt;
           ctx.step(ATTEMPT, attempt);
           continue;
         }
         if (s.state !== FwState.Idle) return { status: 'Failed', message: `the device is busy with another update (State ${FW_STATE_TEXT[s.state]}); cancel it first or retry later` };
+        ctx.step(PRIOR, s.attempt);
         ctx.step(INTENT, uri.replace(/\?.*$/, ''));
         const w = await ctx.request({ op: 'write', path: '/5/0/1', value: uri });
-        if (w.code !== '2.04') {
+        if (w.code === '5.03') await ctx.wake(2000); // the device is busy or rate-limits writes: ask again later
+        else if (w.code !== '2.04') {
           const again = await readFw(ctx, observed);
           if (again.state === FwState.Idle && again.uri !== uri) valueOf(w, 'write the Package URI');
         }
@@ -121,6 +149,7 @@ export const firmwareUpdateDriver: Driver = {
           if (!ctx.logged('downloaded')) ctx.step('downloaded');
           ctx.patch({ Progress: 90, StatusMessage: 'downloaded and verified; installing' });
           {
+            ctx.step(EXECUTING, ctx.device().regId);
             const x = await ctx.request({ op: 'execute', path: '/5/0/2' });
             if (x.code === '2.04') ctx.step(EXECUTED);
           }
@@ -130,8 +159,10 @@ export const firmwareUpdateDriver: Driver = {
           break;
         case FwState.Idle: {
           if (s.result !== UpdateResult.Success) return failed(s);
-          const after = await version(ctx);
-          return { status: 'Completed', message: `updated ${before || '?'} → ${after}`, patch: { UpdateResult: UpdateResult.Success, FirmwareVersionAfter: after, ErrorCode: null } };
+          const confirmed = await confirmSuccess(ctx, attempt);
+          if (confirmed === 'not yet') break; // a notification said more than the device does: follow the device
+          if (typeof confirmed !== 'string') return confirmed;
+          return { status: 'Completed', message: `updated ${before || '?'} → ${confirmed}`, patch: { UpdateResult: UpdateResult.Success, FirmwareVersionAfter: confirmed, ErrorCode: null } };
         }
       }
       // notifications and re-registrations wake the loop early; the timer is only a safety net
