@@ -7,7 +7,7 @@
 // Needs root (mount namespaces, overlayfs), sshd, sudo and nsenter (.ci/run installs them).
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,8 +20,9 @@ const run = promisify(execFile);
 const HERE = dirname(new URL(import.meta.url).pathname);
 
 export interface BoardOptions {
-  /** Node where systemd looks (/usr/bin/node): the host's, none, a fake of another version, or files to copy in */
-  node?: 'host' | 'none' | { fakeVersion: string } | { files: Record<string, string> };
+  /** Node where systemd looks (/usr/bin/node): the host's, none, a fake of another version, or the Node 18 of a
+   *  file-system layer laid over the board's root (scripts/node18.sh --root: Debian bookworm's nodejs 18) */
+  node?: 'host' | 'none' | { fakeVersion: string } | { layer: string };
   /** systemd as init (/run/systemd/system and systemctl present; default true) */
   systemd?: boolean;
   /** absolute paths removed from the board (overlay whiteouts), e.g. /usr/bin/fw_setenv */
@@ -58,9 +59,15 @@ const USERS = [
 
 const SETUP = `
 set -e
-base=$1 optkib=$2 systemd=$3
+base=$1 optkib=$2 systemd=$3 layer=$4
 m=$base/merged
-mount -t overlay overlay -o lowerdir=/,upperdir=$base/upper,workdir=$base/work $m
+lower=/
+if [ -n "$layer" ]; then
+  # a layer inside / would overlap it (overlayfs refuses: ELOOP): copy it onto a file system of its own first
+  mkdir -p $base/layer && mount -t tmpfs tmpfs $base/layer && cp -a $layer/. $base/layer/
+  lower=$base/layer:/
+fi
+mount -t overlay overlay -o lowerdir=$lower,upperdir=$base/upper,workdir=$base/work $m
 # a /dev of its own, as on a Pi: the usual nodes, a pty instance for sudo, and the SD card's partitions (nodes of a
 # card that is not there: the agent's configuration check finds them, nothing can open them)
 mount -t tmpfs -o mode=0755 tmpfs $m/dev
@@ -128,13 +135,8 @@ export async function startBoard(o: BoardOptions = {}): Promise<Board> {
   if (node === 'none') hide.push('/usr/bin/node', '/usr/local/bin/node');
   else if (node !== 'host' && 'fakeVersion' in node) {
     put('usr/bin/node', `#!/bin/sh\ncase "$*" in *process.versions.node*) echo ${node.fakeVersion} ;; --version) echo v${node.fakeVersion} ;; *) exit 1 ;; esac\n`, 0o755);
-  } else if (node !== 'host') {
-    for (const [to, from] of Object.entries(node.files)) {
-      mkdirSync(dirname(up(to)), { recursive: true });
-      copyFileSync(from, up(to));
-      chmodSync(up(to), 0o755);
-    }
   }
+  const layer = node !== 'host' && node !== 'none' && 'layer' in node ? node.layer : '';
   // an overlay whiteout (a 0/0 character device in the upper layer) hides the lower file
   for (const p of hide) {
     mkdirSync(dirname(up(p.slice(1))), { recursive: true });
@@ -152,7 +154,7 @@ export async function startBoard(o: BoardOptions = {}): Promise<Board> {
   const sshConfig = join(base, 'ssh_config');
   writeFileSync(sshConfig, ['Host *', `  UserKnownHostsFile ${join(base, 'known_hosts')}`, '  StrictHostKeyChecking yes', `  IdentityFile ${join(base, 'id_ed25519')}`, '  IdentitiesOnly yes', '  BatchMode yes', '  LogLevel ERROR', ''].join('\n'));
 
-  const child: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', SETUP, 'setup', base, String(o.optKiB ?? 65536), o.systemd === false ? '0' : '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', SETUP, 'setup', base, String(o.optKiB ?? 65536), o.systemd === false ? '0' : '1', layer], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

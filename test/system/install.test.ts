@@ -152,6 +152,16 @@ describe('install.sh', () => {
     await untouched(b);
   });
 
+  it('installs on a board with Debian bookworm\'s own Node 18 (as Raspberry Pi OS bookworm has)', async () => {
+    const layer = await new Promise<string>((resolve, reject) => execFile(join(ROOT, 'scripts/node18.sh'), ['--root'], { timeout: 300_000 }, (e, out) => (e ? reject(e) : resolve(out.trim()))));
+    const b = await boardWith({ node: { layer } });
+    const r = await piInstall(b);
+    expect(r.out).toMatch(/ok {4}node {7}Node 18\.\d+\.\d+ at \/usr\/bin\/node/);
+    expect(r.code).toBe(0);
+    // the unit's ExecStart= (with its --jitless flags) ran the installed agent on that Node 18
+    expect(await b.read('/var/lib/fota-test/systemd/fota-agent.service.out')).toMatch(/^configuration OK: device pi-1/m);
+  });
+
   it('puts no secret on a command line: the configuration travels in the tar stream', async () => {
     const b = await boardWith();
     // every ssh the script runs logs its argv
