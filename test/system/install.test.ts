@@ -22,7 +22,7 @@ let board: Board | undefined;
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'fota-install-'));
   // a U-Boot Pi as a user would describe it; --check validates it without touching the devices
-  writeFileSync(join(tmp, 'pi.json'), JSON.stringify({ deviceId: 'pi-1', broker: { url: 'mqtt://10.0.0.5:1883', password: 'broker-s3cret' }, platform: { name: 'uboot', options: { slots: { A: '/dev/mmcblk0p2', B: '/dev/mmcblk0p3' }, firmwareVersionFile: '/etc/os-release' } }, trustedKeys: ['/etc/fota/keys/release.pub'] }));
+  writeFileSync(join(tmp, 'pi.json'), JSON.stringify({ deviceId: 'pi-1', broker: { url: 'mqtt://10.0.0.5:1883', username: 'pi-1', password: 'broker-s3cret' }, platform: { name: 'uboot', options: { slots: { A: '/dev/mmcblk0p2', B: '/dev/mmcblk0p3' }, firmwareVersionFile: '/etc/os-release' } }, trustedKeys: ['/etc/fota/keys/release.pub'] }));
   await new Promise<void>((resolve, reject) => execFile(process.execPath, [join(ROOT, 'bin/fota.js'), 'keygen', '-o', join(tmp, 'release')], (e) => (e ? reject(e) : resolve())));
 });
 afterAll(async () => rm(tmp, { recursive: true, force: true }));
