@@ -64,6 +64,7 @@ export function parameters(args: Parsed, type: JobType, own: Partial<JobParamete
   const t = str(args.values.timeout);
   const timeoutSeconds = t === undefined ? (type === 'firmware-update' ? DEFAULT_FIRMWARE_TIMEOUT_SECONDS : DEFAULT_TIMEOUT_SECONDS) : Math.ceil(parseDuration(t, '--timeout'));
   const p: JobParameters = { ...own, timeoutSeconds };
+  if (args.values['wait-for-devices'] === true) p.waitForDevices = true;
   const max = intOpt(args, 'max-in-flight');
   if (max !== undefined) p.maxInFlight = max;
   const ratio = str(args.values['abort-failure-ratio']);

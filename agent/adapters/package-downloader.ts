@@ -53,7 +53,10 @@ export class PackageDownloader implements Downloader {
     const http = {
       ...opts.http,
       signal: hooks.signal,
-      onRetry: (info: { attempt: number; delayMs: number; reason: string; offset: number }) => opts.logger.warn('download interrupted, retrying', info),
+      onRetry: (info: { attempt: number; delayMs: number; reason: string; offset: number }) => {
+        opts.logger.warn('download interrupted, retrying', info);
+        hooks.retrying?.(`${info.reason}; attempt ${info.attempt + 1} in ${Math.max(1, Math.round(info.delayMs / 1000))} s`);
+      },
     };
     // file: URIs come only from the device-local control channel (fota-agent install FILE): Object 5 refuses them
     const open = (uri: string, o: { offset?: number; validator?: string }): Promise<HttpStream> =>

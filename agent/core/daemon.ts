@@ -167,8 +167,8 @@ export class Daemon {
       return out;
     }
     this.doc = { ...this.doc, firmware: out.state };
-    // progress is cheap to lose and frequent: everything else is durable before its effects start
-    if (event.type !== 'download-progressed') await this.deps.store.save(this.doc);
+    // progress and retry reasons are cheap to lose and have no effects: everything else is durable before its effects start
+    if (event.type !== 'download-progressed' && event.type !== 'download-retried') await this.deps.store.save(this.doc);
     const next = out.state;
     if (stateKey(prev) !== stateKey(next) || prev.result !== next.result) {
       const rec: Parameters<Logger['transition']>[0] = { jobId: next.attemptId, from: stateKey(prev), to: stateKey(next), event: event.type, updateResult: next.result };

@@ -75,6 +75,8 @@ export type FirmwareEvent =
   | { type: 'factory-reset-executed'; attemptId: string; at: number }
   | { type: 'download-progressed'; attemptId: string; percent: number }
   | { type: 'download-checkpointed'; attemptId: string; resume: ResumeToken }
+  /** the download was interrupted and is retried: `reason` says why (the hub reads it while it waits) */
+  | { type: 'download-retried'; attemptId: string; reason: string }
   | { type: 'download-succeeded'; attemptId: string; pkg: PackageInfo; at: number }
   | { type: 'download-failed'; attemptId: string; code: ErrorCode; reason: string; at: number }
   | { type: 'image-flashed'; attemptId: string; version: string; at: number }
@@ -139,6 +141,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'factory-reset-executed',
   'download-progressed',
   'download-checkpointed',
+  'download-retried',
   'download-succeeded',
   'download-failed',
   'image-flashed',
@@ -299,8 +302,10 @@ export const MOVES: Record<StateKey, Row> = {
     'factory-reset-executed': resetNeedsIdle,
     'download-progressed': (s, e) => (ofAttempt(s, e) ? go({ ...s, progress: Math.max(0, Math.min(100, Math.floor(e.percent))) }) : stale('progress of another attempt')(s)),
     'download-checkpointed': (s, e) => (ofAttempt(s, e) ? go({ ...s, resume: e.resume }) : stale('checkpoint of another attempt')(s)),
+    // Object 5 has no resource for "why is this download not moving": the reason resource says it meanwhile
+    'download-retried': (s, e) => (ofAttempt(s, e) ? go({ ...s, reason: `retrying: ${e.reason}` }) : stale('a retry of another attempt')(s)),
     'download-succeeded': (s, e) =>
-      ofAttempt(s, e) ? go(enter(s, 'downloaded', e.at, { pkgName: e.pkg.name, pkgVersion: e.pkg.version, progress: 100, resume: null })) : stale('a finished download of another attempt')(s),
+      ofAttempt(s, e) ? go(enter(s, 'downloaded', e.at, { pkgName: e.pkg.name, pkgVersion: e.pkg.version, progress: 100, resume: null, reason: '' })) : stale('a finished download of another attempt')(s),
     'download-failed': (s, e) => (ofAttempt(s, e) ? go(fail(s, e.at, e.code, e.reason)) : stale('a failed download of another attempt')(s)),
     // the agent restarted mid-download: resume (the downloader re-verifies what is already in the slot) or start over
     booted: (s, e) => beforeActivation(s, e.boot, { type: 'start-download', uri: s.uri, attemptId: s.attemptId, resume: s.resume }),

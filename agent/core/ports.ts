@@ -98,6 +98,8 @@ export interface DownloadHooks {
   progress(done: number, total: number | undefined): void;
   /** a durable point (the slot was synced up to it); persisted so a restart can resume from it */
   checkpoint(resume: ResumeToken): void;
+  /** the download was interrupted and will be retried after a backoff: why, for the hub to read meanwhile */
+  retrying?(reason: string): void;
 }
 
 /**

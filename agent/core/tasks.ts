@@ -42,6 +42,7 @@ export async function downloadTask(env: TaskEnv, uri: string, attemptId: string,
         void env.dispatch({ type: 'download-progressed', attemptId, percent });
       },
       checkpoint: (token) => void env.dispatch({ type: 'download-checkpointed', attemptId, resume: token }),
+      retrying: (reason) => void env.dispatch({ type: 'download-retried', attemptId, reason }),
     });
     await env.dispatch({ type: 'download-succeeded', attemptId, pkg, at: clock.now() });
   } catch (e) {

@@ -64,6 +64,7 @@ const SCHEDULE_OPTIONS: Options = {
   'abort-failure-ratio': { type: 'string' },
   wait: { type: 'boolean' },
   json: { type: 'boolean' },
+  'wait-for-devices': { type: 'boolean' },
   hub: { type: 'string' },
 };
 const scheduleHelp = (timeout: number) => `Options:
@@ -72,6 +73,8 @@ const scheduleHelp = (timeout: number) => `Options:
   --timeout T      how long each device may take: 90s, 25m, 1h (default ${timeout / 60}m)
   --max-in-flight N          at most N devices at once (default: all)
   --abort-failure-ratio R    stop starting devices once this share (0..1) of the finished ones failed
+  --wait-for-devices         wait (up to --timeout) for devices the hub has never seen; without it their
+                             device jobs fail at once with "unknown device"
   --wait           follow the job: a table of the devices, exit 0 when it completed, 1 when it failed or
                    was cancelled; Ctrl-C stops waiting (the job keeps running)
   --json           print the scheduled job as JSON (with --wait: the finished job and its devices)

@@ -28,6 +28,8 @@ export interface CommonParameters {
   maxInFlight?: number;
   /** stop starting new children once failed/finished exceeds this ratio (0..1); unset = never abort */
   abortFailureRatio?: number;
+  /** a device the hub has never seen is waited for (up to timeoutSeconds) instead of failing its child at once */
+  waitForDevices?: boolean;
 }
 /** Type-specific parameters, stored as JSON with the job. */
 export type JobParameters = CommonParameters & {
@@ -194,7 +196,7 @@ function checkPathKeys(what: string, obj: unknown, resourceOnly: boolean): void 
  */
 export function checkParameters(type: JobType, params: unknown): JobParameters {
   if (!isPlainObject(params)) bad('parameters must be an object');
-  const allowed = new Set(['timeoutSeconds', 'maxInFlight', 'abortFailureRatio']);
+  const allowed = new Set(['timeoutSeconds', 'maxInFlight', 'abortFailureRatio', 'waitForDevices']);
   const extra = { 'firmware-update': 'packageUri', 'read-device-properties': 'paths', 'write-device-properties': 'values', 'configuration-update': 'config' } as Partial<Record<JobType, string>>;
   const own = extra[type];
   if (own !== undefined) allowed.add(own);
@@ -209,6 +211,11 @@ export function checkParameters(type: JobType, params: unknown): JobParameters {
   if (r !== undefined) {
     if (typeof r !== 'number' || !(r >= 0 && r <= 1)) bad('parameters.abortFailureRatio must be a number 0..1');
     out.abortFailureRatio = r;
+  }
+  const w = params['waitForDevices'];
+  if (w !== undefined) {
+    if (typeof w !== 'boolean') bad('parameters.waitForDevices must be true or false');
+    if (w) out.waitForDevices = true;
   }
   if (type === 'firmware-update') {
     const u = params['packageUri'];

@@ -24,6 +24,9 @@ import type { DeviceSummary, HubHealth, JobDetail, JobServiceApi, ScheduleReques
 import type { JobPage, JobStore } from './job-store.js';
 import { isBusy, StoreGate } from './store-gate.js';
 
+/** After the hub's broker link comes up, how long the retained registrations may take to arrive before a device counts as never seen. */
+const RETAINED_GRACE_MS = 3000;
+
 const DRIVERS: Record<JobType, Driver> = {
   'firmware-update': firmwareUpdateDriver,
   reboot: rebootDriver,
@@ -288,6 +291,8 @@ export class JobService implements JobServiceApi {
     const driver = DRIVERS[job.Type];
     const ctx = this.context(job, signal, stats);
     try {
+      const unknown = await this.neverSeen(job, signal);
+      if (unknown) return { Status: 'Failed', StatusMessage: unknown };
       const end = await driver.run(ctx);
       return { ...end.patch, Status: end.status, StatusMessage: end.message };
     } catch (e) {
@@ -300,9 +305,41 @@ export class JobService implements JobServiceApi {
           ? await driver.abort(ctx, (body) => this.cleanupRequest(job.DeviceId, body)).catch(() => '')
           : '';
       const timedOut = signal.reason === 'timeout';
+      // what the child last said (e.g. "downloading 0% (retrying: … ECONNREFUSED …)") is why it did not finish
+      let last = '';
+      try {
+        last = this.opts.store.get(job.JobId)?.StatusMessage ?? '';
+      } catch {
+        // a locked database: the end is recorded without it
+      }
+      const lastSaid = last && last !== 'starting' ? `last: ${last}` : '';
       const what = timedOut ? `timed out: the device did not finish within ${job.Parameters.timeoutSeconds} s` : 'cancelled';
-      return { Status: timedOut ? 'Failed' : 'Cancelled', TimedOut: timedOut, StatusMessage: [what, note].filter(Boolean).join('; ') };
+      return { Status: timedOut ? 'Failed' : 'Cancelled', TimedOut: timedOut, StatusMessage: [what, lastSaid, note].filter(Boolean).join('; ') };
     }
+  }
+
+  /**
+   * Why a child's device is unknown, or undefined: the hub has never seen it (no registration, no presence), on the
+   * child's first run, unless the job waits for devices. Judged only once the link has been up for
+   * RETAINED_GRACE_MS, time for the broker's retained registrations to arrive (a hub that just connected knows
+   * nobody yet); a hub without a broker connection does not judge at all (the child waits, as before).
+   */
+  private async neverSeen(job: JobRecord, signal: AbortSignal): Promise<string | undefined> {
+    if (job.Parameters.waitForDevices || job.StatusMessage !== 'starting') return undefined;
+    const link = this.opts.link as Partial<Pick<HubLink, 'state'>>;
+    const state = link.state?.();
+    if (!state?.connected) return undefined;
+    const wait = Date.parse(state.since) + RETAINED_GRACE_MS - Date.now();
+    if (wait > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      signal.throwIfAborted();
+    }
+    const d = this.devices_.get(job.DeviceId);
+    if (d.regId !== '' || d.online !== null) return undefined;
+    return `unknown device: the hub has never seen ${job.DeviceId} register (check the id: fota device list; or schedule with --wait-for-devices to wait for it)`;
   }
 
   /** A store call from a driver: fails fast while the database is locked, and closes the gate on a lock error. */

@@ -106,6 +106,9 @@ describe('fota job: scheduling', () => {
     const t = await fota('job', 'firmware-update', '--devices', 'dev-1', '--package', PKG, '--timeout', '25m', '--id', 'fw-t');
     expect(t.code).toBe(0);
     expect(service.store.get('fw-t')?.Parameters.timeoutSeconds).toBe(1500);
+    const w = await fota('job', 'reboot', '--devices', 'dev-9', '--id', 'rb-wait', '--wait-for-devices', '--json');
+    expect(w.code).toBe(0);
+    expect(JSON.parse(w.stdout)).toMatchObject({ JobId: 'rb-wait', Parameters: { timeoutSeconds: 300, waitForDevices: true } });
   });
 
   it('reads --devices @file (comments and blank lines skipped)', async () => {

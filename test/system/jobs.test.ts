@@ -6,7 +6,7 @@ import { startHub, type RunningHub } from '../../hub/hub-server.js';
 import { HubLink } from '../../hub/hub-link.js';
 import type { JobRecord } from '../../hub/jobs/job-model.js';
 import { startPackageServer, type PackageServer } from '../../hub/package-server.js';
-import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { freePort, startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { parseJobQuery } from '../../hub/jobs/job-query.js';
 import { startFaultServer } from '../helpers/fault-server.js';
 import { makePackage, readFw, requireBuild, startDevice, waitFor, workspace, type SimDevice, type Workspace } from '../helpers/sim-device.js';
@@ -135,7 +135,8 @@ describe('device jobs against real agents', () => {
     const d = await finished('fw-timeout');
     await throttled.close();
     expect(child(d, 'job-d')).toMatchObject({ Status: 'Failed', TimedOut: true });
-    expect(child(d, 'job-d').StatusMessage).toMatch(/timed out: the device did not finish within 3 s; the download was cancelled on the device/);
+    // what the device last said comes with the timeout, then what the hub did about it
+    expect(child(d, 'job-d').StatusMessage).toMatch(/^timed out: the device did not finish within 3 s; last: downloading \d+%; the download was cancelled on the device$/);
     const fw = await waitFor('job-d idle', 10_000, async () => ((await readFw(link, 'job-d'))?.state === 0 ? readFw(link, 'job-d') : undefined));
     expect(fw?.result).toBe(10);
   });
@@ -168,17 +169,40 @@ describe('device jobs against real agents', () => {
     expect(d.job.StatusMessage).toBe('3 devices: 0 succeeded, 1 failed, 2 cancelled (failed: job-c)');
   });
 
-  it('a device offline for the whole job times out with a reason', async () => {
-    hub.service.schedule({ jobId: 'ghost', type: 'reboot', deviceIds: ['ghost-1'], parameters: { timeoutSeconds: 3 } });
-    const d = await finished('ghost');
-    expect(child(d, 'ghost-1')).toMatchObject({ Status: 'Failed', TimedOut: true });
-    expect(child(d, 'ghost-1').StatusMessage).toBe('timed out: the device did not finish within 3 s; the device never answered (offline or unknown)');
+  it('a device the hub has never seen fails at once as unknown (it waited out the whole timeout); waitForDevices waits', async () => {
+    const t0 = Date.now();
+    hub.service.schedule({ jobId: 'ghost', type: 'reboot', deviceIds: ['ghost-1'], parameters: { timeoutSeconds: 120 } });
+    const d = await finished('ghost', 30_000);
+    expect(child(d, 'ghost-1').Status).toBe('Failed');
+    expect(child(d, 'ghost-1').StatusMessage).toMatch(/^unknown device: the hub has never seen ghost-1 register \(check the id: fota device list; or schedule with --wait-for-devices/);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    hub.service.schedule({ jobId: 'ghost-wait', type: 'reboot', deviceIds: ['ghost-2'], parameters: { timeoutSeconds: 3, waitForDevices: true } });
+    const w = await finished('ghost-wait');
+    expect(child(w, 'ghost-2')).toMatchObject({ Status: 'Failed', TimedOut: true });
+    expect(child(w, 'ghost-2').StatusMessage).toBe('timed out: the device did not finish within 3 s; the device never answered (offline or unknown)');
   });
 
   it('job history queries: every child by start time, failed ones only, errors are clear', async () => {
     const failed = hub.service.query(parse({ filter: { type: 'and', filters: [cmp('Type', 'firmware-update'), cmp('Status', 'Failed'), { type: 'not', filter: cmp('ParentJobId', '') }] } }));
     expect(failed.jobs.map((j) => j.DeviceId).sort()).toEqual(['job-b', 'job-c', 'job-d']);
     expect(() => parse({ filter: { type: 'comparison', property: { name: 'Nope', type: 'default' }, value: 1, comparisonOperator: 'eq' } })).toThrow(/Nope/);
+  });
+
+  it("a package server that refuses connections: the child carries the agent's retry reason, also once it timed out", async () => {
+    const port = await freePort(); // nothing listens there
+    // retries enough to outlast the job: the reason must come from the retries, not from a final failure
+    const dev = startDevice(ws, 'job-e', broker.url, { agentSet: ['download.retries=1000'] });
+    devices.push(dev);
+    await waitFor('job-e online', 30_000, () => readFw(link, 'job-e'));
+    hub.service.schedule({ jobId: 'refused', type: 'firmware-update', deviceIds: ['job-e'], parameters: { timeoutSeconds: 12, packageUri: `http://127.0.0.1:${port}/fw.fota` } });
+    const running = await waitFor('the retry reason in the running child', 12_000, async () => {
+      const m = hub.service.get('refused~job-e')?.job.StatusMessage ?? '';
+      return /ECONNREFUSED/.test(m) ? m : undefined;
+    });
+    expect(running).toMatch(new RegExp(`^downloading 0% \\(retrying: connection to 127\\.0\\.0\\.1:${port} lost \\(ECONNREFUSED\\); attempt \\d+ in \\d+ s\\)$`));
+    const d = await finished('refused');
+    expect(child(d, 'job-e')).toMatchObject({ Status: 'Failed', TimedOut: true });
+    expect(child(d, 'job-e').StatusMessage).toMatch(/^timed out: the device did not finish within 12 s; last: downloading 0% \(retrying: connection to .* \(ECONNREFUSED\); .*\)/);
   });
 });
 

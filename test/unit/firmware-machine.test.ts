@@ -63,6 +63,8 @@ function eventFor(type: EventType): FirmwareEvent {
       return { type, boot: { booted: 'B', trial: true, pending: null, firmwareVersion: '3.0.0' }, at: AT };
     case 'health-failed':
       return { type, reason: 'no broker', at: AT };
+    case 'download-retried':
+      return { type, attemptId: 'a1', reason: 'connection to 127.0.0.1:8080 lost (ECONNREFUSED)' };
     case 'commit-failed':
       return { type, reason: 'env write failed', at: AT };
   }

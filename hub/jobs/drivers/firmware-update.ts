@@ -113,7 +113,6 @@ export const firmwareUpdateDriver: Driver = {
     }
     const observed: Observation = { regId: '', token: '', seq: -1 };
     let attempt = ctx.logged(ATTEMPT)?.detail ?? '';
-    let lastProgress = -1;
     for (;;) {
       const s = await readFw(ctx, observed);
       if (!attempt) {
@@ -141,8 +140,9 @@ export const firmwareUpdateDriver: Driver = {
       switch (s.state) {
         case FwState.Downloading: {
           const p = Math.floor(s.progress * 0.9);
-          if (p !== lastProgress) ctx.patch({ Progress: p, StatusMessage: `downloading ${s.progress}%` });
-          lastProgress = p;
+          // while the device retries (server refused, connection lost) its reason is what the operator needs;
+          // ctx.patch writes only what changed
+          ctx.patch({ Progress: p, StatusMessage: `downloading ${s.progress}%${s.reason ? ` (${s.reason})` : ''}` });
           break;
         }
         case FwState.Downloaded:
