@@ -1,7 +1,8 @@
 // `fota-agent status|install|update|cancel|mark-good|mark-bad` as a device person runs them: real processes against
 // simulated devices (`fota sim run`: simulated U-Boot + the real agent) on a real Mosquitto broker. Through a running
 // agent (its control socket) and alone (the state lock), one state directory never has two writers.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -240,6 +241,11 @@ describe('fota-agent on a badly set up board', () => {
     const { mkdir } = await import('node:fs/promises');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'cmdline'), 'console=ttyS0,115200 root=/dev/mmcblk0p2 rootwait\n');
+    // slots and a U-Boot environment (mkenvimage) exist: only the kernel command line is wrong
+    for (const slot of ['a.img', 'b.img']) await writeFile(join(dir, slot), Buffer.alloc(64 * 1024));
+    await writeFile(join(dir, 'vars.txt'), 'boot_part=A\nupgrade_available=0\nbootcount=0\nbootlimit=3\n');
+    await promisify(execFile)('mkenvimage', ['-s', '0x4000', '-o', join(dir, 'uboot.env'), join(dir, 'vars.txt')]);
+    await writeFile(join(dir, 'fw_env.config'), `${join(dir, 'uboot.env')} 0x0000 0x4000\n`);
     await writeFile(
       join(dir, 'agent.json'),
       JSON.stringify({
@@ -253,7 +259,7 @@ describe('fota-agent on a badly set up board', () => {
     for (const args of [['--check'], []]) {
       const r = await agentCmd(dir, args);
       expect(r.code, `fota-agent ${args.join(' ')}: ${r.stderr}`).toBe(78);
-      expect(r.stderr).toMatch(/configuration error .*cannot tell the booted slot: .*has no fota\.slot=A or fota\.slot=B token/);
+      expect(r.stderr).toMatch(/configuration error .*has no fota\.slot=A or fota\.slot=B token/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
     // status still shows what it can, and names the problem
