@@ -31,6 +31,7 @@ const TAG = /^(PARTLABEL|PARTUUID)=(.+)$/;
 /** Why `spec` is not a slot specification, or undefined when it is one. Synchronous: for configuration checks. */
 export function slotSpecProblem(spec: unknown): string | undefined {
   if (typeof spec !== 'string' || spec === '') return 'must be a device path or PARTLABEL=…/PARTUUID=…';
+  if (/^(PARTLABEL|PARTUUID)=$/.test(spec)) return `${spec.slice(0, -1)} needs a value, e.g. ${spec}rootfs-b`;
   const tag = TAG.exec(spec);
   if (tag) return /[/\s]/.test(tag[2]!) ? `${tag[1]} value must not contain "/" or spaces` : undefined;
   if (!spec.startsWith('/')) return `must be an absolute path or PARTLABEL=…/PARTUUID=… (got ${JSON.stringify(spec)})`;

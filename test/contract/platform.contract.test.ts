@@ -52,6 +52,7 @@ platformContract('SimulatorPlatform', async (): Promise<PlatformFixture> => {
       return reboots;
     },
     capacity: CAPACITY,
+    trialBoots: 3,
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });
@@ -117,6 +118,7 @@ for (const envMode of ['fw-tools', 'native'] as const) {
       readSlot: (slot: SlotName, length: number) => readHead(slots[slot], length),
       reboots: async () => (await readFile(rebootLog, 'utf8')).length,
       capacity: CAPACITY,
+      trialBoots: 3,
       cleanup: () => rm(dir, { recursive: true, force: true }),
     };
   });

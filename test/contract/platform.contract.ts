@@ -1,7 +1,8 @@
-// The PlatformAdapter contract: what every board backend must do, driven through simulated boots.
-// A fixture starts with slot A booted and committed, holding a simulated image of version 1.0.0; its boot()
-// runs the (simulated) bootloader and makes the platform see the new boot, reading the booted firmware version
-// from the simulated image header in the slot.
+// The PlatformAdapter contract: what every board backend must do, driven through boots of its bootloader (simulated,
+// or its real boot logic in an interpreter). A fixture starts with slot A booted and committed, holding a simulated
+// image of version 1.0.0; its boot() runs the bootloader and makes the platform see the new boot, reading the booted
+// firmware version from the simulated image header in the slot. Where the agent would reboot, the tests call
+// platform.reboot() first: a bootloader such as the Pi's tryboot learns the trial from the reboot itself.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FotaError } from '../../agent/core/errors.js';
@@ -13,8 +14,13 @@ export interface PlatformFixture {
   platform: PlatformAdapter;
   /** a fresh adapter on the same device, as after an agent restart or a power cut */
   restart(): PlatformAdapter;
-  /** power-cycles the device: the bootloader runs once; returns what it booted */
+  /**
+   * The device starts again: after the reboot requested through the platform since the last boot (with its
+   * argument), or as after a power cut or a watchdog reset when none was. The bootloader runs once; returns what it booted.
+   */
   boot(): Promise<{ slot: SlotName; trial: boolean }>;
+  /** trial boots the bootloader gives an uncommitted slot before it falls back (bootlimit; 1 for tryboot) */
+  trialBoots: number;
   /** the first `length` bytes of a slot, read behind the platform's back */
   readSlot(slot: SlotName, length: number): Promise<Buffer>;
   /** how many times a reboot was requested through the platform */
@@ -119,6 +125,7 @@ export function platformContract(name: string, make: MakePlatformFixture): void 
       expect(await p.bootStatus()).toEqual({ booted: 'A', trial: false, pending: 'B', firmwareVersion: '1.0.0' });
       // the armed slot must not be rewritten before its boot
       expect(await codeOf(p.openInactiveSlot({ size: 1024 }))).toBe('io-error');
+      await p.reboot('trial');
       expect(await fx.boot()).toEqual({ slot: 'B', trial: true });
       expect(await p.bootStatus()).toEqual({ booted: 'B', trial: true, pending: null, firmwareVersion: '2.0.0' });
     });
@@ -126,6 +133,7 @@ export function platformContract(name: string, make: MakePlatformFixture): void 
     it('activate → boot → commit makes the new slot the default; commit twice changes nothing', async () => {
       await install(p, simImage('2.0.0'));
       await p.activateInactiveSlot();
+      await p.reboot('trial');
       await fx.boot();
       await p.commitBootedSlot();
       await p.commitBootedSlot();
@@ -144,6 +152,7 @@ export function platformContract(name: string, make: MakePlatformFixture): void 
     it('during a trial the fallback slot cannot be written or armed', async () => {
       await install(p, simImage('2.0.0'));
       await p.activateInactiveSlot();
+      await p.reboot('trial');
       await fx.boot();
       expect(await codeOf(p.openInactiveSlot({ size: 1024 }))).toBe('io-error');
       expect(await codeOf(p.activateInactiveSlot())).toBe('activation-failed');
@@ -153,11 +162,13 @@ export function platformContract(name: string, make: MakePlatformFixture): void 
     it('activate → boot → revertTrial → boot falls back to the committed slot; revert twice changes nothing', async () => {
       await install(p, simImage('2.0.0'));
       await p.activateInactiveSlot();
+      await p.reboot('trial');
       await fx.boot();
       await p.revertTrial();
       await p.revertTrial();
       // still running the trial until the reboot
       expect(await p.bootStatus()).toMatchObject({ booted: 'B', trial: true });
+      await p.reboot('revert');
       expect(await fx.boot()).toEqual({ slot: 'A', trial: false });
       expect(await p.bootStatus()).toEqual({ booted: 'A', trial: false, pending: null, firmwareVersion: '1.0.0' });
       await p.revertTrial(); // nothing left to revert
@@ -169,6 +180,7 @@ export function platformContract(name: string, make: MakePlatformFixture): void 
       await p.activateInactiveSlot();
       await p.revertTrial();
       expect(await p.bootStatus()).toEqual({ booted: 'A', trial: false, pending: null, firmwareVersion: '1.0.0' });
+      await p.reboot('revert');
       expect(await fx.boot()).toEqual({ slot: 'A', trial: false });
     });
 
@@ -178,14 +190,16 @@ export function platformContract(name: string, make: MakePlatformFixture): void 
       const after = fx.restart();
       expect(await after.bootStatus()).toMatchObject({ booted: 'A', pending: 'B', trial: false });
       await after.activateInactiveSlot();
+      await after.reboot('trial');
       expect(await fx.boot()).toEqual({ slot: 'B', trial: true });
       expect(await fx.restart().bootStatus()).toEqual({ booted: 'B', trial: true, pending: null, firmwareVersion: '2.0.0' });
     });
 
-    it('the boot counter falls back after bootlimit (3) trial boots without a commit', async () => {
+    it('the bootloader falls back after its trial boots (bootlimit) without a commit: resets, as a watchdog does', async () => {
       await install(p, simImage('2.0.0'));
       await p.activateInactiveSlot();
-      for (let i = 1; i <= 3; i++) {
+      await p.reboot('trial');
+      for (let i = 1; i <= fx.trialBoots; i++) {
         expect(await fx.boot()).toEqual({ slot: 'B', trial: true });
         expect(await p.bootStatus()).toMatchObject({ booted: 'B', trial: true, pending: null });
       }
@@ -218,6 +232,7 @@ export function platformContract(name: string, make: MakePlatformFixture): void 
       for await (const c of f.open()) await w.write(c);
       await w.finish();
       await p.activateInactiveSlot();
+      await p.reboot('factory reset');
       expect(await fx.boot()).toEqual({ slot: otherSlot('A'), trial: true });
       expect((await p.bootStatus()).firmwareVersion).toBe('1.0.0');
     });

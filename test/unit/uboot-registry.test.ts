@@ -43,6 +43,8 @@ describe('platform registry', () => {
         factoryImage: { path: '/data/factory.img', version: '1.0.0' },
       }).name,
     ).toBe('uboot');
+    expect(createPlatform('uboot', { slots: { A: 'PARTLABEL=rootfs-a', B: 'PARTUUID=c0ffee00-03' }, convention: 'mender', partitions: { A: 2, B: 3 }, bootlimit: 1 }).name).toBe('uboot');
+    expect(createPlatform('uboot', { ...UBOOT, convention: 'rauc', bootnames: { A: 'system0', B: 'system1' }, attempts: 3, writes: { skipIdentical: false, verify: true } }).name).toBe('uboot');
   });
 
   it.each([
@@ -66,6 +68,19 @@ describe('platform registry', () => {
     ['uboot', { ...UBOOT, factoryImage: { version: '1' } }, 'platform.options.factoryImage.path', 'is required'],
     ['uboot', { ...UBOOT, envConfig: 'fw_env.config' }, 'platform.options.envConfig', 'must be an absolute path'],
     ['uboot', { ...UBOOT, slot: {} }, 'platform.options.slot', 'unknown key (known here: slots, '],
+    ['uboot', { slots: { A: 'PARTLABEL=', B: '/dev/b' } }, 'platform.options.slots.A', 'PARTLABEL needs a value'],
+    ['uboot', { slots: { A: 'PARTUUID=a/b', B: '/dev/b' } }, 'platform.options.slots.A', 'must not contain "/"'],
+    ['uboot', { ...UBOOT, convention: 'swupdate' }, 'platform.options.convention', 'must be one of "fota", "mender", "rauc"'],
+    ['uboot', { ...UBOOT, partitions: { A: 2, B: 3 } }, 'platform.options.partitions', 'applies to the mender convention only'],
+    ['uboot', { ...UBOOT, convention: 'mender', partitions: { A: 2 } }, 'platform.options.partitions', 'needs both A and B'],
+    ['uboot', { ...UBOOT, convention: 'mender', partitions: { A: 2, B: 2 } }, 'platform.options.partitions', 'A and B must differ'],
+    ['uboot', { ...UBOOT, convention: 'mender', bootnames: { A: 'a', B: 'b' } }, 'platform.options.bootnames', 'applies to the rauc convention only'],
+    ['uboot', { ...UBOOT, convention: 'rauc', bootlimit: 3 }, 'platform.options.bootlimit', 'applies to the fota and mender convention only'],
+    ['uboot', { ...UBOOT, convention: 'rauc', attempts: 10 }, 'platform.options.attempts', 'from 1 to 9'],
+    ['uboot', { ...UBOOT, convention: 'rauc', bootnames: { A: 'x', B: 'x' } }, 'platform.options.bootnames', 'two different names'],
+    ['uboot', { ...UBOOT, writes: { skipIdentical: 'yes' } }, 'platform.options.writes.skipIdentical', 'true or false'],
+    ['uboot', { ...UBOOT, factoryImage: { path: '/dev/mmcblk0p5', version: '1', sha256: 'abc' } }, 'platform.options.factoryImage.sha256', '64 hexadecimal digits'],
+    ['uboot', { ...UBOOT, system: { cmdline: 'proc/cmdline' } }, 'platform.options.system.cmdline', 'must be an absolute path'],
   ] as const)('%s %j → %s %s', (name, options, key, message) => {
     const e = configError(name, options);
     expect(e.key).toBe(key);
