@@ -19,6 +19,7 @@ import type { Logger } from './core/ports.js';
 import { AGENT_COMMANDS, agentCommandsHelp, controlHandler, isAgentCommand, parseCommand, runAgentCommand } from './cli-commands.js';
 import { serveControl } from './adapters/control-socket.js';
 import { acquireStateLock, StateLockedError } from './adapters/state-lock.js';
+import { nodeTooOld } from '../protocol/node-version.js';
 import { closest } from '../protocol/suggest.js';
 
 const VERSION = __FOTA_VERSION__;
@@ -74,6 +75,9 @@ function parseArgv(argv: string[]): { config?: string; check: boolean; command?:
 }
 
 async function run(argv: string[]): Promise<number> {
+  // an old Node is the machine's set-up, not a crash: say what is needed, and exit 78 (systemd does not retry it)
+  const old = nodeTooOld('fota-agent', typeof __FOTA_NODE_AGENT__ === 'string' ? __FOTA_NODE_AGENT__ : undefined, process.versions.node, 'the device agent');
+  if (old) return (console.error(`fota-agent: ${old}`), EX_CONFIG);
   const args = parseArgv(argv);
   if (typeof args === 'number') return args;
   let cfg: AgentConfig;

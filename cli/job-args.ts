@@ -101,6 +101,12 @@ export function listQuery(args: Parsed): JobQueryJson {
     } catch (e) {
       throw usageError(`--filter is not valid JSON: ${(e as Error).message}`, `example: --filter '{"type":"comparison","property":"DeviceId","comparisonOperator":"eq","value":"sim-1"}'`);
     }
+    // both shapes: a filter, or a query wrapping one ({"filter": …}, as the API and docs/jobs.md write it)
+    if (typeof filter === 'object' && filter !== null && !Array.isArray(filter) && !('type' in filter) && 'filter' in filter) {
+      const extra = Object.keys(filter).filter((k) => k !== 'filter');
+      if (extra.length > 0) throw usageError(`--filter takes a filter or {"filter": …}; ${extra.join(', ')} belong${extra.length === 1 ? 's' : ''} to other options (--sort, --limit)`);
+      filter = (filter as { filter: unknown }).filter;
+    }
     try {
       parseJobQuery({ filter });
     } catch (e) {

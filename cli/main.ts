@@ -3,6 +3,7 @@
 
 import { CliError, EXIT, parseFor, systemError, type Command } from './command.js';
 import { COMMANDS } from './commands/index.js';
+import { nodeTooOld } from '../protocol/node-version.js';
 import { closest } from '../protocol/suggest.js';
 
 function overview(): string {
@@ -63,6 +64,8 @@ function notFound(argv: string[]): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  const old = nodeTooOld('fota', typeof __FOTA_NODE_HUB__ === 'string' ? __FOTA_NODE_HUB__ : undefined, process.versions.node, 'the hub needs aedes and better-sqlite3; the device agent alone, fota-agent, runs on Node.js 18.18');
+  if (old) return (console.error(old), EXIT.failure);
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     console.log(overview());
     return argv.length === 0 ? EXIT.usage : EXIT.ok;

@@ -14,7 +14,8 @@ const common = {
   legalComments: 'none',
   // native addons stay outside the bundle and are loaded from node_modules
   external: ['better-sqlite3', 'onoff', 'epoll'],
-  define: { __FOTA_VERSION__: JSON.stringify(pkg.version) },
+  // the oldest Node each program runs on: package.json "fota.node" is the one place (protocol/node-version.ts)
+  define: { __FOTA_VERSION__: JSON.stringify(pkg.version), __FOTA_NODE_AGENT__: JSON.stringify(pkg.fota.node.agent), __FOTA_NODE_HUB__: JSON.stringify(pkg.fota.node.hub) },
   // some CommonJS dependencies call require(); give the ESM bundle one
   banner: { js: "import { createRequire as __fotaCreateRequire } from 'node:module'; const require = __fotaCreateRequire(import.meta.url);" },
 };

@@ -141,7 +141,8 @@ Example: fota job firmware-update --devices @fleet.txt --package https://fw.exam
     usage: `Usage: fota job config-update --devices LIST --set KEY=VALUE … [options]
 
 Writes agent configuration keys on every device. VALUE is JSON when it parses (30, true, "x"), else text.
-Example: fota job config-update --devices @fleet.txt --set pollIntervalSeconds=60 --set logLevel=debug
+Example: fota job config-update --devices @fleet.txt --set download.retries=20 --set logLevel=warn
+(the keys a hub may change: Object 26241 in docs/protocol.md; logLevel is info, warn or error)
 
   --set KEY=VALUE  a configuration key and its value; repeat for more`,
     options: { set: { type: 'string', multiple: true } },
@@ -180,7 +181,7 @@ Lists fleet jobs (parents), newest first. Options combine with AND.
   --status S     Queued, Running, Completed, Failed, Cancelled (comma list = any of them)
   --type T       firmware-update, reboot, factory-reset, configuration-update, read-device-properties,
                  write-device-properties (comma list)
-  --filter JSON  a filter of the query language (docs/jobs.md), or @FILE holding one
+  --filter JSON  a filter of the query language (docs/jobs.md), bare or wrapped as {"filter": …}, or @FILE
   --sort KEY     a property, ascending: --sort StartTime; descending: --sort=-StartTime (default
                  -CreatedTime); a comma list sorts by several keys
   --limit N      at most N jobs (default 50)

@@ -153,9 +153,10 @@ function parseFilter(raw: unknown, path: string, depth: number, budget: { nodes:
   else if (isObj(p)) {
     onlyKeys(p, `${path}.property`, ['name', 'type']);
     property = lookupProperty(p['name'], `${path}.property.name`);
-    const ns = p['type'] ?? 'default';
-    if (ns !== 'default' && ns !== 'result') throw new QueryError(`${path}.property.type`, `unknown property type ${show(ns)} (use default or result)`);
     const want = (PROPS[property] as PropertyDef).namespace;
+    // names are unique across the two types: a missing type is the name's own (docs/jobs.md)
+    const ns = p['type'] ?? want;
+    if (ns !== 'default' && ns !== 'result') throw new QueryError(`${path}.property.type`, `unknown property type ${show(ns)} (use default or result)`);
     if (ns !== want) throw new QueryError(`${path}.property.type`, `${property} is a '${want}' property, not '${ns}'`);
   } else throw new QueryError(`${path}.property`, 'must be { "name": ..., "type": "default" | "result" } or a property name');
   const op = raw['comparisonOperator'];

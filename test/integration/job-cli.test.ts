@@ -221,6 +221,13 @@ describe('fota job list / show / cancel', () => {
     const r = await fota('job', 'list', '--all', '--filter', filter, '--sort', 'JobId', '--json');
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as { JobId: string }[]).map((j) => j.JobId)).toEqual(['a-fw~dev-1', 'b-reboot~dev-1']);
+    // the wrapped shape of docs/operations.md (the API's query) is the same filter; other query keys are refused
+    const wrapped = await fota('job', 'list', '--all', '--filter', JSON.stringify({ filter: JSON.parse(filter) }), '--sort', 'JobId', '--json');
+    expect(wrapped.code, wrapped.stderr).toBe(0);
+    expect(wrapped.stdout).toBe(r.stdout);
+    const withSort = await fota('job', 'list', '--filter', JSON.stringify({ filter: JSON.parse(filter), sort: ['JobId'] }));
+    expect(withSort.code).toBe(2);
+    expect(withSort.stderr).toMatch(/sort belongs to other options/);
   });
 
   it('a bad --filter is a usage error (exit 2) that says what is wrong', async () => {

@@ -39,6 +39,8 @@ describe('comparisons: every operator, every kind of property', () => {
     ['ne null', cmp('ErrorCode', 'ne', null, 'result'), 'error_code IS NOT NULL', []],
     ['property as a plain name', { type: 'comparison', property: 'Status', value: 'Failed', comparisonOperator: 'eq' }, 'status = ?', ['Failed']],
     ['property type omitted = default', { type: 'comparison', property: { name: 'Status' }, value: 'Failed', comparisonOperator: 'eq' }, 'status = ?', ['Failed']],
+    // docs/jobs.md: a missing type is the name's own (names are unique), so a result property needs none either
+    ['property type omitted on a result property', { type: 'comparison', property: { name: 'UpdateResult' }, value: 8, comparisonOperator: 'eq' }, '(update_result = ? AND update_result IS NOT NULL)', [8]],
   ];
   it.each(cases)('%s', (_name, filter, where, params) => {
     expect(sqlOf(filter)).toEqual({ where, params });
