@@ -7,6 +7,7 @@ import { PlatformConfigError, hasBoardCheck } from './config-error.js';
 import { absPath, K, object } from './options.js';
 import { SIM_DEVICE_TYPE } from './simulator/constants.js';
 import { SimulatorPlatform } from './simulator/simulator-platform.js';
+import { createGrub } from './grub/create-grub.js';
 import { createUBoot } from './uboot/create-uboot.js';
 
 export { PlatformConfigError } from './config-error.js';
@@ -34,6 +35,7 @@ function createSimulator(options: unknown, ctx: PlatformContext): PlatformAdapte
 
 export const PLATFORMS: Readonly<Record<string, PlatformEntry>> = Object.freeze({
   simulator: { summary: 'a device in a folder (fota sim run), U-Boot A/B logic on files', defaultDeviceType: SIM_DEVICE_TYPE, create: createSimulator },
+  grub: { summary: 'GRUB A/B (x86 boards, industrial PCs): grubenv with a boot counter and platform/grub/fota-grub.cfg', defaultDeviceType: 'grub-ab', create: (o) => createGrub(o) },
   uboot: { summary: 'U-Boot A/B: fota\'s own variables, or a device provisioned for Mender or RAUC (options.convention)', defaultDeviceType: 'uboot-ab', create: (o) => createUBoot(o) },
 });
 

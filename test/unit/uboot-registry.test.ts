@@ -16,15 +16,16 @@ const UBOOT = { slots: { A: '/dev/mmcblk0p2', B: '/dev/mmcblk0p3' } };
 
 describe('platform registry', () => {
   it('lists the known backends and their default device types', () => {
-    expect([...PLATFORM_NAMES].sort()).toEqual(['simulator', 'uboot']);
+    expect([...PLATFORM_NAMES].sort()).toEqual(['grub', 'simulator', 'uboot']);
     expect(platformDeviceType('simulator')).toBe('fota-sim');
+    expect(platformDeviceType('grub')).toBe('grub-ab');
     expect(platformDeviceType('uboot')).toBe('uboot-ab');
   });
 
   it('an unknown platform is a configuration error listing the known names', () => {
-    const e = configError('grub', {});
+    const e = configError('barebox', {});
     expect(e.key).toBe('platform.name');
-    expect(e.message).toBe('platform.name: unknown platform "grub" (known: simulator, uboot)');
+    expect(e.message).toBe('platform.name: unknown platform "barebox" (known: simulator, grub, uboot)');
     expect(() => platformDeviceType('__proto__')).toThrow(PlatformConfigError);
   });
 
@@ -53,6 +54,10 @@ describe('platform registry', () => {
     ['simulator', { dir: '/x', slots: 1 }, 'platform.options.slots', 'unknown key (known here: dir)'],
     ['simulator', 'dir', 'platform.options', 'must be an object'],
     ['uboot', {}, 'platform.options.slots', 'is required'],
+    ['grub', {}, 'platform.options.slots', 'is required'],
+    ['grub', { ...UBOOT, envFile: 'grubenv' }, 'platform.options.envFile', 'must be an absolute path'],
+    ['grub', { ...UBOOT, bootlimit: 9 }, 'platform.options.bootlimit', 'from 1 to 8'],
+    ['grub', { ...UBOOT, convention: 'mender' }, 'platform.options.convention', 'unknown key'],
     ['uboot', { slots: { A: '/dev/a' } }, 'platform.options.slots.B', 'is required'],
     ['uboot', { slots: { A: 'mmcblk0p2', B: '/dev/b' } }, 'platform.options.slots.A', 'must be an absolute path'],
     ['uboot', { slots: { A: '/dev/a', B: '/dev/a' } }, 'platform.options.slots', 'must be different'],
