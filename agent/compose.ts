@@ -129,6 +129,7 @@ export function composeAgent(o: ComposeOptions): ComposedAgent {
       lifetimeSec: cfg.registration.lifetimeSec,
       progressIntervalMs: cfg.progressIntervalMs,
       healthConnectTimeoutMs: cfg.health.connectTimeoutSec * 1000,
+      securityFloor: cfg.securityFloor,
       manualCommit: cfg.health.manual,
     },
   });

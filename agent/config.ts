@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ENDPOINT_RE, PREFIX_RE } from '../protocol/topics.js';
+import { isComparableVersion } from '../protocol/versions.js';
 import { applySchema, ConfigError, deepFreeze, type Schema } from './config-schema.js';
 
 const BROKER_URL = /^(mqtts?|tcp|ssl|wss?):\/\/[^\s]+$/;
@@ -42,6 +43,7 @@ export const AGENT_SCHEMA = {
   trustedKeysPem: { spec: { kind: 'strings', default: [] }, doc: 'more trusted Ed25519 public keys, as PEM text (key rotation over the wire)', remote: true },
   retiredKeys: { spec: { kind: 'strings', default: [], pattern: KEY_ID, hint: 'a keyId: 16 lowercase hex digits' }, doc: 'keyIds no longer trusted, wherever the key is listed', remote: true },
   allowUnsigned: { spec: { kind: 'bool', default: false }, doc: 'accept packages without a signature (lab use only)' },
+  securityFloor: { spec: { kind: 'string', default: '' }, doc: 'no firmware below this version is installed, whatever a job allows; the saved floor only rises', remote: true },
   allowedUriSchemes: { spec: { kind: 'strings', default: ['https', 'http'], values: ['https', 'http'] }, doc: 'package URI schemes the agent will fetch', remote: true },
   download: {
     caFile: { spec: { kind: 'string', default: '', pattern: ABS_PATH, hint: 'an absolute path' }, doc: 'extra CA certificate(s) (PEM) for HTTPS package servers' },
@@ -100,6 +102,7 @@ export interface AgentConfig {
   trustedKeysPem: string[];
   retiredKeys: string[];
   allowUnsigned: boolean;
+  securityFloor: string;
   allowedUriSchemes: ('http' | 'https')[];
   download: {
     caFile: string;
@@ -156,6 +159,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   if (cfg.trustedKeys.length + cfg.trustedKeysPem.length === 0 && !cfg.allowUnsigned) throw new ConfigError('trustedKeys', 'list at least one public key, or set allowUnsigned: true (lab use only)');
   if (cfg.trustedKeysPem.length > MAX_PEM_KEYS) throw new ConfigError('trustedKeysPem', `at most ${MAX_PEM_KEYS} keys`);
   if (cfg.retiredKeys.length > 256) throw new ConfigError('retiredKeys', 'at most 256 keyIds');
+  if (cfg.securityFloor !== '' && !isComparableVersion(cfg.securityFloor)) {
+    throw new ConfigError('securityFloor', `"${cfg.securityFloor}" is not a version the agent can order (SemVer-like: 2.1.0, 2024.01.15; docs/package-format.md)`);
+  }
   if (cfg.allowedUriSchemes.length === 0) throw new ConfigError('allowedUriSchemes', 'must allow at least one scheme');
   return deepFreeze(cfg);
 }

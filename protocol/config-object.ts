@@ -25,6 +25,8 @@ export const CONFIG_RESOURCES = {
   trustedKeysPem: { id: 17 },
   /** keyIds no longer trusted, wherever the key is listed */
   retiredKeys: { id: 18 },
+  /** anti-rollback: raises the device's security floor (which never falls; Object 5 resource 26246 shows it) */
+  securityFloor: { id: 19 },
 } as const satisfies Record<string, { id: number; secret?: boolean }>;
 
 export type ConfigKey = keyof typeof CONFIG_RESOURCES;

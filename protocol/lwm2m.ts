@@ -30,6 +30,14 @@ export const Fw = {
   ResultCode: 26243,
   /** vendor: id of the current or last update attempt (set when a Package URI is accepted) */
   AttemptId: 26244,
+  /**
+   * vendor: the attempt may install a version below the installed one (Boolean). Written only together with the
+   * Package URI, in one write of the instance /5/0 ({"1": uri, "26245": true}); a URI written alone means false.
+   * Nothing allows a version below the security floor (26246).
+   */
+  DowngradeAllowed: 26245,
+  /** vendor: the device's security floor: no firmware below this version is installed, not even a factory image ("" = none) */
+  SecurityFloor: 26246,
 } as const;
 
 /** Object 3 Device resources (v1.2). */

@@ -2,6 +2,8 @@
 // (manifest.json, [manifest.sig], payload) and a minimal ustar header encoder. Pure: no node:* imports, so the
 // agent (streaming reader) and the hub (pack / inspect) share one definition. Described in docs/package-format.md.
 
+import { compareVersions } from './versions.js';
+
 export const PACKAGE_FORMAT = 1;
 export const MANIFEST_ENTRY = 'manifest.json';
 export const SIGNATURE_ENTRY = 'manifest.sig';
@@ -44,6 +46,11 @@ export interface Manifest {
   keyId?: string;
   /** free text for people (≤ 1024 characters) */
   description?: string;
+  /**
+   * anti-rollback: once this package is committed, the device refuses any version below this one, whatever a job
+   * allows (docs/package-format.md "Versions and anti-rollback"). A comparable version, at most `version`.
+   */
+  securityFloor?: string;
 }
 
 /** A manifest that does not validate; `field` is its dotted path ("payload.sha256"). */
@@ -63,7 +70,7 @@ const DEVICE_TYPE = /^[A-Za-z0-9][A-Za-z0-9._+:-]{0,63}$/;
 const ENTRY_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const KEY_ID = /^[0-9a-f]{16}$/;
-const TOP_FIELDS = new Set(['format', 'name', 'version', 'deviceTypes', 'payload', 'created', 'keyId', 'description']);
+const TOP_FIELDS = new Set(['format', 'name', 'version', 'deviceTypes', 'payload', 'created', 'keyId', 'description', 'securityFloor']);
 const PAYLOAD_FIELDS = new Set(['name', 'size', 'sha256', 'compression', 'storedSize']);
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -144,6 +151,13 @@ export function parseManifest(json: string): Manifest {
   if (raw.description !== undefined) {
     if (typeof raw.description !== 'string' || raw.description.length > 1024) throw new ManifestError('description', 'must be a string of at most 1024 characters');
     m.description = raw.description;
+  }
+  if (raw.securityFloor !== undefined) {
+    const floor = text(raw, 'securityFloor', VERSION, 'securityFloor', 'a version');
+    const c = compareVersions(floor, version);
+    if (c === undefined) throw new ManifestError('securityFloor', `"${floor}" and the version "${version}" must both be versions the device can order (SemVer-like: 2.1.0, 2024.01.15)`);
+    if (c > 0) throw new ManifestError('securityFloor', `${floor} is above the package's own version ${version}; the device could never install it`);
+    m.securityFloor = floor;
   }
   return m;
 }

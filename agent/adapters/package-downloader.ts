@@ -5,6 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import { FotaError } from '../core/errors.js';
 import type { Downloader, DownloadHooks, Logger, PackageInfo, PlatformAdapter, ResumeToken } from '../core/ports.js';
+import type { VersionPolicy } from '../core/version-policy.js';
 import { openFileStream } from './file-source.js';
 import { openHttpStream, type HttpSourceOptions, type HttpStream } from './http-source.js';
 import { reclaimNow } from './memory.js';
@@ -39,7 +40,7 @@ function asResume(token: ResumeToken | undefined, uri: string): DownloadResume |
 export class PackageDownloader implements Downloader {
   constructor(private readonly opts: PackageDownloaderOptions) {}
 
-  async download(req: { uri: string; resume?: ResumeToken }, hooks: DownloadHooks): Promise<PackageInfo> {
+  async download(req: { uri: string; resume?: ResumeToken; policy?: VersionPolicy }, hooks: DownloadHooks): Promise<PackageInfo> {
     try {
       return await this.fetchAndInstall(req, hooks);
     } finally {
@@ -48,7 +49,7 @@ export class PackageDownloader implements Downloader {
     }
   }
 
-  private async fetchAndInstall(req: { uri: string; resume?: ResumeToken }, hooks: DownloadHooks): Promise<PackageInfo> {
+  private async fetchAndInstall(req: { uri: string; resume?: ResumeToken; policy?: VersionPolicy }, hooks: DownloadHooks): Promise<PackageInfo> {
     const { opts } = this;
     const http = {
       ...opts.http,
@@ -79,6 +80,7 @@ export class PackageDownloader implements Downloader {
       },
       checkpointBytes: opts.checkpointBytes,
       signal: hooks.signal,
+      ...(req.policy ? { policy: req.policy } : {}),
     });
 
     const resume = asResume(req.resume, req.uri);

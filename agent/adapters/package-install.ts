@@ -23,6 +23,7 @@ import {
 } from '../../protocol/package-format.js';
 import type { PackageInfo, SlotWriter } from '../core/ports.js';
 import { FotaError } from '../core/errors.js';
+import { checkVersionPolicy, type VersionPolicy } from '../core/version-policy.js';
 import { Channel, PayloadSink, Session, Trailer, gunzip, mismatch, unsupported, type ResumePoint, type StreamOptions } from './package-stream.js';
 
 export type { ResumePoint } from './package-stream.js';
@@ -46,6 +47,8 @@ export interface InstallOptions extends StreamOptions {
   retiredKeyIds?: readonly string[];
   allowUnsigned: boolean;
   slot: SlotAccess;
+  /** anti-rollback (agent/core/version-policy.ts); absent: any version */
+  policy?: VersionPolicy;
 }
 
 /** the payload header must start within this many bytes: a maximal manifest, a signature, their headers */
@@ -74,12 +77,14 @@ export function checkSignature(m: Manifest, manifestBytes: Uint8Array, signature
   throw new FotaError('untrusted-key', `${what} is signed by key ${m.keyId ?? '(no keyId in the manifest)'}, which this device does not trust (trusted: ${trusted.join(', ') || 'none'}); add its public key or re-sign the package`);
 }
 
-/** Every check that precedes the first payload byte, except the tar layout: signature, device type, capacity. */
+/** Every check that precedes the first payload byte, except the tar layout: signature, device type, version, capacity. */
 async function admit(m: Manifest, manifestBytes: Uint8Array, signature: Uint8Array | null, opts: InstallOptions): Promise<void> {
   checkSignature(m, manifestBytes, signature, opts);
   if (!m.deviceTypes.includes(opts.deviceType)) {
     throw new FotaError('incompatible-device', `package ${m.name} ${m.version} is for device types ${m.deviceTypes.join(', ')}, not "${opts.deviceType}"`);
   }
+  // the version is read from the verified manifest only: an unsigned claim cannot get past the floor
+  if (opts.policy) checkVersionPolicy(m, opts.policy);
   const capacity = await opts.slot.capacity();
   if (m.payload.size > capacity) throw new FotaError('no-space', `the image is ${m.payload.size} bytes but the inactive slot holds ${capacity}`);
 }

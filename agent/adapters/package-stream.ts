@@ -177,7 +177,9 @@ export class PayloadSink {
     }
     // the package is good: make it durable, and let the slot prove (read-back) it holds exactly these bytes
     await this.writer.finish();
-    return { name: this.m.name, version: this.m.version, payloadSize: size, sha256 };
+    const info: PackageInfo = { name: this.m.name, version: this.m.version, payloadSize: size, sha256 };
+    if (this.m.securityFloor !== undefined) info.securityFloor = this.m.securityFloor;
+    return info;
   }
 }
 

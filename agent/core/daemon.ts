@@ -37,6 +37,8 @@ export interface DaemonOptions {
   healthConnectTimeoutMs: number;
   /** a trial is committed only by `fota-agent mark-good` (health checked elsewhere); the agent's own checks may still fail it */
   manualCommit?: boolean;
+  /** the configured security floor (config `securityFloor`, "" = none): raises the saved floor at every start */
+  securityFloor?: string;
 }
 
 export interface DaemonDeps {
@@ -126,6 +128,9 @@ export class Daemon {
       connected: () => this.onConnected(),
       disconnected: (reason) => deps.logger.warn('disconnected from the broker', { reason }),
     });
+    // before anything can start a download: the saved floor keeps the configured one even after a factory reset
+    // forgets the remote configuration (the floor lives in the state document, which a factory reset keeps)
+    if (deps.options.securityFloor) await this.dispatch({ type: 'floor-configured', floor: deps.options.securityFloor });
     await this.dispatch({ type: 'booted', boot: this.boot, at: deps.clock.now() });
     this.track(this.registrationUpdates());
     const trial = deps.config?.trial();
@@ -198,10 +203,12 @@ export class Daemon {
   private async perform(effect: Effect): Promise<void> {
     const { platform, clock } = this.deps;
     switch (effect.type) {
-      case 'start-download':
-        return this.slotJob((signal) => downloadTask(this.taskEnv, effect.uri, effect.attemptId, effect.resume, signal));
+      case 'start-download': {
+        const policy = { installed: this.boot.firmwareVersion, floor: this.doc.firmware.floor, allowDowngrade: effect.allowDowngrade };
+        return this.slotJob((signal) => downloadTask(this.taskEnv, effect.uri, effect.attemptId, effect.resume, policy, signal));
+      }
       case 'flash-factory-image':
-        return this.slotJob((signal) => factoryFlashTask(this.taskEnv, effect.attemptId, signal));
+        return this.slotJob((signal) => factoryFlashTask(this.taskEnv, effect.attemptId, this.doc.firmware.floor, signal));
       case 'abort-download':
         this.slotAbort?.abort();
         return;

@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'untrusted-key', // signed, but by a key the agent does not trust
   'unsupported-package', // not a fota package, wrong entries, unknown format version, hostile archive
   'incompatible-device', // the manifest does not list this device type
+  'downgrade-refused', // a version below the installed one (without a job allowing it) or below the security floor
   'invalid-uri', // the URI cannot be parsed, the host is unknown, or the server refuses it (4xx)
   'not-found', // 404 / 410
   'unsupported-scheme', // a URI scheme the agent is not configured to use

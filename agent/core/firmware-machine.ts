@@ -3,6 +3,7 @@
 // The table `MOVES` is the whole behaviour and doubles as documentation (docs/state-machine.md is generated from it).
 
 import { FwState, UpdateResult, type FwStateValue, type UpdateResultValue } from '../../protocol/lwm2m.js';
+import { higherFloor } from '../../protocol/versions.js';
 import type { ErrorCode } from './errors.js';
 import { updateResultFor } from './update-result.js';
 import { fallbackOf, fallbackReason, findBoot } from './boot-reconcile.js';
@@ -41,6 +42,16 @@ export interface FirmwareState {
   fromVersion: string;
   /** agent starts seen during `verifying`: the loop guard for an agent that crashes during its health check */
   verifyStarts: number;
+  /** the attempt's job allows a version below the installed one (never one below `floor`) */
+  allowDowngrade: boolean;
+  /** the security floor the downloaded package declares ("" = none); `floor` rises to it when the package is committed */
+  pkgFloor: string;
+  /**
+   * the device's security floor ("" = none): no version below it is installed, whatever a job allows, nor a factory
+   * image. It only rises: to the configured floor at start, to a committed package's floor (Android AVB raises its
+   * rollback index once the slot is marked successful, so a failed trial can still go back).
+   */
+  floor: string;
 }
 
 export const MAX_VERIFY_STARTS = 3;
@@ -64,11 +75,15 @@ export function initialFirmwareState(): FirmwareState {
     from: null,
     fromVersion: '',
     verifyStarts: 0,
+    allowDowngrade: false,
+    pkgFloor: '',
+    floor: '',
   };
 }
 
 export type FirmwareEvent =
-  | { type: 'uri-written'; uri: string; attemptId: string; at: number }
+  /** `allowDowngrade`: the request allows a version below the installed one (Object 5 resource 26245) */
+  | { type: 'uri-written'; uri: string; attemptId: string; at: number; allowDowngrade?: boolean }
   | { type: 'uri-cleared'; at: number }
   | { type: 'cancel-executed'; at: number }
   | { type: 'update-executed'; at: number }
@@ -88,12 +103,14 @@ export type FirmwareEvent =
   | { type: 'health-failed'; reason: string; at: number }
   | { type: 'committed'; at: number }
   | { type: 'commit-failed'; reason: string; at: number }
-  | { type: 'agent-reset'; at: number };
+  | { type: 'agent-reset'; at: number }
+  /** the configured security floor, at every start: raises `floor` in any state (it never lowers it) */
+  | { type: 'floor-configured'; floor: string };
 
 export type EventType = FirmwareEvent['type'];
 
 export type Effect =
-  | { type: 'start-download'; uri: string; attemptId: string; resume: ResumeToken | null }
+  | { type: 'start-download'; uri: string; attemptId: string; resume: ResumeToken | null; allowDowngrade: boolean }
   | { type: 'abort-download' }
   | { type: 'flash-factory-image'; attemptId: string }
   | { type: 'activate-slot' }
@@ -154,6 +171,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'committed',
   'commit-failed',
   'agent-reset',
+  'floor-configured',
 ];
 
 export function stateKey(s: FirmwareState): StateKey {
@@ -200,7 +218,8 @@ function finish(s: FirmwareState, at: number, result: UpdateResultValue, reason:
  */
 function succeed(s: FirmwareState, at: number): Outcome {
   if (s.operation === 'factory-reset') return go(stepTo(s, 'resetting', at, { target: null, from: null, verifyStarts: 0 }), { type: 'reset-agent' });
-  return go(finish(s, at, UpdateResult.Success, '', ''));
+  // saved with the success itself: a power cut cannot commit the package and lose its floor
+  return go(finish({ ...s, floor: higherFloor(s.floor, s.pkgFloor) }, at, UpdateResult.Success, '', ''));
 }
 
 function fail(s: FirmwareState, at: number, code: ErrorCode, reason: string): FirmwareState {
@@ -220,8 +239,18 @@ const updateNeedsDownloaded: Handler = (s) => reject(s, '4.05', `Update can only
 const busyUpdating: Handler = (s) => reject(s, '4.05', 'an update is being installed; it cannot be cancelled now');
 const resetNeedsIdle: Handler = (s) => reject(s, '4.05', `Factory Reset needs Idle; the state is ${s.phase} (cancel first)`);
 
+/** Events every state takes the same way. */
+const ANY_STATE: Row = {
+  // the configured floor only ever raises the device's floor, whatever the device is doing
+  'floor-configured': (s, e) => {
+    const floor = higherFloor(s.floor, e.floor);
+    return floor === s.floor ? reject(s, 'ignored', 'the security floor is already at or above the configured one') : go({ ...s, floor });
+  },
+};
+
 /** What the hub may ask while an update is being installed: nothing that changes it (LwM2M: 4.00/4.05). */
 const WHILE_UPDATING: Row = {
+  ...ANY_STATE,
   'uri-written': uriOnlyInIdle,
   'uri-cleared': busyUpdating,
   'cancel-executed': busyUpdating,
@@ -276,13 +305,15 @@ function beforeActivation(s: FirmwareState, boot: BootStatus, ...then: Effect[])
 
 export const MOVES: Record<StateKey, Row> = {
   idle: {
+    ...ANY_STATE,
     'uri-written': (s, e) =>
-      go(enter(s, 'downloading', e.at, { uri: e.uri, attemptId: e.attemptId, result: UpdateResult.Initial, reason: '', errorCode: '', progress: 0, pkgName: '', pkgVersion: '', resume: null, operation: 'update' }), {
-        type: 'start-download',
-        uri: e.uri,
-        attemptId: e.attemptId,
-        resume: null,
-      }),
+      go(
+        enter(s, 'downloading', e.at, {
+          ...{ uri: e.uri, attemptId: e.attemptId, result: UpdateResult.Initial, reason: '', errorCode: '', progress: 0, pkgName: '', pkgVersion: '', resume: null, operation: 'update' },
+          ...{ allowDowngrade: e.allowDowngrade === true, pkgFloor: '' },
+        }),
+        { type: 'start-download', uri: e.uri, attemptId: e.attemptId, resume: null, allowDowngrade: e.allowDowngrade === true },
+      ),
     // LwM2M 1.1 E.6.1: writing an empty URI in Idle resets Update Result to 0.
     'uri-cleared': (s, e) => go(finish({ ...s, uri: '' }, e.at, UpdateResult.Initial, '', '')),
     'cancel-executed': (s) => reject(s, '4.05', 'nothing to cancel: the state is idle'),
@@ -295,6 +326,7 @@ export const MOVES: Record<StateKey, Row> = {
     booted: (s, e) => beforeActivation(s, e.boot),
   },
   downloading: {
+    ...ANY_STATE,
     'uri-written': uriOnlyInIdle,
     'uri-cleared': abandon(UpdateResult.Initial, ''),
     'cancel-executed': abandon(UpdateResult.Cancelled, 'the download was cancelled'),
@@ -305,12 +337,15 @@ export const MOVES: Record<StateKey, Row> = {
     // Object 5 has no resource for "why is this download not moving": the reason resource says it meanwhile
     'download-retried': (s, e) => (ofAttempt(s, e) ? go({ ...s, reason: `retrying: ${e.reason}` }) : stale('a retry of another attempt')(s)),
     'download-succeeded': (s, e) =>
-      ofAttempt(s, e) ? go(enter(s, 'downloaded', e.at, { pkgName: e.pkg.name, pkgVersion: e.pkg.version, progress: 100, resume: null, reason: '' })) : stale('a finished download of another attempt')(s),
+      ofAttempt(s, e)
+        ? go(enter(s, 'downloaded', e.at, { pkgName: e.pkg.name, pkgVersion: e.pkg.version, pkgFloor: e.pkg.securityFloor ?? '', progress: 100, resume: null, reason: '' }))
+        : stale('a finished download of another attempt')(s),
     'download-failed': (s, e) => (ofAttempt(s, e) ? go(fail(s, e.at, e.code, e.reason)) : stale('a failed download of another attempt')(s)),
     // the agent restarted mid-download: resume (the downloader re-verifies what is already in the slot) or start over
-    booted: (s, e) => beforeActivation(s, e.boot, { type: 'start-download', uri: s.uri, attemptId: s.attemptId, resume: s.resume }),
+    booted: (s, e) => beforeActivation(s, e.boot, { type: 'start-download', uri: s.uri, attemptId: s.attemptId, resume: s.resume, allowDowngrade: s.allowDowngrade }),
   },
   downloaded: {
+    ...ANY_STATE,
     'uri-written': uriOnlyInIdle,
     'uri-cleared': abandon(UpdateResult.Initial, ''),
     'cancel-executed': abandon(UpdateResult.Cancelled, 'the update was cancelled before it was installed'),

@@ -2,6 +2,7 @@
 // Pure types: adapters (agent/adapters) and platforms (platform/) implement them; agent/main.ts wires them.
 
 import type { JsonValue, Notification, Registration, Request, Response } from '../../protocol/messages.js';
+import type { VersionPolicy } from './version-policy.js';
 
 export type SlotName = 'A' | 'B';
 
@@ -87,6 +88,8 @@ export interface PackageInfo {
   version: string;
   payloadSize: number;
   sha256: string;
+  /** the security floor the package declares: the device's floor rises to it once the package is committed */
+  securityFloor?: string;
 }
 
 /** Opaque resume data owned by the downloader; the daemon only persists it and hands it back. */
@@ -107,8 +110,12 @@ export interface DownloadHooks {
  * before the first payload byte reaches the slot, payload SHA-256 before it resolves.
  */
 export interface Downloader {
-  /** Resolves with the verified manifest; rejects with FotaError (or an AbortError when `signal` fires). */
-  download(request: { uri: string; resume?: ResumeToken }, hooks: DownloadHooks): Promise<PackageInfo>;
+  /**
+   * Resolves with the verified manifest; rejects with FotaError (or an AbortError when `signal` fires). With a
+   * `policy`, a version it refuses (version-policy.ts) is rejected as 'downgrade-refused' before any payload byte
+   * reaches the slot.
+   */
+  download(request: { uri: string; resume?: ResumeToken; policy?: VersionPolicy }, hooks: DownloadHooks): Promise<PackageInfo>;
 }
 
 /**

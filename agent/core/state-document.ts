@@ -58,6 +58,9 @@ export function restoreDocument(raw: unknown): AgentDocument {
     from: slot(f.from),
     fromVersion: str(f.fromVersion),
     verifyStarts: num(f.verifyStarts),
+    allowDowngrade: f.allowDowngrade === true,
+    pkgFloor: str(f.pkgFloor),
+    floor: str(f.floor),
   };
   const s = isObj(raw.settings) ? raw.settings : {};
   return { firmware, settings: { timezone: str(s.timezone), utcOffset: str(s.utcOffset) } };

@@ -1,7 +1,8 @@
 // The agent's long-running effects as tasks: the download, the factory-image flash and the health check. Each runs
 // outside the daemon's serial queue and reports its outcome back as a machine event. Ports only (no node:*).
 
-import { isFotaError, toFotaError } from './errors.js';
+import { FotaError, isFotaError, toFotaError } from './errors.js';
+import { belowFloor, type VersionPolicy } from './version-policy.js';
 import type { FirmwareEvent, FirmwareState } from './firmware-machine.js';
 import type { Clock, Downloader, HealthProbe, Logger, PlatformAdapter } from './ports.js';
 
@@ -23,13 +24,16 @@ export interface TaskEnv {
 
 export const isAbort = (e: unknown) => (e as { name?: string } | undefined)?.name === 'AbortError';
 
-/** Streams the package into the inactive slot; the outcome comes back as download-succeeded / download-failed. */
-export async function downloadTask(env: TaskEnv, uri: string, attemptId: string, resume: FirmwareState['resume'], signal: AbortSignal): Promise<void> {
+/**
+ * Streams the package into the inactive slot; the outcome comes back as download-succeeded / download-failed. The
+ * version policy (anti-rollback) is checked by the downloader before any payload byte reaches the slot.
+ */
+export async function downloadTask(env: TaskEnv, uri: string, attemptId: string, resume: FirmwareState['resume'], policy: VersionPolicy, signal: AbortSignal): Promise<void> {
   const { clock, options } = env.deps;
   let lastPercent = -1;
   let lastAt = -Infinity;
   try {
-    const pkg = await env.deps.downloader.download(resume ? { uri, resume } : { uri }, {
+    const pkg = await env.deps.downloader.download(resume ? { uri, resume, policy } : { uri, policy }, {
       signal,
       progress: (done, total) => {
         if (!total) return;
@@ -53,12 +57,18 @@ export async function downloadTask(env: TaskEnv, uri: string, attemptId: string,
   }
 }
 
-/** Copies the platform's factory image into the inactive slot (a factory reset's first step). */
-export async function factoryFlashTask(env: TaskEnv, attemptId: string, signal: AbortSignal): Promise<void> {
+/**
+ * Copies the platform's factory image into the inactive slot (a factory reset's first step). The factory image may be
+ * older than the installed firmware (a factory reset is the one downgrade no job must allow), but never below the
+ * security floor: that would undo the floor by other means.
+ */
+export async function factoryFlashTask(env: TaskEnv, attemptId: string, floor: string, signal: AbortSignal): Promise<void> {
   const { platform, clock } = env.deps;
   try {
     const image = await platform.factoryImage();
     if (!image) throw toFotaError(new Error('the factory image is gone'), 'unsupported');
+    const below = belowFloor(image.version || '(unknown)', floor);
+    if (below !== undefined) throw new FotaError('downgrade-refused', `the factory image ${below}; the device keeps its firmware (a factory image at or above the floor must be installed first)`);
     const writer = await platform.openInactiveSlot({ size: image.size, ...(image.sha256 ? { sha256: image.sha256 } : {}) });
     try {
       for await (const chunk of image.open()) {

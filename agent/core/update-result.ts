@@ -17,6 +17,7 @@ export const UPDATE_RESULT_FOR = {
   'untrusted-key': UpdateResult.UnsupportedPackage,
   'unsupported-package': UpdateResult.UnsupportedPackage,
   'incompatible-device': UpdateResult.UnsupportedPackage,
+  'downgrade-refused': UpdateResult.UnsupportedPackage,
   'invalid-uri': UpdateResult.InvalidUri,
   'not-found': UpdateResult.InvalidUri,
   'unsupported-scheme': UpdateResult.UnsupportedProtocol,

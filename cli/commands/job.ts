@@ -122,9 +122,10 @@ const schedules: Command[] = [
 Writes the package URI to /5/0/1 of every device and follows each update to its Update Result.
 Example: fota job firmware-update --devices @fleet.txt --package https://fw.example/os-2.4.0.fota --max-in-flight 10 --wait
 
-  --package URI    http:// or https:// URL of the signed package`,
-    options: { package: { type: 'string' } },
-    own: (args) => ({ packageUri: requireOpt(args, 'package') }),
+  --package URI    http:// or https:// URL of the signed package
+  --allow-downgrade  let devices install a version lower than theirs (never one below their security floor)`,
+    options: { package: { type: 'string' }, 'allow-downgrade': { type: 'boolean' } },
+    own: (args) => ({ packageUri: requireOpt(args, 'package'), ...(args.values['allow-downgrade'] ? { allowDowngrade: true } : {}) }),
   }),
   scheduleCommand({
     verb: 'reboot', type: 'reboot', summary: 'reboot devices (a fleet job)',

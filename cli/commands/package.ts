@@ -67,7 +67,7 @@ export const packCommand: Command = {
   name: 'pack',
   summary: 'build a signed firmware package from an image',
   usage: `Usage: fota pack --image IMG --version V --device-type T [--device-type T2 ...] [--name N]
-                 (--key NAME.key | --unsigned) [--gzip] [--description TEXT] [--json] -o OUT
+                 (--key NAME.key | --unsigned) [--gzip] [--description TEXT] [--security-floor V] [--json] -o OUT
 
 Builds a package: a plain tar of manifest.json, manifest.sig (Ed25519 over manifest.json) and the image. The image is
 read twice, streaming (once to hash it, once to write it), never held in memory.
@@ -81,6 +81,8 @@ Options:
   --unsigned           build an unsigned package (devices refuse it unless configured to allow them)
   --gzip               compress the payload (devices inflate it while writing)
   --description TEXT   free text stored in the manifest
+  --security-floor V   anti-rollback: once this package is committed, a device refuses any version below V,
+                       even in a job that allows a downgrade (V at most --version; docs/package-format.md)
   -o, --out OUT        the package file to write
   --json               print the package file, its size, keyId and manifest as JSON
 
@@ -95,6 +97,7 @@ Example:
     unsigned: { type: 'boolean' },
     gzip: { type: 'boolean' },
     description: { type: 'string' },
+    'security-floor': { type: 'string' },
     out: { type: 'string', short: 'o' },
     json: { type: 'boolean' },
   },
@@ -111,8 +114,15 @@ Example:
     const line = progressLine('packing');
     const name = str(args.values.name);
     const description = str(args.values.description);
+    const securityFloor = str(args.values['security-floor']);
     const r = await tool(() =>
-      pack({ image, out, version, deviceTypes, gzip: args.values.gzip === true, progress: line.update, ...(key ? { key } : {}), ...(name ? { name } : {}), ...(description !== undefined ? { description } : {}) }),
+      pack({
+        ...{ image, out, version, deviceTypes, gzip: args.values.gzip === true, progress: line.update },
+        ...(key ? { key } : {}),
+        ...(name ? { name } : {}),
+        ...(description !== undefined ? { description } : {}),
+        ...(securityFloor !== undefined ? { securityFloor } : {}),
+      }),
     ).finally(() => line.end());
     if (args.values.json) return (console.log(JSON.stringify({ out: r.out, bytes: r.bytes, keyId: r.keyId ?? null, manifest: r.manifest }, null, 2)), EXIT.ok);
     const p = r.manifest.payload;
@@ -147,6 +157,7 @@ export function formatReport(r: InspectReport, trustPaths: Map<string, string>):
     );
     if (m.created) lines.push(`created     ${m.created}`);
     if (m.description) lines.push(`description ${m.description}`);
+    if (m.securityFloor) lines.push(`floor       ${m.securityFloor} (devices refuse lower versions once this is committed)`);
   }
   const key = r.signature.keyId;
   const via = key && trustPaths.has(key) ? ` (${trustPaths.get(key)})` : '';

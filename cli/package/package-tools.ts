@@ -114,6 +114,8 @@ export interface PackOptions {
   key?: KeyObject;
   gzip?: boolean;
   description?: string;
+  /** anti-rollback: once committed, devices refuse any version below this one (manifest securityFloor) */
+  securityFloor?: string;
   created?: Date;
   /** image bytes read so far in the current pass, of the image size */
   progress?(done: number, total: number, phase: 'hash' | 'write'): void;
@@ -137,7 +139,7 @@ function imageStream(path: string, gzip: boolean, onRaw: (c: Buffer) => void): R
   return gzip ? pipeline(raw, tap(onRaw), createGzip({ level: 9 }), () => undefined) : pipeline(raw, tap(onRaw), () => undefined);
 }
 
-const OPTION_OF: Record<string, string> = { name: '--name', version: '--version', 'payload.name': 'the image file name' };
+const OPTION_OF: Record<string, string> = { name: '--name', version: '--version', 'payload.name': 'the image file name', securityFloor: '--security-floor' };
 
 /**
  * Builds a package: hashes the image in one streaming pass (and measures its gzip size), then streams it into
@@ -163,6 +165,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   if (opts.gzip) manifest.payload.storedSize = storedSize;
   if (opts.key) manifest.keyId = keyIdOf(opts.key);
   if (opts.description !== undefined) manifest.description = opts.description;
+  if (opts.securityFloor !== undefined) manifest.securityFloor = opts.securityFloor;
   const text = serializeManifest(manifest);
   try {
     parseManifest(text);

@@ -35,6 +35,8 @@ export interface CommonParameters {
 export type JobParameters = CommonParameters & {
   /** firmware-update: the package URI written to /5/0/1 (http or https) */
   packageUri?: string;
+  /** firmware-update: the devices may install a version below the installed one (never below their security floor) */
+  allowDowngrade?: boolean;
   /** read-device-properties: LwM2M paths to read ("/3/0/3") */
   paths?: string[];
   /** write-device-properties: LwM2M resource path → value */
@@ -200,6 +202,7 @@ export function checkParameters(type: JobType, params: unknown): JobParameters {
   const extra = { 'firmware-update': 'packageUri', 'read-device-properties': 'paths', 'write-device-properties': 'values', 'configuration-update': 'config' } as Partial<Record<JobType, string>>;
   const own = extra[type];
   if (own !== undefined) allowed.add(own);
+  if (type === 'firmware-update') allowed.add('allowDowngrade');
   for (const k of Object.keys(params)) if (!allowed.has(k)) bad(`parameters.${k} is not a parameter of a ${type} job (allowed: ${[...allowed].join(', ')})`);
   const { timeoutSeconds: t, maxInFlight: m, abortFailureRatio: r } = params;
   if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 604_800) bad('parameters.timeoutSeconds must be an integer 1..604800');
@@ -227,6 +230,9 @@ export function checkParameters(type: JobType, params: unknown): JobParameters {
     }
     if (!ok) bad('parameters.packageUri must be an http:// or https:// URL of at most 2048 characters');
     out.packageUri = u as string;
+    const down = params['allowDowngrade'];
+    if (down !== undefined && typeof down !== 'boolean') bad('parameters.allowDowngrade must be true or false');
+    if (down === true) out.allowDowngrade = true;
   } else if (type === 'read-device-properties') {
     const p = params['paths'];
     if (!Array.isArray(p) || p.length === 0 || p.some((x) => typeof x !== 'string' || !parsePath(x))) bad('parameters.paths must be a non-empty array of LwM2M paths such as /3/0/3');

@@ -41,11 +41,13 @@ export async function workspace(): Promise<Workspace> {
 }
 
 /** Makes a simulated image and a signed package of it; returns the package path. */
-export async function makePackage(ws: Workspace, version: string, opts: { size?: string; broken?: boolean; deviceType?: string } = {}): Promise<string> {
-  const img = join(ws.dir, `fw-${version}${opts.broken ? '-broken' : ''}.img`);
+export async function makePackage(ws: Workspace, version: string, opts: { size?: string; broken?: boolean; deviceType?: string; securityFloor?: string; key?: string } = {}): Promise<string> {
+  const tag = `${opts.broken ? '-broken' : ''}${opts.key ? `-${opts.key.replace(/^.*\//, '').replace(/\W/g, '')}` : ''}`;
+  const img = join(ws.dir, `fw-${version}${tag}.img`);
   const pkg = img.replace(/\.img$/, '.fota');
   await fota(['sim', 'image', '--version', version, '--size', opts.size ?? '4M', ...(opts.broken ? ['--broken'] : []), '-o', img]);
-  await fota(['pack', '--image', img, '--version', version, '--device-type', opts.deviceType ?? 'fota-sim', '--key', ws.key, '-o', pkg]);
+  const floor = opts.securityFloor ? ['--security-floor', opts.securityFloor] : [];
+  await fota(['pack', '--image', img, '--version', version, '--device-type', opts.deviceType ?? 'fota-sim', '--key', opts.key ?? ws.key, ...floor, '-o', pkg]);
   return pkg;
 }
 
@@ -144,10 +146,12 @@ async function readFwOrWake(link: HubLink, ep: string, reg: { next(): Promise<vo
  * any point (a lost answer included): write the URI while Idle until the device shows a new attempt id, execute
  * Update whenever Downloaded, stop at Idle with a result once the new attempt ended.
  */
-export async function driveUpdate(link: HubLink, ep: string, uri: string, ms = 90_000): Promise<Fw> {
+export async function driveUpdate(link: HubLink, ep: string, uri: string, ms = 90_000, opts: { allowDowngrade?: boolean } = {}): Promise<Fw> {
+  // a downgrade is allowed in the same write as the URI: an instance write of /5/0 (docs/protocol.md)
+  const write = opts.allowDowngrade ? { op: 'write' as const, path: '/5/0', value: { '1': uri, '26245': true } } : { op: 'write' as const, path: '/5/0/1', value: uri };
   return drive(link, ep, ms, 'update', (fw, started) => {
     if (fw.state === 0 && started && fw.result !== 0) return 'done';
-    if (fw.state === 0 && !started) return { op: 'write', path: '/5/0/1', value: uri };
+    if (fw.state === 0 && !started) return write;
     if (fw.state === 2) return { op: 'execute', path: '/5/0/2' };
     return undefined;
   });

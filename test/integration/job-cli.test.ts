@@ -109,6 +109,10 @@ describe('fota job: scheduling', () => {
     const w = await fota('job', 'reboot', '--devices', 'dev-9', '--id', 'rb-wait', '--wait-for-devices', '--json');
     expect(w.code).toBe(0);
     expect(JSON.parse(w.stdout)).toMatchObject({ JobId: 'rb-wait', Parameters: { timeoutSeconds: 300, waitForDevices: true } });
+    expect(service.store.get('fw-t')?.Parameters.allowDowngrade).toBeUndefined();
+    const down = await fota('job', 'firmware-update', '--devices', 'dev-1', '--package', PKG, '--allow-downgrade', '--id', 'fw-down');
+    expect(down.code).toBe(0);
+    expect(service.store.get('fw-down')?.Parameters).toMatchObject({ packageUri: PKG, allowDowngrade: true });
   });
 
   it('reads --devices @file (comments and blank lines skipped)', async () => {

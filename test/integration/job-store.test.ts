@@ -87,6 +87,8 @@ describe('creating jobs', () => {
     ['no devices', { JobId: 'j', Type: 'reboot', Parameters: { timeoutSeconds: 60 } }, [], 'invalid-job'],
     ['unknown type', { JobId: 'j', Type: 'format-disk', Parameters: { timeoutSeconds: 60 } }, devices('d'), 'invalid-job'],
     ['missing package URI', { JobId: 'j', Type: 'firmware-update', Parameters: { timeoutSeconds: 60 } }, devices('d'), 'invalid-job'],
+    ['a non-boolean allowDowngrade', { JobId: 'j', Type: 'firmware-update', Parameters: { ...fw, allowDowngrade: 'yes' } }, devices('d'), 'invalid-job'],
+    ['allowDowngrade on another type', { JobId: 'j', Type: 'reboot', Parameters: { timeoutSeconds: 60, allowDowngrade: true } }, devices('d'), 'invalid-job'],
     ['parameter of another type', { JobId: 'j', Type: 'reboot', Parameters: { timeoutSeconds: 60, paths: ['/3/0/3'] } }, devices('d'), 'invalid-job'],
     ['bad read path', { JobId: 'j', Type: 'read-device-properties', Parameters: { timeoutSeconds: 60, paths: ['3/0/3'] } }, devices('d'), 'invalid-job'],
   ])('refuses %s', (_name, parent, children, code) => {

@@ -313,6 +313,35 @@ describe('installPackage: refusals before the first payload byte', () => {
     expect(slot.opens).toEqual([]);
   });
 
+  it('refuses a downgrade before any byte reaches the slot, unless the job allows it; never below the security floor', async () => {
+    const pkg = build().pkg; // version 3.0.0
+    const e = await refusal(installPackage(chunks(pkg), opts({ policy: { installed: '4.1.0', floor: '', allowDowngrade: false } })), 'downgrade-refused', /3\.0\.0 refused: it is a downgrade from the installed 4\.1\.0/);
+    expect(e.message).toContain('a job that allows a downgrade');
+    expect(slot.opens).toEqual([]);
+    await refusal(installPackage(chunks(pkg), opts({ policy: { installed: '4.1.0', floor: '3.1.0', allowDowngrade: true } })), 'downgrade-refused', /below the security floor 3\.1\.0/);
+    expect(slot.opens).toEqual([]);
+    const info = await installPackage(chunks(pkg), opts({ policy: { installed: '4.1.0', floor: '3.0.0', allowDowngrade: true } }));
+    expect(info.version).toBe('3.0.0');
+  });
+
+  it('checks the version again when a download resumes (the floor may have risen meanwhile)', async () => {
+    const { pkg, offset } = build();
+    const points: ResumePoint[] = [];
+    const ac = new AbortController();
+    await installPackage(chunks(pkg, 10_000), opts({ checkpointBytes: 64 * 1024, checkpoint: (p) => (points.push(p), ac.abort()), signal: ac.signal })).catch(() => undefined);
+    const point = points[0]!;
+    const opened = slot.opens.length;
+    await refusal(resumePackage(chunks(pkg.subarray(offset + point.written)), point, opts({ policy: { installed: '', floor: '3.0.1', allowDowngrade: true } })), 'downgrade-refused', /below the security floor/);
+    expect(slot.opens.length).toBe(opened);
+  });
+
+  it('passes the security floor a package declares on to the daemon', async () => {
+    const m = manifestOf(IMAGE, { securityFloor: '2.9.0' });
+    expect((await installPackage(chunks(build({ manifest: m }).pkg), opts())).securityFloor).toBe('2.9.0');
+    const above = serializeManifest(manifestOf(IMAGE)).replace('"version": "3.0.0",', '"version": "3.0.0",\n  "securityFloor": "3.0.1",');
+    await refusal(installPackage(chunks(build({ manifestText: above }).pkg), opts()), 'unsupported-package', /securityFloor.*above the package's own version/);
+  });
+
   it('refuses a package signed by a retired key, saying so', async () => {
     const e = await refusal(installPackage(chunks(build().pkg), opts({ trustedKeys: [OTHER.publicKey], retiredKeyIds: [keyIdOf(KEY.publicKey)] })), 'untrusted-key', /was retired on this device/);
     expect(e.message).toContain(keyIdOf(KEY.publicKey));

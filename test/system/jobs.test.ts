@@ -39,6 +39,7 @@ beforeAll(async () => {
   broker = await startMosquitto();
   ws = await workspace();
   await makePackage(ws, '3.0.0');
+  await makePackage(ws, '2.0.0');
   await makePackage(ws, '3.0.0', { broken: true });
   await makePackage(ws, '9.0.0', { size: '24M' }); // the slow one, for timeouts and cancel
   pkgs = await startPackageServer({
@@ -203,6 +204,19 @@ describe('device jobs against real agents', () => {
     const d = await finished('refused');
     expect(child(d, 'job-e')).toMatchObject({ Status: 'Failed', TimedOut: true });
     expect(child(d, 'job-e').StatusMessage).toMatch(/^timed out: the device did not finish within 12 s; last: downloading 0% \(retrying: connection to .* \(ECONNREFUSED\); .*\)/);
+  });
+
+  it('a downgrade fails on the device unless the job allows it', async () => {
+    // job-a: back on the factory 1.0.0 since the factory reset; first 3.0.0, then try to go back to 2.0.0
+    brokenFor.clear();
+    hub.service.schedule({ jobId: 'fw-up-again', type: 'firmware-update', deviceIds: ['job-a'], parameters: { timeoutSeconds: 120, packageUri: pkgs.urlOf('fw-3.0.0.fota') } });
+    expect(child(await finished('fw-up-again'), 'job-a')).toMatchObject({ Status: 'Completed', FirmwareVersionAfter: '3.0.0' });
+    hub.service.schedule({ jobId: 'fw-down', type: 'firmware-update', deviceIds: ['job-a'], parameters: { timeoutSeconds: 120, packageUri: pkgs.urlOf('fw-2.0.0.fota') } });
+    const refused = await finished('fw-down');
+    expect(child(refused, 'job-a')).toMatchObject({ Status: 'Failed', UpdateResult: 6, ErrorCode: 'downgrade-refused', FirmwareVersionBefore: '3.0.0' });
+    expect(child(refused, 'job-a').StatusMessage).toContain('a job that allows a downgrade can install it');
+    hub.service.schedule({ jobId: 'fw-down-ok', type: 'firmware-update', deviceIds: ['job-a'], parameters: { timeoutSeconds: 120, packageUri: pkgs.urlOf('fw-2.0.0.fota'), allowDowngrade: true } });
+    expect(child(await finished('fw-down-ok'), 'job-a')).toMatchObject({ Status: 'Completed', UpdateResult: 1, FirmwareVersionBefore: '3.0.0', FirmwareVersionAfter: '2.0.0' });
   });
 });
 

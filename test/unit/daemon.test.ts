@@ -221,8 +221,47 @@ describe('daemon: the update loop', () => {
     const r2 = rig(shared);
     await r2.daemon.start();
     await until(() => r2.downloader.requests.length === 1);
-    expect(r2.downloader.requests[0]).toEqual({ uri: 'https://pkg/a.tar', resume: { written: 4096 } });
+    expect(r2.downloader.requests[0]).toEqual({ uri: 'https://pkg/a.tar', resume: { written: 4096 }, policy: { installed: '1.0.0', floor: '', allowDowngrade: false } });
     await until(() => r2.daemon.firmware.phase === 'downloaded');
     await r2.daemon.stop();
+  });
+});
+
+describe('daemon: anti-rollback over the wire', () => {
+  it('a Package URI written with Downgrade Allowed in one instance write reaches the downloader; alone it is refused', async () => {
+    const r = rig();
+    await r.daemon.start();
+    r.transport.connect();
+    expect(await r.call('write', '/5/0/26245', { value: true })).toMatchObject({ code: '4.00', reason: expect.stringContaining('{"1": "<uri>", "26245": true}') });
+    expect((await r.call('write', '/5/0', { value: { '26245': true } })).code).toBe('4.00');
+    expect((await r.call('write', '/5/0', { value: { '1': 'https://pkg/a.tar', '26245': 'yes' } })).code).toBe('4.00');
+    expect((await r.call('write', '/5/0', { value: { '1': 'https://pkg/a.tar', '26245': true } })).code).toBe('2.04');
+    await until(() => r.downloader.requests.length === 1);
+    expect(r.downloader.requests[0]).toMatchObject({ policy: { installed: '1.0.0', floor: '', allowDowngrade: true } });
+    expect(await r.call('read', '/5/0/26245')).toMatchObject({ value: true });
+    await until(() => r.daemon.firmware.phase === 'downloaded');
+    await r.call('write', '/5/0/1', { value: '' });
+    // a plain Package URI write: no downgrade
+    expect((await r.call('write', '/5/0/1', { value: 'https://pkg/b.tar' })).code).toBe('2.04');
+    await until(() => r.downloader.requests.length === 2);
+    expect(r.downloader.requests[1]).toMatchObject({ policy: { allowDowngrade: false } });
+    await r.daemon.stop();
+  });
+
+  it('the configured floor is saved at start, shown as /5/0/26246, and kept when the configuration no longer says it', async () => {
+    const shared = { platform: new FakePlatform(), store: new MemoryStore() };
+    const r = rig(shared, { securityFloor: '2.0.0' });
+    await r.daemon.start();
+    r.transport.connect();
+    expect(await r.call('read', '/5/0/26246')).toMatchObject({ code: '2.05', value: '2.0.0' });
+    await r.daemon.stop();
+    const again = rig(shared); // e.g. a factory reset forgot the remote configuration
+    await again.daemon.start();
+    again.transport.connect();
+    expect(await again.call('read', '/5/0/26246')).toMatchObject({ value: '2.0.0' });
+    await again.call('write', '/5/0/1', { value: 'https://pkg/c.tar' });
+    await until(() => again.downloader.requests.length === 1);
+    expect(again.downloader.requests[0]).toMatchObject({ policy: { floor: '2.0.0' } });
+    await again.daemon.stop();
   });
 });

@@ -67,6 +67,8 @@ function eventFor(type: EventType): FirmwareEvent {
       return { type, attemptId: 'a1', reason: 'connection to 127.0.0.1:8080 lost (ECONNREFUSED)' };
     case 'commit-failed':
       return { type, reason: 'env write failed', at: AT };
+    case 'floor-configured':
+      return { type, floor: '2.0.0' };
   }
 }
 
@@ -116,7 +118,7 @@ describe('firmware machine: LwM2M Object 5 transitions', () => {
     expect(out.state.result).toBe(0);
     expect(out.state.reason).toBe('');
     expect(out.state.changedAt).toBe(AT);
-    expect(out.effects).toEqual([{ type: 'start-download', uri: 'https://x/new', attemptId: 'a2', resume: null }]);
+    expect(out.effects).toEqual([{ type: 'start-download', uri: 'https://x/new', attemptId: 'a2', resume: null, allowDowngrade: false }]);
   });
 
   it('a non-empty URI outside Idle answers 4.00', () => {
@@ -182,7 +184,7 @@ describe('firmware machine: LwM2M Object 5 transitions', () => {
   it('agent restart mid-download resumes from the checkpoint', () => {
     const s = { ...stateFor('downloading'), resume: { written: 4096 } };
     const out = transition(s, { type: 'booted', boot: { booted: 'A', trial: false, pending: null, firmwareVersion: '1.0.0' }, at: AT });
-    expect(out.effects).toEqual([{ type: 'start-download', uri: 'https://x/p', attemptId: 'a1', resume: { written: 4096 } }]);
+    expect(out.effects).toEqual([{ type: 'start-download', uri: 'https://x/p', attemptId: 'a1', resume: { written: 4096 }, allowDowngrade: false }]);
   });
 });
 
@@ -266,5 +268,59 @@ describe('firmware machine: trial boot, commit and rollback', () => {
     s = transition(s.state, eventFor('agent-reset'));
     expect(s.state.phase).toBe('idle');
     expect(s.state.result).toBe(0);
+  });
+});
+
+describe('firmware machine: anti-rollback', () => {
+  const boot = (booted: 'A' | 'B', trial: boolean): FirmwareEvent => ({ type: 'booted', boot: { booted, trial, pending: null, firmwareVersion: '' }, at: AT });
+
+  /** a whole update of a package declaring `securityFloor`, from Idle with `start`; the final state */
+  function update(start: FirmwareState, securityFloor: string | undefined, ending: 'commit' | 'fall back', allowDowngrade?: boolean): FirmwareState {
+    let s = transition(start, { type: 'uri-written', uri: 'https://x/p', attemptId: 'a9', at: AT, ...(allowDowngrade ? { allowDowngrade } : {}) }).state;
+    s = transition(s, { type: 'download-succeeded', attemptId: 'a9', pkg: { ...PKG, ...(securityFloor ? { securityFloor } : {}) }, at: AT }).state;
+    s = transition(s, eventFor('update-executed')).state;
+    s = transition(s, eventFor('slot-activated')).state;
+    if (ending === 'fall back') return transition(s, boot('A', false)).state;
+    s = transition(s, boot('B', true)).state;
+    s = transition(s, eventFor('health-passed')).state;
+    return transition(s, eventFor('committed')).state;
+  }
+
+  it('the job\'s allowDowngrade travels with the attempt into the download, also after a restart', () => {
+    const out = transition(initialFirmwareState(), { type: 'uri-written', uri: 'https://x/p', attemptId: 'a9', at: AT, allowDowngrade: true });
+    expect(out.effects).toEqual([{ type: 'start-download', uri: 'https://x/p', attemptId: 'a9', resume: null, allowDowngrade: true }]);
+    expect(transition(out.state, boot('A', false)).effects).toEqual([expect.objectContaining({ type: 'start-download', allowDowngrade: true })]);
+    // the next attempt without it does not inherit it
+    const idle = transition(out.state, eventFor('uri-cleared')).state;
+    expect(transition(idle, eventFor('uri-written')).effects).toEqual([expect.objectContaining({ allowDowngrade: false })]);
+  });
+
+  it('the floor rises to a committed package\'s securityFloor, in the same state as the success', () => {
+    const s = update(initialFirmwareState(), '2.5.0', 'commit');
+    expect(s).toMatchObject({ phase: 'idle', result: 1, floor: '2.5.0' });
+    // a later package without a floor, or with a lower one, never lowers it
+    expect(update(s, undefined, 'commit').floor).toBe('2.5.0');
+    expect(update(s, '1.0.0', 'commit').floor).toBe('2.5.0');
+  });
+
+  it('a package that never got committed does not raise the floor (the device may go back to what it runs)', () => {
+    const s = update({ ...initialFirmwareState(), floor: '1.0.0' }, '2.5.0', 'fall back');
+    expect(s).toMatchObject({ phase: 'idle', result: 8, floor: '1.0.0' });
+  });
+
+  it('the configured floor raises the floor in any state, never lowers it, and survives a factory reset', () => {
+    for (const key of STATE_KEYS) {
+      const s = { ...stateFor(key), floor: '1.0.0' };
+      expect(transition(s, { type: 'floor-configured', floor: '2.0.0' }).state).toEqual({ ...s, floor: '2.0.0' });
+      expect(transition(s, { type: 'floor-configured', floor: '0.5.0' }).rejected?.code).toBe('ignored');
+    }
+    let s = transition({ ...initialFirmwareState(), floor: '2.0.0' }, eventFor('factory-reset-executed'));
+    s = transition(s.state, { type: 'image-flashed', attemptId: 'a3', version: '2.1.0', at: AT });
+    s = transition(s.state, eventFor('slot-activated'));
+    s = transition(s.state, boot('B', true));
+    s = transition(s.state, eventFor('health-passed'));
+    s = transition(s.state, eventFor('committed'));
+    s = transition(s.state, { type: 'agent-reset', at: AT });
+    expect(s.state).toMatchObject({ phase: 'idle', result: 0, floor: '2.0.0' });
   });
 });

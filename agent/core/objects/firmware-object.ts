@@ -9,6 +9,8 @@ import { respond, type Action, type LwObject } from './lw-object.js';
 /** LwM2M says 255 bytes; signed object-store URLs are longer, so fota accepts up to 2048 (docs/protocol.md). */
 export const MAX_URI_LENGTH = 2048;
 
+const DOWNGRADE_WITH_URI = 'Downgrade Allowed (26245) is written together with a Package URI, in one write of /5/0: {"1": "<uri>", "26245": true}';
+
 export interface FirmwareObjectDeps {
   state(): FirmwareState;
   now(): number;
@@ -16,7 +18,7 @@ export interface FirmwareObjectDeps {
 }
 
 export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
-  return {
+  const object: LwObject = {
     id: ObjectId.FirmwareUpdate,
     resources: {
       [Fw.Package]: 'W',
@@ -34,6 +36,8 @@ export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
       [Fw.ResultReason]: 'R',
       [Fw.ResultCode]: 'R',
       [Fw.AttemptId]: 'R',
+      [Fw.DowngradeAllowed]: 'RW',
+      [Fw.SecurityFloor]: 'R',
     },
     volatile: new Set(),
     read() {
@@ -51,10 +55,13 @@ export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
         [Fw.ResultReason]: s.reason,
         [Fw.ResultCode]: s.errorCode,
         [Fw.AttemptId]: s.attemptId,
+        [Fw.DowngradeAllowed]: s.allowDowngrade,
+        [Fw.SecurityFloor]: s.floor,
       };
     },
     write(resource: number, value: JsonValue): Action {
       if (resource === Fw.Package) return respond('4.05', 'push delivery is not supported: write a Package URI (pull) instead');
+      if (resource === Fw.DowngradeAllowed) return respond('4.00', DOWNGRADE_WITH_URI);
       if (typeof value !== 'string') return respond('4.00', 'Package URI must be a string');
       if (value.length > MAX_URI_LENGTH) return respond('4.00', `Package URI is longer than ${MAX_URI_LENGTH} characters`);
       if (/[\u0000-\u001f\u007f]/.test(value)) return respond('4.00', 'Package URI contains control characters');
@@ -65,10 +72,21 @@ export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
       if (value === '') return { kind: 'firmware', event: { type: 'uri-cleared', at } };
       return { kind: 'firmware', event: { type: 'uri-written', uri: value, attemptId: deps.newAttemptId(), at } };
     },
+    /** {"1": uri, "26245": true}: a Package URI whose attempt may install a lower version (docs/protocol.md) */
+    writeInstance(values: Record<number, JsonValue>): Action {
+      const keys = Object.keys(values).map(Number);
+      const allow = values[Fw.DowngradeAllowed];
+      if (!keys.includes(Fw.PackageUri) || keys.some((k) => k !== Fw.PackageUri && k !== Fw.DowngradeAllowed)) return respond('4.00', DOWNGRADE_WITH_URI);
+      if (allow !== undefined && typeof allow !== 'boolean') return respond('4.00', 'Downgrade Allowed (26245) must be true or false');
+      const action = object.write(Fw.PackageUri, values[Fw.PackageUri] as JsonValue);
+      if (action.kind !== 'firmware' || action.event.type !== 'uri-written') return action;
+      return { kind: 'firmware', event: { ...action.event, allowDowngrade: allow === true } };
+    },
     execute(resource: number): Action {
       const at = deps.now();
       if (resource === Fw.Update) return { kind: 'firmware', event: { type: 'update-executed', at } };
       return { kind: 'firmware', event: { type: 'cancel-executed', at } };
     },
   };
+  return object;
 }

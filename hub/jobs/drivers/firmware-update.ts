@@ -128,7 +128,11 @@ export const firmwareUpdateDriver: Driver = {
         if (s.state !== FwState.Idle) return { status: 'Failed', message: `the device is busy with another update (State ${FW_STATE_TEXT[s.state]}); cancel it first or retry later` };
         ctx.step(PRIOR, s.attempt);
         ctx.step(INTENT, uri.replace(/\?.*$/, ''));
-        const w = await ctx.request({ op: 'write', path: '/5/0/1', value: uri });
+        // a downgrade is allowed in the same write as the URI (one instance write), so no other writer can slip in
+        // between; without it the plain /5/0/1 write means "no downgrade" on every agent version
+        const w = ctx.params.allowDowngrade
+          ? await ctx.request({ op: 'write', path: '/5/0', value: { [Fw.PackageUri]: uri, [Fw.DowngradeAllowed]: true } })
+          : await ctx.request({ op: 'write', path: '/5/0/1', value: uri });
         if (w.code === '5.03') await ctx.wake(2000); // the device is busy or rate-limits writes: ask again later
         else if (w.code !== '2.04') {
           const again = await readFw(ctx, observed);
