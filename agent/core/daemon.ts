@@ -171,6 +171,9 @@ export class Daemon {
       if (out.rejected.code === 'ignored') this.deps.logger.info('event ignored', { event: event.type, why: out.rejected.reason });
       return out;
     }
+    // an event that changes nothing (an empty Package URI written again in Idle) saves nothing: a flood of them was a
+    // flood of fsyncs (issue 9 #6)
+    if (out.effects.length === 0 && JSON.stringify(out.state) === JSON.stringify(prev)) return out;
     this.doc = { ...this.doc, firmware: out.state };
     // progress and retry reasons are cheap to lose and have no effects: everything else is durable before its effects start
     if (event.type !== 'download-progressed' && event.type !== 'download-retried') await this.deps.store.save(this.doc);
@@ -429,6 +432,8 @@ export class Daemon {
         this.track(this.deps.clock.sleep(100).then(() => this.reboot('requested by the hub (Object 3 Reboot)')));
         return { id, code: '2.04' };
       case 'settings':
+        // the same value again: nothing to save or report
+        if (Object.entries(action.patch).every(([k, v]) => this.doc.settings[k as keyof typeof action.patch] === v)) return { id, code: '2.04' };
         await this.update((doc) => ({ ...doc, settings: { ...doc.settings, ...action.patch } }));
         return { id, code: '2.04' };
       case 'config': {

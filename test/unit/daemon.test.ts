@@ -73,6 +73,19 @@ describe('daemon: requests', () => {
     expect(states).toEqual([1, 2]);
     await r.daemon.stop();
   });
+
+  it('writes that change nothing save nothing (a flood of them was a flood of fsyncs)', async () => {
+    const r = rig();
+    await r.daemon.start();
+    r.transport.connect();
+    const saves = r.store.saved.length;
+    // an empty Package URI in Idle that is already reset, and the same time zone twice
+    for (let i = 0; i < 5; i++) expect((await r.call('write', '/5/0/1', { value: '' })).code).toBe('2.04');
+    expect(r.store.saved.length).toBe(saves);
+    for (let i = 0; i < 5; i++) expect((await r.call('write', '/3/0/15', { value: 'Europe/Berlin' })).code).toBe('2.04');
+    expect(r.store.saved.length).toBe(saves + 1);
+    await r.daemon.stop();
+  });
 });
 
 describe('daemon: the update loop', () => {
