@@ -28,7 +28,8 @@ export const BROKER_HELP = `Broker options:
  */
 export function brokerUrl(args: Parsed): string {
   const given = str(args.values.broker);
-  const url = given ?? process.env.FOTA_BROKER ?? DEFAULT_BROKER;
+  // an empty $FOTA_BROKER is unset, as shells treat it
+  const url = given ?? (process.env.FOTA_BROKER || DEFAULT_BROKER);
   if (!/^(mqtts?|wss?|tcp|ssl):\/\/[^\s/]/i.test(url)) {
     const where = given !== undefined ? '--broker' : '$FOTA_BROKER';
     const hostPort = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');

@@ -1,8 +1,8 @@
 // `fota`: the operator CLI. Finds the subcommand, parses its options, prints errors as one line with a hint.
 // Exit codes: 0 ok, 1 failure, 2 usage, 3 timeout, 78 bad configuration.
 
-import { CliError, EXIT, parseFor, systemError, type Command } from './command.js';
-import { COMMANDS } from './commands/index.js';
+import { CliError, EXIT, parseFor, systemError } from './command.js';
+import { COMMANDS, findCommand as find } from './commands/index.js';
 import { nodeTooOld } from '../protocol/node-version.js';
 import { closest } from '../protocol/suggest.js';
 
@@ -19,17 +19,6 @@ function overview(): string {
     '',
     'Environment: FOTA_BROKER (default broker URL), FOTA_HUB (hub URL), FOTA_HUB_TOKEN.',
   ].join('\n');
-}
-
-/** Finds the command whose name matches the most leading words. `fota device ID read` matches "device read". */
-function find(argv: string[]): { cmd: Command; rest: string[] } | undefined {
-  let best: { cmd: Command; rest: string[]; words: number } | undefined;
-  for (const cmd of COMMANDS) {
-    const words = cmd.name.split(' ');
-    const rest = cmd.match ? cmd.match(argv) : argv.slice(0, words.length).join(' ') === cmd.name ? argv.slice(words.length) : undefined;
-    if (rest && (!best || words.length > best.words)) best = { cmd, rest, words: words.length };
-  }
-  return best;
 }
 
 /** No command matched: help for a group or one of its commands, what is missing, or the closest command name. */

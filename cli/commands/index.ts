@@ -1,4 +1,4 @@
-// The table of `fota` subcommands. Each command lives in its own file under commands/.
+// The table of `fota` subcommands (each lives in its own file under commands/) and how argv finds one.
 
 import type { Command } from '../command.js';
 import { completionCommand } from './completion.js';
@@ -12,3 +12,14 @@ import { SIM_COMMANDS } from './sim.js';
 
 export const COMMANDS: Command[] = [demoCommand, ...PACKAGE_COMMANDS, serveCommand, ...SIM_COMMANDS, ...DEVICE_COMMANDS, hubCommand, ...JOB_COMMANDS];
 COMMANDS.push(completionCommand(() => COMMANDS));
+
+/** Finds the command whose name matches the most leading words. `fota device ID read` matches "device read". */
+export function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
+  let best: { cmd: Command; rest: string[]; words: number } | undefined;
+  for (const cmd of COMMANDS) {
+    const words = cmd.name.split(' ');
+    const rest = cmd.match ? cmd.match(argv) : argv.slice(0, words.length).join(' ') === cmd.name ? argv.slice(words.length) : undefined;
+    if (rest && (!best || words.length > best.words)) best = { cmd, rest, words: words.length };
+  }
+  return best;
+}

@@ -14,7 +14,7 @@ const HUB_HELP = `Hub options:
   --hub URL   the hub's API (default: $FOTA_HUB or ${DEFAULT_HUB}); the token comes from $FOTA_HUB_TOKEN`;
 
 function client(args: Parsed): JobClient {
-  const url = str(args.values.hub) ?? process.env['FOTA_HUB'] ?? DEFAULT_HUB;
+  const url = str(args.values.hub) ?? (process.env['FOTA_HUB'] || DEFAULT_HUB);
   const token = process.env['FOTA_HUB_TOKEN'];
   try {
     return new JobClient(token ? { url, token } : { url });

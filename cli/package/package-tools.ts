@@ -4,8 +4,8 @@
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { Readable, Transform, Writable, pipeline } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -94,6 +94,8 @@ export async function keygen(base: string, opts: { force?: boolean } = {}): Prom
   }
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   try {
+    // `fota keygen -o keys/release` makes keys/ (0700: it holds a private key) when it is not there yet
+    await mkdir(dirname(files.privateKey), { recursive: true, mode: 0o700 });
     await writeFile(files.privateKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag });
     await chmod(files.privateKey, 0o600); // an overwritten file keeps its old mode otherwise
     await writeFile(files.publicKey, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644, flag });
