@@ -15,15 +15,20 @@ for a in "$@"; do
     *) if [ -z "$cmd" ]; then cmd=$a; elif [ -z "$unit" ]; then unit=$a; fi ;;
   esac
 done
+# an administrator's unit in /etc wins over a package's in /lib, as in systemd (a mask is a link to /dev/null)
 file=/etc/systemd/system/$unit
+[ -f "$file" ] || [ -L "$file" ] || file=/lib/systemd/system/$unit
 wants=/etc/systemd/system/multi-user.target.wants
 state() { cat "$st/$unit" 2>/dev/null || echo inactive; }
 case "$cmd" in
   --version | '') echo "systemd 252 (fake systemctl of the fota install tests)" ;;
   daemon-reload) ;;
-  enable)
-    [ -f "$file" ] || { echo "Failed to enable unit: Unit file $unit does not exist." >&2; exit 1; }
+  enable | preset)
+    # preset: what deb-systemd-helper runs (--preset-mode=enable-only); Debian's preset policy enables
+    [ -f "$file" ] || { echo "Failed to $cmd unit: Unit file $unit does not exist." >&2; exit 1; }
     mkdir -p "$wants" && ln -sf "$file" "$wants/$unit" ;;
+  mask) ln -sf /dev/null "/etc/systemd/system/$unit" ;;
+  unmask) [ "$(readlink "/etc/systemd/system/$unit")" = /dev/null ] && rm -f "/etc/systemd/system/$unit"; true ;;
   disable)
     rm -f "$wants/$unit"
     [ "$now" = 1 ] && echo inactive >"$st/$unit" ;;

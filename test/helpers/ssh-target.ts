@@ -7,7 +7,7 @@
 // Needs root (mount namespaces, overlayfs), sshd, sudo and nsenter (.ci/run installs them).
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -129,7 +129,8 @@ export async function startBoard(o: BoardOptions = {}): Promise<Board> {
   chmodSync(up('var/log/fota-test'), 0o1777);
   for (const u of USERS) await run('chown', [`${u.uid}:${u.uid}`, up(`home/${u.name}`)]);
   if (o.systemd !== false) put('usr/bin/systemctl', readFileSync(join(HERE, 'fake-systemctl.sh'), 'utf8'), 0o755);
-  const hide = [...(o.missing ?? [])];
+  // a container's "deny every service start" policy (Docker images ship one) is not what a board has
+  const hide = [...(o.missing ?? []), ...(existsSync('/usr/sbin/policy-rc.d') ? ['/usr/sbin/policy-rc.d'] : [])];
   if (o.systemd === false) hide.push('/usr/bin/systemctl');
   const node = o.node ?? 'host';
   if (node === 'none') hide.push('/usr/bin/node', '/usr/local/bin/node');
