@@ -25,7 +25,8 @@ function valueText(object: number, resource: number, v: JsonValue): string {
   if (object === ObjectId.FirmwareUpdate && resource === Fw.UpdateResult && typeof v === 'number') return `${v} ${UPDATE_RESULT_TEXT[v as UpdateResultValue] ?? ''}`.trim();
   if (object === ObjectId.FirmwareUpdate && resource === Fw.Progress && typeof v === 'number') return `${v}%`;
   if (object === ObjectId.FirmwareUpdate && resource === Fw.LastStateChangeTime && typeof v === 'number' && v > 0) return `${new Date(v * 1000).toISOString()} (${v})`;
-  if (object === ObjectId.Device && (resource === Dev.MemoryFree || resource === Dev.MemoryTotal) && typeof v === 'number') return `${v} KiB`;
+  // LwM2M "Memory Free/Total" are storage, in kB of 1000 bytes (the agent reports its state directory's filesystem)
+  if (object === ObjectId.Device && (resource === Dev.MemoryFree || resource === Dev.MemoryTotal) && typeof v === 'number') return `${v} kB`;
   if (typeof v === 'string') return v === '' ? '""' : v;
   return JSON.stringify(v);
 }

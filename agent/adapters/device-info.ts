@@ -1,6 +1,8 @@
 // DeviceInfoSource on systeminformation: identity read once at start (system() shells out, so never on a timer),
-// memory and battery refreshed on demand (cheap /proc and /sys reads). Configured values override what is read.
+// storage (statfs) and battery refreshed on demand (cheap syscalls and /sys reads). Configured values override
+// what is read.
 
+import { statfs } from 'node:fs/promises';
 import type { DeviceInfoSource, DeviceSnapshot } from '../core/ports.js';
 
 export interface DeviceOverrides {
@@ -9,21 +11,22 @@ export interface DeviceOverrides {
   serial?: string;
   hardwareVersion?: string;
   deviceType: string;
+  /** a path on the filesystem whose space Object 3 reports (the state directory) */
+  storagePath: string;
 }
 
 interface SystemInfo {
   system: typeof import('systeminformation').system;
-  mem: typeof import('systeminformation').mem;
   battery: typeof import('systeminformation').battery;
 }
 
 /**
- * Only the three systeminformation modules the agent uses: its index loads all of them (cpu, network, docker, …),
+ * Only the two systeminformation modules the agent uses: its index loads all of them (cpu, network, docker, …),
  * which costs ~3 MiB more resident memory for nothing. Loaded on the first refresh.
  */
 async function loadSystemInfo(): Promise<SystemInfo> {
-  const [sys, memory, battery] = await Promise.all([import('systeminformation/lib/system.js'), import('systeminformation/lib/memory.js'), import('systeminformation/lib/battery.js')]);
-  return { system: sys.system, mem: memory.mem, battery: battery.default };
+  const [sys, battery] = await Promise.all([import('systeminformation/lib/system.js'), import('systeminformation/lib/battery.js')]);
+  return { system: sys.system, battery: battery.default };
 }
 
 export class SystemDeviceInfo implements DeviceInfoSource {
@@ -40,8 +43,8 @@ export class SystemDeviceInfo implements DeviceInfoSource {
       serial: overrides.serial ?? '',
       hardwareVersion: overrides.hardwareVersion ?? '',
       deviceType: overrides.deviceType,
-      memoryFreeKiB: 0,
-      memoryTotalKiB: 0,
+      storageFreeKB: 0,
+      storageTotalKB: 0,
     };
   }
 
@@ -70,10 +73,10 @@ export class SystemDeviceInfo implements DeviceInfoSource {
         next.serial = o.serial || sys.serial || '';
         next.hardwareVersion = o.hardwareVersion || sys.version || '';
       }
-      const mem = await si.mem();
-      // LwM2M Object 3 resources 10/21 are in KiB
-      next.memoryFreeKiB = Math.round(mem.available / 1024);
-      next.memoryTotalKiB = Math.round(mem.total / 1024);
+      // LwM2M Object 3 resources 10/21: storage in KB of 1000 bytes; free = what a non-reserved writer can use
+      const fs = await statfs(this.overrides.storagePath);
+      next.storageFreeKB = Math.floor((fs.bavail * fs.bsize) / 1000);
+      next.storageTotalKB = Math.floor((fs.blocks * fs.bsize) / 1000);
       if (this.hasBattery !== false) {
         const bat = await si.battery();
         this.hasBattery = bat.hasBattery;

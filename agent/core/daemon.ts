@@ -35,6 +35,8 @@ export interface DaemonOptions {
   progressIntervalMs: number;
   /** how long a freshly booted trial may take to reach the broker before the health check fails */
   healthConnectTimeoutMs: number;
+  /** package URI schemes the configuration allows (Object 5 resource 8 lists them); default http and https */
+  allowedUriSchemes?: readonly string[];
   /** a trial is committed only by `fota-agent mark-good` (health checked elsewhere); the agent's own checks may still fail it */
   manualCommit?: boolean;
   /** the configured security floor (config `securityFloor`, "" = none): raises the saved floor at every start */
@@ -103,7 +105,7 @@ export class Daemon {
         canFactoryReset: () => this.factoryImage,
         newAttemptId: deps.newId,
       }),
-      firmwareObject({ state: () => this.doc.firmware, now, newAttemptId: deps.newId }),
+      firmwareObject({ state: () => this.doc.firmware, now, newAttemptId: deps.newId, allowedSchemes: deps.options.allowedUriSchemes ?? ['http', 'https'] }),
       ...(deps.config ? [configObject(deps.config)] : []),
     ]);
   }

@@ -168,8 +168,12 @@ export interface DeviceSnapshot {
   serial: string;
   hardwareVersion: string;
   deviceType: string;
-  memoryFreeKiB: number;
-  memoryTotalKiB: number;
+  /**
+   * Free and total space of the filesystem holding the agent's state directory, in kB of 1000 bytes (LwM2M Object 3
+   * resources 10 and 21 are storage, "KB"; the space a download and the agent's own files need)
+   */
+  storageFreeKB: number;
+  storageTotalKB: number;
   batteryLevel?: number;
 }
 

@@ -61,7 +61,7 @@ export interface DeviceReport {
 class StaticDeviceInfo implements DeviceInfoSource {
   private readonly snap: DeviceSnapshot;
   constructor(serial: string) {
-    this.snap = { manufacturer: 'fota', model: 'fleet-bench simulator', serial, hardwareVersion: 'sim-1', deviceType: SIM_DEVICE_TYPE, memoryFreeKiB: 262_144, memoryTotalKiB: 524_288 };
+    this.snap = { manufacturer: 'fota', model: 'fleet-bench simulator', serial, hardwareVersion: 'sim-1', deviceType: SIM_DEVICE_TYPE, storageFreeKB: 3_000_000, storageTotalKB: 8_000_000 };
   }
   snapshot(): DeviceSnapshot {
     return this.snap;

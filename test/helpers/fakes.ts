@@ -185,7 +185,7 @@ export class FakeDownloader implements Downloader {
 }
 
 export const fakeDevice: DeviceInfoSource = {
-  snapshot: () => ({ manufacturer: 'acme', model: 'm1', serial: 's1', hardwareVersion: 'r1', deviceType: 'fota-sim', memoryFreeKiB: 1000, memoryTotalKiB: 2000 }),
+  snapshot: () => ({ manufacturer: 'acme', model: 'm1', serial: 's1', hardwareVersion: 'r1', deviceType: 'fota-sim', storageFreeKB: 1000, storageTotalKB: 2000 }),
   refresh: async () => {},
 };
 

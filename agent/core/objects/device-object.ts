@@ -76,7 +76,7 @@ export function deviceObject(deps: DeviceObjectDeps): LwObject {
         [Dev.ModelNumber]: snap.model,
         [Dev.SerialNumber]: snap.serial,
         [Dev.FirmwareVersion]: deps.firmwareVersion(),
-        [Dev.MemoryFree]: snap.memoryFreeKiB,
+        [Dev.MemoryFree]: snap.storageFreeKB,
         // Error Code is mandatory and multi-instance: instance 0 = 0 means "no error"
         [Dev.ErrorCode]: [0],
         [Dev.CurrentTime]: Math.floor(now / 1000),
@@ -87,13 +87,15 @@ export function deviceObject(deps: DeviceObjectDeps): LwObject {
         [Dev.DeviceType]: snap.deviceType,
         [Dev.HardwareVersion]: snap.hardwareVersion,
         [Dev.SoftwareVersion]: deps.agentVersion,
-        [Dev.MemoryTotal]: snap.memoryTotalKiB,
+        [Dev.MemoryTotal]: snap.storageTotalKB,
       };
       if (snap.batteryLevel !== undefined) values[Dev.BatteryLevel] = snap.batteryLevel;
       return values;
     },
     write(resource: number, value: JsonValue): Action {
-      if (resource === Dev.CurrentTime) return respond('4.05', 'the agent does not set the system clock; keep it in sync with NTP');
+      // docs/protocol.md, "Current Time": the device keeps its clock with NTP; a clock set over the request topic could
+      // make an expired or not-yet-valid TLS certificate pass, and the agent runs without CAP_SYS_TIME
+      if (resource === Dev.CurrentTime) return respond('4.05', 'Current Time is not writable: the device keeps its clock with NTP (a clock set from the network could make expired TLS certificates pass)');
       if (typeof value !== 'string') return respond('4.00', 'value must be a string');
       if (resource === Dev.Timezone) {
         if (value !== '' && !isValidTimezone(value)) return respond('4.00', `unknown IANA time zone "${value}"`);

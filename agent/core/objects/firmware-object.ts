@@ -15,9 +15,18 @@ export interface FirmwareObjectDeps {
   state(): FirmwareState;
   now(): number;
   newAttemptId(): string;
+  /** the package URI schemes the configuration allows (`allowedUriSchemes`): resource 8 lists only these */
+  allowedSchemes: readonly string[];
 }
 
+/** LwM2M 1.1 Object 5 resource 8: "the server MUST NOT send an unsupported scheme", so list what is allowed */
+const SCHEME_PROTOCOL: Record<string, number> = { http: ProtocolSupport.Http, https: ProtocolSupport.Https };
+
+/** LwM2M: writing NULL ('\0') to Package resets the state machine like an empty Package URI. In JSON: null, "", "\0". */
+const isNullPackage = (v: JsonValue) => v === null || v === '' || v === '\u0000';
+
 export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
+  const protocols = [...new Set(deps.allowedSchemes.map((s) => SCHEME_PROTOCOL[s]).filter((p): p is number => p !== undefined))].sort((a, b) => a - b);
   const object: LwObject = {
     id: ObjectId.FirmwareUpdate,
     resources: {
@@ -48,7 +57,7 @@ export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
         [Fw.UpdateResult]: s.result,
         [Fw.PkgName]: s.pkgName,
         [Fw.PkgVersion]: s.pkgVersion,
-        [Fw.ProtocolSupport]: [ProtocolSupport.Http, ProtocolSupport.Https],
+        [Fw.ProtocolSupport]: protocols,
         [Fw.DeliveryMethod]: DeliveryMethodPull,
         [Fw.LastStateChangeTime]: Math.floor(s.changedAt / 1000),
         [Fw.Progress]: s.progress,
@@ -60,7 +69,10 @@ export function firmwareObject(deps: FirmwareObjectDeps): LwObject {
       };
     },
     write(resource: number, value: JsonValue): Action {
-      if (resource === Fw.Package) return respond('4.05', 'push delivery is not supported: write a Package URI (pull) instead');
+      if (resource === Fw.Package) {
+        if (isNullPackage(value)) return { kind: 'firmware', event: { type: 'uri-cleared', at: deps.now() } };
+        return respond('4.05', 'push delivery is not supported: write a Package URI (pull) instead (writing null to Package resets, as an empty Package URI does)');
+      }
       if (resource === Fw.DowngradeAllowed) return respond('4.00', DOWNGRADE_WITH_URI);
       if (typeof value !== 'string') return respond('4.00', 'Package URI must be a string');
       if (value.length > MAX_URI_LENGTH) return respond('4.00', `Package URI is longer than ${MAX_URI_LENGTH} characters`);
