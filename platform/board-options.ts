@@ -17,6 +17,9 @@ export const BOARD_KEYS = ['slots', 'firmwareVersionFile', 'rebootCommand', 'fac
 export interface BoardOptions {
   slots: SlotSet;
   views: KernelViews;
+  /** /proc/sys/kernel/random/boot_id and /sys/class/watchdog, for the backends that need them */
+  bootIdFile: string;
+  watchdogSysfs: string;
   firmwareVersion: (booted: SlotName) => Promise<string>;
   rebootArgv: string[];
   reboot: (reason: string) => Promise<void>;
@@ -25,9 +28,9 @@ export interface BoardOptions {
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
-export function parseBoardOptions(o: Obj, key: string, defaults: { slots?: Record<SlotName, string> } = {}): BoardOptions {
+export function parseBoardOptions(o: Obj, key: string, defaults: { slots?: Record<SlotName, string | string[]> } = {}): BoardOptions {
   const specs = slotSpecs(o, key, '{ "A": "/dev/mmcblk0p2", "B": "PARTLABEL=rootfs-b" }', defaults.slots);
-  const sys = object(o['system'] ?? {}, `${key}.system`, ['cmdline', 'mountinfo', 'devDisk', 'sysBlock', 'sysDevBlock', 'dev']);
+  const sys = object(o['system'] ?? {}, `${key}.system`, ['cmdline', 'mountinfo', 'devDisk', 'sysBlock', 'sysDevBlock', 'dev', 'bootId', 'watchdog']);
   const views: KernelViews = {
     cmdline: absPath(sys, 'cmdline', `${key}.system`, '/proc/cmdline'),
     mountinfo: absPath(sys, 'mountinfo', `${key}.system`, '/proc/self/mountinfo'),
@@ -45,7 +48,15 @@ export function parseBoardOptions(o: Obj, key: string, defaults: { slots?: Recor
   });
   const versionFile = absPath(o, 'firmwareVersionFile', key, '/etc/fota/firmware-version');
   const rebootArgv = argv(o, 'rebootCommand', key, ['systemctl', 'reboot']);
-  const out: BoardOptions = { slots, views, firmwareVersion: () => readFirmwareVersion(versionFile), rebootArgv, reboot: commandReboot(rebootArgv) };
+  const out: BoardOptions = {
+    slots,
+    views,
+    bootIdFile: absPath(sys, 'bootId', `${key}.system`, '/proc/sys/kernel/random/boot_id'),
+    watchdogSysfs: absPath(sys, 'watchdog', `${key}.system`, '/sys/class/watchdog'),
+    firmwareVersion: () => readFirmwareVersion(versionFile),
+    rebootArgv,
+    reboot: commandReboot(rebootArgv),
+  };
   if (o['factoryImage'] !== undefined) {
     const fk = `${key}.factoryImage`;
     const f = object(o['factoryImage'], fk, ['path', 'version', 'size', 'sha256']);
@@ -72,5 +83,5 @@ export function parseBootedSlot(o: Obj, key: string, board: BoardOptions, defaul
   const source = oneOf(bs, 'source', bk, ['cmdline', 'root-device'] as const, defaults.source);
   const cmdline = absPath(bs, source === 'cmdline' ? 'path' : 'cmdline', bk, board.views.cmdline);
   if (source === 'cmdline') return cmdlineSlotSource({ path: cmdline, key: str(bs, 'key', bk, defaults.key), ...(defaults.hint ? { hint: defaults.hint } : {}) });
-  return rootDeviceSlotSource(() => board.slots.paths(), { ...board.views, cmdline });
+  return rootDeviceSlotSource(() => board.slots.parts(), { ...board.views, cmdline });
 }

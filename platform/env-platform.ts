@@ -125,7 +125,7 @@ export class EnvPlatform implements PlatformAdapter, BoardCheck {
    */
   async checkBoard(opts: { settle: boolean } = { settle: true }): Promise<string[]> {
     const notes: string[] = [];
-    const paths = await this.opts.slots.paths();
+    await this.opts.slots.parts();
     const convention = await this.convention().catch((e: unknown) => {
       throw e instanceof PlatformConfigError ? e : new PlatformConfigError('platform.options', (e as Error).message);
     });
@@ -144,7 +144,7 @@ export class EnvPlatform implements PlatformAdapter, BoardCheck {
     });
     const busy = await this.opts.slots.inUse(otherSlot(booted));
     if (busy) throw new PlatformConfigError('platform.options.bootedSlot', `the booted slot is ${booted}, yet the other slot ${busy}; the booted-slot source and the kernel disagree`);
-    notes.push(`booted slot ${booted} (${paths[booted]}), inactive slot ${otherSlot(booted)} (${paths[otherSlot(booted)]}), ${convention.name} convention`);
+    notes.push(`booted slot ${booted} (${await this.opts.slots.describe(booted)}), inactive slot ${otherSlot(booted)} (${await this.opts.slots.describe(otherSlot(booted))}), ${convention.name} convention`);
     const start = opts.settle ? convention.planStart?.(vars, booted) : undefined;
     if (start) {
       await this.apply(start, 'io-error', `could not update ${this.envLabel} at start`);

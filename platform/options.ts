@@ -53,18 +53,29 @@ export function argv(o: Obj, k: string, key: string, fallback: string[]): string
   return v as string[];
 }
 
-/** `slots: { A, B }`: device paths or PARTLABEL=/PARTUUID= specifications, different from each other. */
-export function slotSpecs(o: Obj, key: string, example: string, fallback?: Record<SlotName, string>): Record<SlotName, string> {
+/**
+ * `slots: { A, B }`: device paths or PARTLABEL=/PARTUUID= specifications, or for a slot of several partitions written
+ * back to back (a Pi's boot partition then its root filesystem) an array of them (at most 4); no device twice.
+ */
+export function slotSpecs(o: Obj, key: string, example: string, fallback?: Record<SlotName, string | string[]>): Record<SlotName, string | string[]> {
   if (o['slots'] === undefined && fallback) return fallback;
   if (o['slots'] === undefined) throw new PlatformConfigError(`${key}.slots`, `is required, e.g. ${example}`);
   const s = object(o['slots'], `${key}.slots`, ['A', 'B']);
-  const out = {} as Record<SlotName, string>;
+  const out = {} as Record<SlotName, string | string[]>;
+  const seen = new Set<string>();
   for (const slot of ['A', 'B'] as const) {
-    if (s[slot] === undefined) throw new PlatformConfigError(`${key}.slots.${slot}`, 'is required');
-    const problem = slotSpecProblem(s[slot]);
-    if (problem) throw new PlatformConfigError(`${key}.slots.${slot}`, problem);
-    out[slot] = s[slot] as string;
+    const v = s[slot];
+    if (v === undefined) throw new PlatformConfigError(`${key}.slots.${slot}`, 'is required');
+    const specs = Array.isArray(v) ? (v as unknown[]) : [v];
+    if (specs.length === 0 || specs.length > 4) throw new PlatformConfigError(`${key}.slots.${slot}`, 'must be a device, or a list of 1 to 4 devices written back to back');
+    for (const [i, spec] of specs.entries()) {
+      const where = Array.isArray(v) ? `${key}.slots.${slot}[${i}]` : `${key}.slots.${slot}`;
+      const problem = slotSpecProblem(spec);
+      if (problem) throw new PlatformConfigError(where, problem);
+      if (seen.has(spec as string)) throw new PlatformConfigError(`${key}.slots`, `${spec as string} is named twice: A and B must be different devices`);
+      seen.add(spec as string);
+    }
+    out[slot] = Array.isArray(v) ? (v as string[]) : (v as string);
   }
-  if (out.A === out.B) throw new PlatformConfigError(`${key}.slots`, 'A and B must be different devices');
   return out;
 }

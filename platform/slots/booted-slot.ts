@@ -33,9 +33,9 @@ export function cmdlineSlotSource(opts: { path?: string; key?: string; hint?: st
 /**
  * Maps the root device to a slot: the device of the filesystem mounted at `/` (/proc/self/mountinfo) compared with
  * each slot's device number, else the `root=` token of the command line (a path or PARTUUID=/PARTLABEL=) compared
- * with the slot paths. `slots` resolves the slot devices (SlotSet.paths).
+ * with the slot paths. `slots` resolves the slot devices (SlotSet.parts: any device of a slot counts).
  */
-export function rootDeviceSlotSource(slots: () => Promise<Record<SlotName, string>>, views: KernelViews = {}): BootedSlotSource {
+export function rootDeviceSlotSource(slots: () => Promise<Record<SlotName, readonly string[]>>, views: KernelViews = {}): BootedSlotSource {
   const cmdlinePath = views.cmdline ?? '/proc/cmdline';
   return async () => {
     const paths = await slots().catch((e: unknown) => {
@@ -43,23 +43,25 @@ export function rootDeviceSlotSource(slots: () => Promise<Record<SlotName, strin
     });
     const mounts = parseMountinfo(await readFile(views.mountinfo ?? '/proc/self/mountinfo', 'utf8').catch(() => ''));
     const rootDev = mounts.filter((m) => m.mountPoint === '/').pop()?.dev;
-    const keys = {} as Record<SlotName, string | undefined>;
+    const keys = { A: new Set<string>(), B: new Set<string>() };
     for (const slot of ['A', 'B'] as const) {
-      const st = await stat(paths[slot], { bigint: true }).catch(() => undefined);
-      keys[slot] = st?.isBlockDevice() ? devKey(st.rdev) : undefined;
-      if (keys[slot] !== undefined && keys[slot] === rootDev) return slot;
+      for (const path of paths[slot]) {
+        const st = await stat(path, { bigint: true }).catch(() => undefined);
+        if (st?.isBlockDevice()) keys[slot].add(devKey(st.rdev));
+      }
+      if (rootDev !== undefined && keys[slot].has(rootDev)) return slot;
     }
     const root = cmdlineValue(await readCmdline(cmdlinePath), 'root');
     if (root !== undefined) {
       const rootPath = await resolveSlotSpec(root, views).catch(() => undefined);
       const rootSt = rootPath ? await stat(rootPath, { bigint: true }).catch(() => undefined) : undefined;
       for (const slot of ['A', 'B'] as const) {
-        if (rootPath === paths[slot] || (rootSt?.isBlockDevice() && keys[slot] === devKey(rootSt.rdev))) return slot;
+        if ((rootPath !== undefined && paths[slot].includes(rootPath)) || (rootSt?.isBlockDevice() && keys[slot].has(devKey(rootSt.rdev)))) return slot;
       }
     }
     throw new FotaError(
       'io-error',
-      `the root device (${rootDev ? `${rootDev} at /, ` : ''}root=${root ?? '?'} in ${cmdlinePath}) is neither slot A (${paths.A}) nor slot B (${paths.B}); fix the slot paths or use a slot token on the command line`,
+      `the root device (${rootDev ? `${rootDev} at /, ` : ''}root=${root ?? '?'} in ${cmdlinePath}) is neither slot A (${paths.A.join('+')}) nor slot B (${paths.B.join('+')}); fix the slot paths or use a slot token on the command line`,
     );
   };
 }

@@ -94,3 +94,9 @@ function blkidPartuuid(uuid: string, blkid: string): Promise<string | undefined>
     });
   });
 }
+
+/** The partition number at the end of a device name (mmcblk0p3 → 3, sda2 → 2), or undefined. */
+export function partitionNumber(path: string): number | undefined {
+  const m = /\D(\d+)$/.exec(path);
+  return m ? Number(m[1]) : undefined;
+}

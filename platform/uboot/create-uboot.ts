@@ -13,6 +13,7 @@ import { FileBootEnv } from './file-boot-env.js';
 import { FwToolsBootEnv } from './fw-tools-boot-env.js';
 import { menderConvention } from './mender.js';
 import { raucConvention } from './rauc.js';
+import { partitionNumber } from '../slots/slot-spec.js';
 
 export const UBOOT_KEYS = [...BOARD_KEYS, 'convention', 'env', 'envConfig', 'fwPrintenv', 'fwSetenv', 'bootlimit', 'partitions', 'bootnames', 'attempts', 'bootedSlot'] as const;
 
@@ -35,12 +36,6 @@ export function parseUBootEnv(o: Obj, key = K): BootEnv {
     : new FwToolsBootEnv({ config, fwPrintenv: str(o, 'fwPrintenv', key, 'fw_printenv'), fwSetenv: str(o, 'fwSetenv', key, 'fw_setenv') });
 }
 
-/** The partition number at the end of a device name (mmcblk0p3 → 3, sda2 → 2). */
-export function partitionNumber(path: string): number | undefined {
-  const m = /\D(\d+)$/.exec(path);
-  return m ? Number(m[1]) : undefined;
-}
-
 function slotPair(o: Obj, k: string, key: string): Obj | undefined {
   return o[k] === undefined ? undefined : object(o[k], `${key}.${k}`, ['A', 'B']);
 }
@@ -55,7 +50,9 @@ function menderParts(o: Obj, key: string, board: BoardOptions): () => Promise<Re
     return async () => parts as Record<SlotName, number>;
   }
   return async () => {
-    const paths = await board.slots.paths();
+    // the root filesystem is what mender_boot_part names: the last device of a slot
+    const all = await board.slots.parts();
+    const paths = { A: all.A[all.A.length - 1]!, B: all.B[all.B.length - 1]! };
     const parts = { A: partitionNumber(paths.A), B: partitionNumber(paths.B) };
     if (parts.A === undefined || parts.B === undefined || parts.A === parts.B)
       throw new PlatformConfigError(`${key}.partitions`, `cannot tell the partition numbers from ${paths.A} and ${paths.B}; set them, e.g. { "A": 2, "B": 3 } (the values of mender_boot_part)`);

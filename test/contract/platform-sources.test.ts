@@ -48,7 +48,7 @@ describe('platform sources on real files', () => {
     await writeFile(b, '');
     await symlink(b, join(dir, 'by-partlabel-rootfs-b'));
     const cmdline = join(dir, 'cmdline');
-    const source = rootDeviceSlotSource(async () => ({ A: a, B: b }), { cmdline, mountinfo: join(dir, 'no-mountinfo') });
+    const source = rootDeviceSlotSource(async () => ({ A: [a], B: [b] }), { cmdline, mountinfo: join(dir, 'no-mountinfo') });
     await writeFile(cmdline, `console=ttyS0 root=${a} rw`);
     expect(await source()).toBe('A');
     await writeFile(cmdline, `root=${join(dir, 'by-partlabel-rootfs-b')} rw`);
