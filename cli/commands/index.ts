@@ -6,11 +6,13 @@ import { demoCommand } from './demo.js';
 import { DEVICE_COMMANDS } from './device.js';
 import { hubCommand } from './hub.js';
 import { JOB_COMMANDS } from './job.js';
-import { PACKAGE_COMMANDS } from './package.js';
+import { inspectCommand } from './inspect.js';
+import { keygenCommand } from './keygen.js';
+import { packCommand } from './pack.js';
 import { serveCommand } from './serve.js';
 import { SIM_COMMANDS } from './sim.js';
 
-export const COMMANDS: Command[] = [demoCommand, ...PACKAGE_COMMANDS, serveCommand, ...SIM_COMMANDS, ...DEVICE_COMMANDS, hubCommand, ...JOB_COMMANDS];
+export const COMMANDS: Command[] = [demoCommand, keygenCommand, packCommand, inspectCommand, serveCommand, ...SIM_COMMANDS, ...DEVICE_COMMANDS, hubCommand, ...JOB_COMMANDS];
 COMMANDS.push(completionCommand(() => COMMANDS));
 
 /** Finds the command whose name matches the most leading words. `fota device ID read` matches "device read". */
