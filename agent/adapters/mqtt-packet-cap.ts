@@ -125,7 +125,8 @@ export class PacketCap {
   }
 }
 
-function encodeLength(n: number): number[] {
+/** MQTT's variable byte integer (the Remaining Length of a fixed header, §2.2.3) */
+export function encodeLength(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n % 128;

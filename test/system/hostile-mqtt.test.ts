@@ -2,13 +2,14 @@
 // become a buffer in the agent (the packet cap), a flood of writes neither grows it nor delays the requests that
 // matter, and 10,000+ fuzzed messages leave it answering and able to update. Figures: docs/reliability.md.
 import net from 'node:net';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubLink } from '../../hub/hub-link.js';
 import { startPackageServer, type PackageServer } from '../../hub/package-server.js';
 import type { Response } from '../../protocol/messages.js';
 import { topicsFor } from '../../protocol/topics.js';
+import { encodeLength } from '../../agent/adapters/mqtt-packet-cap.js';
 import { hostile, seeded, type HostileClass } from '../helpers/hostile-messages.js';
+import { rawClient } from '../helpers/raw-client.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
 import { agentPid, driveUpdate, makePackage, readFw, requireBuild, rssKiB, startDevice, waitFor, workspace, type SimDevice, type Workspace } from '../helpers/sim-device.js';
 
@@ -33,17 +34,6 @@ afterAll(async () => {
   await ws?.cleanup();
 });
 
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
 /**
  * Publishes `bytes` of payload on `topic` over a raw MQTT 3.1.1 connection, streaming it in 1 MiB pieces so that the
  * test process never holds it (Mosquitto does, as any broker without a size limit would).
@@ -53,10 +43,10 @@ async function publishHuge(port: number, topic: string, bytes: number, opts: { r
   await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
   const id = Buffer.from('huge-publisher');
   const connect = Buffer.concat([Buffer.from([0x00, 0x04]), Buffer.from('MQTT'), Buffer.from([0x04, 0x02, 0x00, 0x3c, 0x00, id.length]), id]);
-  sock.write(Buffer.concat([Buffer.from([0x10]), remainingLength(connect.length), connect]));
+  sock.write(Buffer.concat([Buffer.from([0x10]), Buffer.from(encodeLength(connect.length)), connect]));
   const t = Buffer.from(topic);
   const head = Buffer.concat([Buffer.from([t.length >> 8, t.length & 0xff]), t, Buffer.from([0x00, 0x01])]); // packet id 1 (QoS 1)
-  sock.write(Buffer.concat([Buffer.from([0x32 | (opts.retain ? 1 : 0)]), remainingLength(head.length + bytes), head]));
+  sock.write(Buffer.concat([Buffer.from([0x32 | (opts.retain ? 1 : 0)]), Buffer.from(encodeLength(head.length + bytes)), head]));
   const piece = Buffer.alloc(1 << 20, 0x7b); // '{'
   for (let sent = 0; sent < bytes; sent += piece.length) {
     if (!sock.write(piece.subarray(0, Math.min(piece.length, bytes - sent)))) await new Promise((r) => sock.once('drain', r));
@@ -72,13 +62,18 @@ async function publishHuge(port: number, topic: string, bytes: number, opts: { r
 
 const online = (d: SimDevice) => waitFor(`${d.id} online`, 30_000, () => readFw(link, d.id));
 
+/** Starts a device, waits until it answers, and takes its agent's resident set as the baseline. */
+async function measuredDevice(id: string): Promise<{ d: SimDevice; pid: number; before: number }> {
+  const d = startDevice(ws, id, broker.url);
+  devices.push(d);
+  await online(d);
+  const pid = (await agentPid(d))!;
+  return { d, pid, before: (await rssKiB(pid))! };
+}
+
 describe('oversized MQTT messages', () => {
   it('a 128 MiB request, plain then retained, never becomes a buffer in the agent; it stays reachable (was +256 MiB)', async () => {
-    const d = startDevice(ws, 'huge', broker.url);
-    devices.push(d);
-    await online(d);
-    const pid = (await agentPid(d))!;
-    const before = (await rssKiB(pid))!;
+    const { d, pid, before } = await measuredDevice('huge');
     const topic = topicsFor('lwm2m', 'huge').request;
     await publishHuge(broker.port, topic, 128 << 20);
     // the agent either drops it on the way in, or (the old code) buffers it whole and refuses it after parsing
@@ -107,15 +102,6 @@ describe('oversized MQTT messages', () => {
   }, 180_000);
 });
 
-/** A raw client that publishes what a hub never would, and collects every response on the device's topic. */
-async function attacker(ep: string) {
-  const c = await mqtt.connectAsync(broker.url, { clientId: `attacker-${ep}` });
-  const responses: Response[] = [];
-  await c.subscribeAsync(topicsFor('lwm2m', ep).response, { qos: 1 });
-  c.on('message', (_t, p) => responses.push(JSON.parse(p.toString()) as Response));
-  return { c, responses, topic: topicsFor('lwm2m', ep).request };
-}
-
 /** A read that waits out the agent's rate limit (5.03) rather than failing on it. */
 async function readPatiently(ep: string, path: string): Promise<Response> {
   return waitFor(`${ep} to answer ${path}`, 60_000, async () => {
@@ -143,13 +129,10 @@ function sampleRss(pid: number) {
 
 describe('floods', () => {
   it('20,000 quick writes: memory bounded, few acted on, a Package URI write still answered (was +72 MiB and 54 s)', async () => {
-    const d = startDevice(ws, 'flood', broker.url);
-    devices.push(d);
-    await online(d);
-    const pid = (await agentPid(d))!;
-    const before = (await rssKiB(pid))!;
+    const { d, pid, before } = await measuredDevice('flood');
     const peak = sampleRss(pid);
-    const { c, responses, topic } = await attacker('flood');
+    const { client: c, responses, close } = await rawClient(broker.url, 'attacker-flood', 'flood');
+    const topic = topicsFor('lwm2m', 'flood').request;
     const started = Date.now();
     let last: Promise<unknown> = Promise.resolve();
     for (let i = 0; i < 20_000; i++) last = c.publishAsync(topic, JSON.stringify({ id: `f${i}`, op: 'write', path: '/3/0/15', value: i % 2 ? 'Europe/Berlin' : 'Europe/Paris' }), { qos: 0 });
@@ -168,7 +151,7 @@ describe('floods', () => {
     expect(maxKiB - before).toBeLessThan(24 * 1024);
     expect(await agentPid(d)).toBe(pid);
     await link.request('flood', { op: 'execute', path: '/5/0/10' }, 10_000).catch(() => undefined);
-    await c.endAsync();
+    await close();
     await d.stop();
   }, 120_000);
 });
@@ -185,13 +168,10 @@ describe('MQTT fuzz', () => {
   ];
 
   it('10,100 hostile messages: no crash, RSS bounded, then a normal update succeeds', async () => {
-    const d = startDevice(ws, 'fuzz', broker.url);
-    devices.push(d);
-    await online(d);
-    const pid = (await agentPid(d))!;
-    const before = (await rssKiB(pid))!;
+    const { d, pid, before } = await measuredDevice('fuzz');
     const peak = sampleRss(pid);
-    const { c, topic } = await attacker('fuzz');
+    const { client: c, close } = await rawClient(broker.url, 'attacker-fuzz', 'fuzz');
+    const topic = topicsFor('lwm2m', 'fuzz').request;
     const r = seeded(Number(process.env.FOTA_FUZZ_SEED ?? 9));
     let sent = 0;
     for (const [kind, count] of CLASSES) {
@@ -219,7 +199,7 @@ describe('MQTT fuzz', () => {
     pkgs = await startPackageServer({ dir: ws.dir, host: '127.0.0.1', port: 0 });
     const fw = await driveUpdate(link, 'fuzz', pkgs.urlOf('fw-2.0.0.fota'), 120_000);
     expect(fw).toMatchObject({ state: 0, result: 1, version: '2.0.0' });
-    await c.endAsync();
+    await close();
     await d.stop();
   }, 300_000);
 });

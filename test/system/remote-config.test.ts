@@ -3,21 +3,18 @@
 // its backup and says so, and a write that changes nothing restarts nothing.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubLink } from '../../hub/hub-link.js';
-import type { Response } from '../../protocol/messages.js';
-import { topicsFor } from '../../protocol/topics.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { rawClient, type RawClient } from '../helpers/raw-client.js';
 import { readFw, requireBuild, startDevice, waitFor, workspace, type SimDevice, type Workspace } from '../helpers/sim-device.js';
 
 let broker: Broker;
 let secured: Broker;
 let ws: Workspace;
 let link: HubLink;
-let raw: MqttClient;
+let raw: RawClient;
 const devices: SimDevice[] = [];
-const responses: Response[] = [];
 
 beforeAll(async () => {
   requireBuild();
@@ -25,14 +22,12 @@ beforeAll(async () => {
   secured = await startMosquitto({ users: { hub: 'hub-secret', 'cfg-lock': 'right-password' } });
   ws = await workspace();
   link = await HubLink.connect({ url: broker.url, prefix: 'lwm2m' });
-  raw = await mqtt.connectAsync(broker.url, { clientId: 'config-writer' });
-  await raw.subscribeAsync('lwm2m/dm/+/res', { qos: 1 });
-  raw.on('message', (_t, p) => responses.push(JSON.parse(p.toString()) as Response));
+  raw = await rawClient(broker.url, 'config-writer');
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all(devices.map((d) => d.stop()));
-  await raw?.endAsync();
+  await raw?.close();
   await link?.close();
   await broker?.stop();
   await secured?.stop();
@@ -41,7 +36,7 @@ afterAll(async () => {
 
 const restarts = (d: SimDevice) => d.output().split('agent restarting (new configuration)').length - 1;
 const online = (l: HubLink, d: SimDevice, ms = 30_000) => waitFor(`${d.id} online`, ms, () => readFw(l, d.id));
-const answer = (id: string) => waitFor(`the answer to ${id}`, 10_000, async () => responses.find((r) => r.id === id));
+const answer = (id: string) => waitFor(`the answer to ${id}`, 10_000, async () => raw.responses.find((r) => r.id === id));
 const read = async (l: HubLink, ep: string) => (await l.request(ep, { op: 'read', path: '/26241/0' }, 5000)).value as Record<string, unknown>;
 
 describe('remote configuration', () => {
@@ -49,13 +44,12 @@ describe('remote configuration', () => {
     const d = startDevice(ws, 'cfg-race', broker.url);
     devices.push(d);
     await online(link, d);
-    const topic = topicsFor('lwm2m', 'cfg-race').request;
     const writes = [
       { id: 'race-1', op: 'write', path: '/26241/0/5', value: 3 },
       { id: 'race-2', op: 'write', path: '/26241/0/14', value: 'warn' },
       { id: 'race-3', op: 'write', path: '/26241/0', value: { '6': 2, '13': 500 } },
     ];
-    await Promise.all(writes.map((w) => raw.publishAsync(topic, JSON.stringify(w), { qos: 1 })));
+    await Promise.all(writes.map((w) => raw.send('cfg-race', w)));
     for (const w of writes) expect(await answer(w.id)).toMatchObject({ code: '2.04' });
     await waitFor('the restart', 20_000, async () => (restarts(d) >= 1 ? true : undefined));
     await online(link, d);

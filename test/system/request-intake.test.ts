@@ -1,33 +1,28 @@
 // Hostile request intake against real agent processes (`fota sim run`) on a real Mosquitto: retained requests are
 // never acted on, and one request id is acted on at most once, across agent restarts and reboots too.
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubLink } from '../../hub/hub-link.js';
-import type { Response } from '../../protocol/messages.js';
-import { topicsFor } from '../../protocol/topics.js';
 import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
+import { rawClient, type RawClient } from '../helpers/raw-client.js';
 import { readFw, requireBuild, startDevice, waitFor, workspace, type SimDevice, type Workspace } from '../helpers/sim-device.js';
 
 let broker: Broker;
 let ws: Workspace;
 let link: HubLink;
-let raw: MqttClient;
+let raw: RawClient;
 const devices: SimDevice[] = [];
-const responses: Response[] = [];
 
 beforeAll(async () => {
   requireBuild();
   broker = await startMosquitto();
   ws = await workspace();
   link = await HubLink.connect({ url: broker.url, prefix: 'lwm2m' });
-  raw = await mqtt.connectAsync(broker.url, { clientId: 'hostile-hub' });
-  await raw.subscribeAsync('lwm2m/dm/+/res', { qos: 1 });
-  raw.on('message', (_t, p) => responses.push(JSON.parse(p.toString()) as Response));
+  raw = await rawClient(broker.url, 'hostile-hub');
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all(devices.map((d) => d.stop()));
-  await raw?.endAsync();
+  await raw?.close();
   await link?.close();
   await broker?.stop();
   await ws?.cleanup();
@@ -38,9 +33,8 @@ const reboots = (d: SimDevice) => count(d.output(), 'agent requested a reboot');
 const restarts = (d: SimDevice) => count(d.output(), 'agent restarting (new configuration)');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function publish(ep: string, body: Record<string, unknown>, retain = false): Promise<unknown> {
-  return raw.publishAsync(topicsFor('lwm2m', ep).request, JSON.stringify(body), { qos: 1, retain });
-}
+const publish = (ep: string, body: Record<string, unknown>, retain = false) => raw.send(ep, body, { retain });
+const responses = () => raw.responses;
 
 async function online(d: SimDevice): Promise<void> {
   await waitFor(`${d.id} online`, 30_000, () => readFw(link, d.id));
@@ -62,9 +56,9 @@ describe('request intake: retained and replayed requests', () => {
     // the configuration did not change
     expect((await link.request('ret-config', { op: 'read', path: '/26241/0/14' }, 3000)).value).toBe('info');
     // the hub learns why, once per delivery
-    expect(responses.find((r) => r.id === 'retained-reboot')).toMatchObject({ code: '4.00', reason: expect.stringContaining('retained') });
-    await raw.publishAsync(topicsFor('lwm2m', 'ret-reboot').request, '', { qos: 1, retain: true });
-    await raw.publishAsync(topicsFor('lwm2m', 'ret-config').request, '', { qos: 1, retain: true });
+    expect(responses().find((r) => r.id === 'retained-reboot')).toMatchObject({ code: '4.00', reason: expect.stringContaining('retained') });
+    await raw.send('ret-reboot', '', { retain: true });
+    await raw.send('ret-config', '', { retain: true });
     await Promise.all([a.stop(), b.stop()]);
   }, 90_000);
 
@@ -75,10 +69,10 @@ describe('request intake: retained and replayed requests', () => {
     await publish('replay', { id: 'reboot-once', op: 'execute', path: '/3/0/4' });
     await waitFor('the first reboot', 20_000, async () => (reboots(d) === 1 ? true : undefined));
     await online(d);
-    const before = responses.filter((r) => r.id === 'reboot-once').length;
+    const before = responses().filter((r) => r.id === 'reboot-once').length;
     await publish('replay', { id: 'reboot-once', op: 'execute', path: '/3/0/4' });
-    await waitFor('the replay to be answered', 10_000, async () => (responses.filter((r) => r.id === 'reboot-once').length > before ? true : undefined));
-    expect(responses.filter((r) => r.id === 'reboot-once').at(-1)).toMatchObject({ code: '2.04' });
+    await waitFor('the replay to be answered', 10_000, async () => (responses().filter((r) => r.id === 'reboot-once').length > before ? true : undefined));
+    expect(responses().filter((r) => r.id === 'reboot-once').at(-1)).toMatchObject({ code: '2.04' });
 
     await publish('replay', { id: 'config-once', op: 'write', path: '/26241/0/5', value: 3 });
     await waitFor('the restart for the new configuration', 20_000, async () => (restarts(d) === 1 ? true : undefined));
