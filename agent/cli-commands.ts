@@ -12,7 +12,7 @@ import { collectStatus, formatStatus, type AgentStatus } from './agent-status.js
 import { composeAgent, type AgentSecrets, type ComposedAgent } from './compose.js';
 import type { AgentConfig } from './config.js';
 import { ControlUnavailable, requestControl, serveControl } from './adapters/control-socket.js';
-import { FileStore } from './adapters/file-store.js';
+import { agentStateStore, FileStore } from './adapters/file-store.js';
 import { OfflineTransport } from './adapters/offline-transport.js';
 import { keyIdOf } from './adapters/package-install.js';
 import { acquireStateLock, stateLockHolder, StateLockedError } from './adapters/state-lock.js';
@@ -202,7 +202,7 @@ export async function runAgentCommand(argv: string[], ctx: CommandContext): Prom
 /** No agent runs: this process runs the daemon offline (no broker), does the one command, and stops it again. */
 async function alone(ctx: CommandContext, name: string, request: LocalRequest, render: ReturnType<typeof progressRenderer>): Promise<number> {
   const { cfg, secrets, version } = ctx;
-  const store = new FileStore(cfg.stateDir);
+  const store = agentStateStore(cfg.stateDir);
   try {
     await store.load();
   } catch (e) {

@@ -10,7 +10,7 @@ import { readKeyFile, type AgentConfig } from './config.js';
 import { Daemon } from './core/daemon.js';
 import type { ConfigPort, DeviceInfoSource, Logger, PlatformAdapter, Store, Transport } from './core/ports.js';
 import { SystemDeviceInfo } from './adapters/device-info.js';
-import { FileStore } from './adapters/file-store.js';
+import { agentStateStore, FileStore } from './adapters/file-store.js';
 import { healthCommand } from './adapters/health-command.js';
 import { MqttTransport } from './adapters/mqtt-transport.js';
 import { PackageDownloader } from './adapters/package-downloader.js';
@@ -114,7 +114,7 @@ export function composeAgent(o: ComposeOptions): ComposedAgent {
     platform,
     downloader,
     transport,
-    store: o.store ?? new FileStore(cfg.stateDir),
+    store: o.store ?? agentStateStore(cfg.stateDir),
     requestStore: new FileStore(cfg.stateDir, 'requests.json'),
     clock: systemClock,
     device: o.device ?? new SystemDeviceInfo({ ...nonEmpty(cfg.device), deviceType, storagePath: cfg.stateDir }),

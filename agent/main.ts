@@ -10,7 +10,7 @@ import { ConfigError } from './config-schema.js';
 import { readConfigFile, type AgentConfig } from './config.js';
 import { ConfigOverrides, startWithOverrides } from './adapters/config-overrides.js';
 import { composeAgent, readAgentSecrets, type AgentSecrets, type ComposedAgent } from './compose.js';
-import { FileStore } from './adapters/file-store.js';
+import { agentStateStore, type FileStore } from './adapters/file-store.js';
 import { jsonLogger, underJournal } from './adapters/json-logger.js';
 import { powerCutInjector } from './adapters/power-cut.js';
 import { systemdService } from './adapters/systemd-service.js';
@@ -111,7 +111,7 @@ async function run(argv: string[]): Promise<number> {
       await agent?.daemon.stop();
     })().catch((e: unknown) => logger.error('stop failed', { error: String(e) })));
 
-  const store = new FileStore(cfg.stateDir);
+  const store = agentStateStore(cfg.stateDir);
   // test builds of a power cut (FOTA_FAULT_POWER_CUT_AT); undefined, and nothing wrapped, in normal use
   const cut = powerCutInjector(process.env, cfg.stateDir);
   try {

@@ -59,6 +59,15 @@ export const Dev = {
   HardwareVersion: 18,
   SoftwareVersion: 19,
   MemoryTotal: 21,
+  /** vendor: a readable reason for each active Error Code, in the same order ("" instance 0 when none) */
+  ErrorReason: 26241,
+} as const;
+
+/** Object 3 resource 11 (Error Code) values fota reports; LwM2M 1.2 reserves 16–32 for the device's own. */
+export const DeviceError = {
+  None: 0,
+  /** the agent cannot save its state (a full or read-only state folder): it runs, but a restart may lose changes */
+  StateNotSaved: 16,
 } as const;
 
 /** Object 5 resource 3 (State). */

@@ -7,8 +7,10 @@
 //   FileStore instance they come from: two concurrent writers never interleave (issue 9 #3: a shared fixed temp name
 //   and unserialised writes gave invalid JSON).
 // - Every temporary file has a unique name (pid + counter), so another process writing the same path cannot clobber it.
+// - With `reserveBytes`, a file of that size is kept beside the document and given up only by saveFailure() on ENOSPC,
+//   so a full disk can still record the failure it caused (issue 10 #4); a later save puts it back once there is room.
 
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Store } from '../core/ports.js';
 
@@ -28,6 +30,14 @@ function serialised<T>(path: string, job: () => Promise<T>): Promise<T> {
 
 export const STORE_FORMAT = 1;
 
+/** Room kept for the state's failure records: a few times the document (~2 KiB) and its temp file, in 4 KiB blocks. */
+export const STATE_RESERVE_BYTES = 64 * 1024;
+
+/** The agent's state document (STATE_DIR/state.json), with its reserve for recording a full disk. */
+export function agentStateStore(stateDir: string): FileStore {
+  return new FileStore(stateDir, 'state.json', { reserveBytes: STATE_RESERVE_BYTES });
+}
+
 interface Envelope {
   format: number;
   savedAt: string;
@@ -36,17 +46,23 @@ interface Envelope {
 
 export class FileStore implements Store<unknown> {
   private readonly file: string;
+  /** the reserve file is known to be in place */
+  private reserved = false;
 
   /** `backup`: keep a second copy (`<name>.bak`) that `loadWithBackup()` falls back on */
   constructor(
     dir: string,
     name = 'state.json',
-    private readonly opts: { backup?: boolean } = {},
+    private readonly opts: { backup?: boolean; reserveBytes?: number } = {},
   ) {
     this.file = join(dir, name);
   }
 
   get path(): string {
+    return this.file;
+  }
+
+  get where(): string {
     return this.file;
   }
 
@@ -74,12 +90,54 @@ export class FileStore implements Store<unknown> {
     }
   }
 
+  /** Throws on any failure (ENOSPC, EROFS, EACCES…); the previous document is then intact and no temp file is left. */
   save(value: unknown): Promise<void> {
     return serialised(this.file, async () => {
-      const body = JSON.stringify({ format: STORE_FORMAT, savedAt: new Date().toISOString(), data: value } satisfies Envelope, null, 1);
-      await writeAtomically(this.file, body);
-      if (this.opts.backup) await writeAtomically(`${this.file}.bak`, body);
+      await this.write(value);
+      await this.keepReserve();
     });
+  }
+
+  /** As save(), but on ENOSPC the reserve is given up and the save tried once more: for a record of a failure. */
+  saveFailure(value: unknown): Promise<void> {
+    return serialised(this.file, async () => {
+      try {
+        await this.write(value);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC' || !this.opts.reserveBytes) throw e;
+        await rm(this.reserveFile, { force: true });
+        this.reserved = false;
+        await this.write(value);
+      }
+    });
+  }
+
+  private get reserveFile(): string {
+    return `${this.file}.reserve`;
+  }
+
+  private async write(value: unknown): Promise<void> {
+    const body = JSON.stringify({ format: STORE_FORMAT, savedAt: new Date().toISOString(), data: value } satisfies Envelope, null, 1);
+    await writeAtomically(this.file, body);
+    if (this.opts.backup) await writeAtomically(`${this.file}.bak`, body);
+  }
+
+  /** Puts the reserve back when it is missing; a disk without room for it yet is no error. */
+  private async keepReserve(): Promise<void> {
+    const bytes = this.opts.reserveBytes;
+    if (!bytes || this.reserved) return;
+    this.reserved = await stat(this.reserveFile).then(
+      (st) => st.size >= bytes,
+      () => false,
+    );
+    if (this.reserved) return;
+    try {
+      // real blocks (not a sparse file), or giving it up would free nothing
+      await writeFile(this.reserveFile, new Uint8Array(bytes), { mode: 0o600 });
+      this.reserved = true;
+    } catch {
+      await rm(this.reserveFile, { force: true }).catch(() => undefined);
+    }
   }
 
   /** Moves an unreadable document aside (kept for inspection) so the agent can start from a clean state. */

@@ -49,13 +49,14 @@ export function powerCutInjector(env: NodeJS.ProcessEnv, stateDir: string): Powe
     abort: () => w.abort(),
   });
   return {
-    store: (s) => ({
-      load: () => s.load(),
-      save: wrap(
-        (v: unknown) => `state saved: ${describeState(v)}`,
-        (v) => s.save(v as never),
-      ),
-    }),
+    store: (s) =>
+      override(s, {
+        save: wrap(
+          (v: unknown) => `state saved: ${describeState(v)}`,
+          (v: unknown) => s.save(v as never),
+        ),
+        ...(s.saveFailure ? { saveFailure: wrap((v: unknown) => `failure saved: ${describeState(v)}`, (v: unknown) => s.saveFailure!(v as never)) } : {}),
+      }),
     platform: (p) =>
       override(p, {
         openInactiveSlot: async (o: { size: number; offset?: number }) => writer(await p.openInactiveSlot(o)),

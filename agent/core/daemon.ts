@@ -3,14 +3,16 @@
 //
 // INVARIANTS
 // - Every state change goes through `apply`, which runs inside the serial queue: one event at a time.
-// - The new state is saved before its effects start, so a power cut at any instant resumes from a named point.
+// - The new state is saved before memory takes it and before its effects start, so a power cut at any instant
+//   resumes from a named point, and memory is never ahead of the file. A save that fails refuses a request (5.00)
+//   or ends the attempt (state-save-failed); only a failure that cannot be saved either lives in memory alone.
 // - At most one download/flash task runs; a new one waits for the previous to settle (both write the inactive slot).
 // - Events produced by a task carry its attemptId; the machine ignores events of an attempt that is no longer current.
 // - After a reboot has been requested no further effect starts.
 
 import { parsePath } from '../../protocol/paths.js';
 import type { JsonValue, Request, Response } from '../../protocol/messages.js';
-import { toFotaError } from './errors.js';
+import { FotaError, toFotaError } from './errors.js';
 import { downloadTask, factoryFlashTask, healthCheckTask, type TaskEnv } from './tasks.js';
 import { stateKey, transition, type Effect, type FirmwareEvent, type FirmwareState, type Outcome } from './firmware-machine.js';
 import { Model } from './model.js';
@@ -25,6 +27,10 @@ import { otherSlot } from './ports.js';
 import { RequestAdmission } from './request-admission.js';
 import { RequestIntake } from './request-intake.js';
 import { RequestLog } from './request-log.js';
+import { StateSaver } from './state-saver.js';
+
+/** events that come from a request (the hub's or a local command): a failed save refuses them, answered 5.00 */
+const REQUESTS: ReadonlySet<FirmwareEvent['type']> = new Set(['uri-written', 'uri-cleared', 'cancel-executed', 'update-executed', 'factory-reset-executed']);
 
 export interface DaemonOptions {
   deviceId: string;
@@ -82,10 +88,12 @@ export class Daemon {
   private readonly requestLog: RequestLog;
   private readonly intake: RequestIntake;
   private readonly watchers = new Set<(state: FirmwareState) => void>();
+  private readonly saver: StateSaver;
 
   constructor(private readonly deps: DaemonDeps) {
     this.taskEnv = { deps, dispatch: (e) => this.dispatch(e), lifecycle: this.lifecycle.signal, waitConnected: (ms) => this.waitConnected(ms) };
     const now = () => deps.clock.now();
+    this.saver = new StateSaver(deps.store, deps.logger);
     this.requestLog = new RequestLog(deps.requestStore);
     this.intake = new RequestIntake({
       log: this.requestLog,
@@ -104,6 +112,7 @@ export class Daemon {
         now,
         canFactoryReset: () => this.factoryImage,
         newAttemptId: deps.newId,
+        faults: () => this.saver.faults(),
       }),
       firmwareObject({ state: () => this.doc.firmware, now, newAttemptId: deps.newId, allowedSchemes: deps.options.allowedUriSchemes ?? ['http', 'https'] }),
       ...(deps.config ? [configObject(deps.config)] : []),
@@ -133,7 +142,11 @@ export class Daemon {
     // before anything can start a download: the saved floor keeps the configured one even after a factory reset
     // forgets the remote configuration (the floor lives in the state document, which a factory reset keeps)
     if (deps.options.securityFloor) await this.dispatch({ type: 'floor-configured', floor: deps.options.securityFloor });
+    const tried = this.saver.attempts;
     await this.dispatch({ type: 'booted', boot: this.boot, at: deps.clock.now() });
+    // an unchanged state saves nothing (issue 9 #6): try the folder once anyway, so a read-only or full one is reported
+    // at start (Object 3 Error Code 16) instead of at the first request
+    if (this.saver.attempts === tried) await this.update((doc) => doc).catch(() => undefined);
     this.track(this.registrationUpdates());
     const trial = deps.config?.trial();
     if (trial) this.track(this.confirmOrRevert(trial));
@@ -176,19 +189,52 @@ export class Daemon {
     // an event that changes nothing (an empty Package URI written again in Idle) saves nothing: a flood of them was a
     // flood of fsyncs (issue 9 #6)
     if (out.effects.length === 0 && JSON.stringify(out.state) === JSON.stringify(prev)) return out;
+    // progress and retry reasons are cheap to lose and have no effects: everything else is durable before memory
+    // takes it and its effects start
+    if (event.type !== 'download-progressed' && event.type !== 'download-retried') {
+      const err = await this.saver.save({ ...this.doc, firmware: out.state });
+      if (err) return this.unsaved(event, prev, out, err);
+    }
+    this.enter(prev, out, event.type);
+    return out;
+  }
+
+  /** Memory takes the saved (or unsavable) outcome: log, notify, effects. */
+  private enter(prev: FirmwareState, out: Outcome, event: string): void {
     this.doc = { ...this.doc, firmware: out.state };
-    // progress and retry reasons are cheap to lose and have no effects: everything else is durable before its effects start
-    if (event.type !== 'download-progressed' && event.type !== 'download-retried') await this.deps.store.save(this.doc);
     const next = out.state;
     if (stateKey(prev) !== stateKey(next) || prev.result !== next.result) {
-      const rec: Parameters<Logger['transition']>[0] = { jobId: next.attemptId, from: stateKey(prev), to: stateKey(next), event: event.type, updateResult: next.result };
+      const rec: Parameters<Logger['transition']>[0] = { jobId: next.attemptId, from: stateKey(prev), to: stateKey(next), event, updateResult: next.result };
       if (next.reason) rec.reason = next.reason;
       this.deps.logger.transition(rec);
     }
     this.report();
     for (const w of this.watchers) w(next);
     if (out.effects.length > 0 && !this.halted) this.track(this.runEffects(out.effects));
-    return out;
+  }
+
+  /**
+   * The save of `out` failed: memory keeps the saved state. A request is refused with the reason (nothing changed,
+   * nothing runs); any other event ends the attempt as the machine decides, recorded with the store's reserve when
+   * it keeps one, so the hub learns an Update Result and a reason either way.
+   */
+  private async unsaved(event: FirmwareEvent, prev: FirmwareState, out: Outcome, err: FotaError): Promise<Outcome> {
+    const reason = this.saver.describe(err);
+    this.report(); // Object 3 Error Code
+    if (REQUESTS.has(event.type)) {
+      // giving an attempt up (Cancel, an empty URI) moves to safety: it may use the store's reserve, so a full disk
+      // can still cancel
+      if (out.state.phase === 'idle' && (await this.saver.saveFailure({ ...this.doc, firmware: out.state })) === undefined) {
+        this.enter(prev, out, event.type);
+        return out;
+      }
+      return { state: prev, effects: [], rejected: { code: '5.00', reason: `${reason}; nothing changed (free space or make the folder writable, then try again)` } };
+    }
+    const failed = transition(prev, { type: 'state-save-failed', code: err.code, reason, next: out.state, effects: out.effects, at: this.deps.clock.now() });
+    if (failed.rejected) return failed;
+    await this.saver.saveFailure({ ...this.doc, firmware: failed.state });
+    this.enter(prev, failed, event.type);
+    return failed;
   }
 
   private track<T>(p: Promise<T>): void {
@@ -297,11 +343,17 @@ export class Daemon {
     await this.deps.restart(reason);
   }
 
-  /** Changes the persisted document outside the firmware machine, inside the serial queue; saves and reports. */
+  /**
+   * Changes the persisted document outside the firmware machine, inside the serial queue: saves, then memory takes it.
+   * Throws a FotaError saying why when it cannot be saved (nothing changed).
+   */
   private update(change: (doc: AgentDocument) => AgentDocument): Promise<void> {
     const run = this.queue.then(async () => {
-      this.doc = change(this.doc);
-      await this.deps.store.save(this.doc);
+      const next = change(this.doc);
+      const err = await this.saver.save(next);
+      this.report();
+      if (err) throw new FotaError(err.code, `${this.saver.describe(err)}; nothing changed`, { cause: err });
+      this.doc = next;
       this.report();
     });
     this.queue = run.catch(() => undefined);
@@ -379,6 +431,8 @@ export class Daemon {
         transport.register(this.registration('update'));
         void this.deps.device.refresh();
       }
+      // a state folder that failed: try again, in the queue like every save (the fault clears once it works)
+      if (this.saver.faults().length > 0) await this.update((doc) => doc).catch(() => undefined);
     }
   }
 
@@ -436,7 +490,11 @@ export class Daemon {
       case 'settings':
         // the same value again: nothing to save or report
         if (Object.entries(action.patch).every(([k, v]) => this.doc.settings[k as keyof typeof action.patch] === v)) return { id, code: '2.04' };
-        await this.update((doc) => ({ ...doc, settings: { ...doc.settings, ...action.patch } }));
+        try {
+          await this.update((doc) => ({ ...doc, settings: { ...doc.settings, ...action.patch } }));
+        } catch (e) {
+          return { id, code: '5.00', reason: (e as Error).message };
+        }
         return { id, code: '2.04' };
       case 'config': {
         const config = this.deps.config;

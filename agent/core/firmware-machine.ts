@@ -105,7 +105,12 @@ export type FirmwareEvent =
   | { type: 'commit-failed'; reason: string; at: number }
   | { type: 'agent-reset'; at: number }
   /** the configured security floor, at every start: raises `floor` in any state (it never lowers it) */
-  | { type: 'floor-configured'; floor: string };
+  | { type: 'floor-configured'; floor: string }
+  /**
+   * The state `next` (with `effects`) could not be saved (a full or read-only state folder): memory still holds the
+   * saved state. From the daemon, for events that are not requests (a request is refused instead).
+   */
+  | { type: 'state-save-failed'; code: ErrorCode; reason: string; next: FirmwareState; effects: Effect[]; at: number };
 
 export type EventType = FirmwareEvent['type'];
 
@@ -122,9 +127,9 @@ export type Effect =
   /** after a factory reset: configuration and settings back to the shipped defaults, then `agent-reset` */
   | { type: 'reset-agent' };
 
-/** Why an event changed nothing: answered to the hub as 4.00/4.05, or an outdated internal event. */
+/** Why an event changed nothing: answered to the hub as 4.00/4.05 (5.00: the state could not be saved), or an outdated internal event. */
 export interface Rejection {
-  code: '4.00' | '4.05' | 'ignored';
+  code: '4.00' | '4.05' | '5.00' | 'ignored';
   reason: string;
 }
 
@@ -172,6 +177,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'commit-failed',
   'agent-reset',
   'floor-configured',
+  'state-save-failed',
 ];
 
 export function stateKey(s: FirmwareState): StateKey {
@@ -301,11 +307,30 @@ function beforeActivation(s: FirmwareState, boot: BootStatus, ...then: Effect[])
   return go(s, ...then);
 }
 
+/**
+ * A state that could not be saved. What already happened stays true: an attempt that just ended stays ended, and
+ * with nothing under way (Idle, Downloaded) the saved state simply stays. Otherwise the attempt ends here, with the
+ * storage error's result, and is made safe without a reboot: the download stops, an armed slot is disarmed, a running
+ * trial is marked bad (the next reboot, whenever it comes, returns to the committed slot). Never a reboot: with the
+ * state folder still broken the next start would find the same saved state, and a reboot would loop.
+ */
+function unsaved(s: FirmwareState, e: Extract<FirmwareEvent, { type: 'state-save-failed' }>): Outcome {
+  if (e.next.phase === 'idle' || s.phase === 'idle' || s.phase === 'downloaded') return go(e.next.phase === 'idle' ? e.next : s, ...e.effects);
+  if (s.phase === 'downloading' || s.step === 'flashing') return go(fail(s, e.at, e.code, `${e.reason}; the update was stopped`), { type: 'abort-download' });
+  if (s.step === 'resetting') return go(fail(s, e.at, e.code, `${e.reason}; the factory firmware runs, but the agent's configuration may not be back to its defaults`));
+  const trial = s.step !== 'activating' || e.next.step === 'verifying';
+  const what = trial ? `the trial of slot ${s.target ?? e.next.target ?? '?'} was given up: the device returns to its committed firmware at its next reboot` : 'the new slot was disarmed';
+  return go(fail(s, e.at, e.code, `${e.reason}; the update was stopped and ${what}`), { type: 'revert-trial' });
+}
+
+const unsavedMove = { 'state-save-failed': unsaved } satisfies Row;
+
 // ---- the table: every (state, event) pair not listed is rejected as 'ignored' (or with a protocol code) ----
 
 export const MOVES: Record<StateKey, Row> = {
   idle: {
     ...ANY_STATE,
+    ...unsavedMove,
     'uri-written': (s, e) =>
       go(
         enter(s, 'downloading', e.at, {
@@ -327,6 +352,7 @@ export const MOVES: Record<StateKey, Row> = {
   },
   downloading: {
     ...ANY_STATE,
+    ...unsavedMove,
     'uri-written': uriOnlyInIdle,
     'uri-cleared': abandon(UpdateResult.Initial, ''),
     'cancel-executed': abandon(UpdateResult.Cancelled, 'the download was cancelled'),
@@ -346,6 +372,7 @@ export const MOVES: Record<StateKey, Row> = {
   },
   downloaded: {
     ...ANY_STATE,
+    ...unsavedMove,
     'uri-written': uriOnlyInIdle,
     'uri-cleared': abandon(UpdateResult.Initial, ''),
     'cancel-executed': abandon(UpdateResult.Cancelled, 'the update was cancelled before it was installed'),
@@ -354,12 +381,14 @@ export const MOVES: Record<StateKey, Row> = {
     booted: (s, e) => beforeActivation(s, e.boot),
   },
   'updating:flashing': {
+    ...unsavedMove,
     ...WHILE_UPDATING,
     'image-flashed': (s, e) => (ofAttempt(s, e) ? go(stepTo(s, 'activating', e.at, { pkgName: 'factory', pkgVersion: e.version }), { type: 'activate-slot' }) : stale('a flash of another attempt')(s)),
     'flash-failed': (s, e) => (ofAttempt(s, e) ? go(fail(s, e.at, e.code, `factory reset failed: ${e.reason}`)) : stale('a flash of another attempt')(s)),
     booted: (s, e) => beforeActivation(s, e.boot, { type: 'flash-factory-image', attemptId: s.attemptId }),
   },
   'updating:activating': {
+    ...unsavedMove,
     ...WHILE_UPDATING,
     'slot-activated': (s, e) =>
       go(stepTo(s, 'rebooting', e.at, { target: e.target, from: e.from, fromVersion: e.fromVersion }), { type: 'reboot', reason: `trial boot of slot ${e.target} (${s.pkgName} ${s.pkgVersion})` }),
@@ -376,6 +405,7 @@ export const MOVES: Record<StateKey, Row> = {
     },
   },
   'updating:rebooting': {
+    ...unsavedMove,
     ...WHILE_UPDATING,
     booted: (s, e) =>
       afterBoot(s, e.boot, e.at, (trial) =>
@@ -386,6 +416,7 @@ export const MOVES: Record<StateKey, Row> = {
       ),
   },
   'updating:verifying': {
+    ...unsavedMove,
     ...WHILE_UPDATING,
     'health-passed': (s, e) => go(stepTo(s, 'committing', e.at), { type: 'commit' }),
     'health-failed': (s, e) =>
@@ -402,6 +433,7 @@ export const MOVES: Record<StateKey, Row> = {
       }),
   },
   'updating:committing': {
+    ...unsavedMove,
     ...WHILE_UPDATING,
     committed: (s, e) => succeed(s, e.at),
     'commit-failed': (s, e) =>
@@ -409,6 +441,7 @@ export const MOVES: Record<StateKey, Row> = {
     booted: (s, e) => afterBoot(s, e.boot, e.at, (trial) => (trial ? go(s, { type: 'commit' }) : succeed(s, e.at))),
   },
   'updating:reverting': {
+    ...unsavedMove,
     ...WHILE_UPDATING,
     // still on the rejected slot: revert again (idempotent) and reboot; the boot counter is the safety net
     booted: (s, e) =>
@@ -418,6 +451,7 @@ export const MOVES: Record<StateKey, Row> = {
   },
   // a factory reset's last step: configuration and settings back to the shipped defaults (idempotent), then Idle + 0
   'updating:resetting': {
+    ...unsavedMove,
     ...WHILE_UPDATING,
     'agent-reset': (s, e) => go(finish(s, e.at, UpdateResult.Initial, '', '')),
     booted: (s, e) => beforeActivation(s, e.boot, { type: 'reset-agent' }),

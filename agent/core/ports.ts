@@ -133,9 +133,17 @@ export interface Clock {
 
 /** Atomic, versioned persistence of one JSON document (write temp, fsync, rename, fsync dir). */
 export interface Store<T> {
+  /** where the document is kept, for messages (a path) */
+  readonly where?: string;
   /** undefined when nothing was saved yet; throws when the stored document is unreadable */
   load(): Promise<T | undefined>;
+  /** Throws when it cannot save (a full or read-only disk); the previous document then stays intact. */
   save(value: T): Promise<void>;
+  /**
+   * Saves a document that records a failure, after save() failed: may use space held in reserve for it, so a full
+   * disk can still record the failure it caused. Optional: without it the daemon uses save().
+   */
+  saveFailure?(value: T): Promise<void>;
 }
 
 export interface TransportHandlers {

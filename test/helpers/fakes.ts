@@ -23,13 +23,33 @@ import type {
 export class MemoryStore implements Store<unknown> {
   saved: unknown[] = [];
   value: unknown;
+  readonly where = '/var/lib/fota-agent/state.json';
+  /** when set, save() throws it, as a full or read-only disk does; saveFailure() too once the reserve is used up */
+  fail: Error | undefined;
+  /** FileStore's reserve: lets one saveFailure() through while `fail` is set */
+  reserve = false;
   async load() {
     return this.value === undefined ? undefined : structuredClone(this.value);
   }
   async save(v: unknown) {
+    if (this.fail) throw this.fail;
+    this.keep(v);
+  }
+  async saveFailure(v: unknown) {
+    if (this.fail && !this.reserve) throw this.fail;
+    if (this.fail) this.reserve = false;
+    this.keep(v);
+  }
+  private keep(v: unknown) {
     this.value = structuredClone(v);
     this.saved.push(this.value);
   }
+}
+
+/** An fs error as node:fs rejects with it. */
+export function fsError(code: 'ENOSPC' | 'EROFS', path = '/var/lib/fota-agent/state.json.tmp'): Error {
+  const text = code === 'ENOSPC' ? 'no space left on device' : 'read-only file system';
+  return Object.assign(new Error(`${code}: ${text}, open '${path}'`), { code });
 }
 
 export class FakeClock implements Clock {
@@ -152,9 +172,12 @@ export class FakePlatform implements PlatformAdapter {
     if (this.failCommit) throw new FotaError('commit-failed', 'env write failed');
     this.env = { ...this.env, bootPart: this.booted, upgrade: false, bootcount: 0 };
   }
+  /** as planRevert (platform/uboot/ab-scheme.ts): a trial uses up its boots; an armed slot is disarmed */
   async revertTrial() {
     this.calls.push('revert');
-    this.env = { ...this.env, bootcount: this.env.bootlimit };
+    const { trial, pending } = await this.bootStatus();
+    if (trial) this.env = { ...this.env, bootcount: this.env.bootlimit };
+    else if (pending) this.env = { ...this.env, bootPart: this.booted, upgrade: false, bootcount: 0 };
   }
   async reboot() {
     this.calls.push('reboot');

@@ -1,36 +1,8 @@
 // The daemon loop with small fakes behind its ports: request routing, save-before-act, restarts across reboots.
 import { describe, expect, it } from 'vitest';
-import { Daemon, type DaemonOptions } from '../../agent/core/daemon.js';
 import { FotaError } from '../../agent/core/errors.js';
-import { FakeClock, FakeDownloader, FakePlatform, FakeTransport, MemoryStore, fakeDevice, memoryLogger, until } from '../helpers/fakes.js';
-
-function rig(shared?: { platform: FakePlatform; store: MemoryStore }, options: Partial<DaemonOptions> = {}) {
-  const platform = shared?.platform ?? new FakePlatform();
-  const store = shared?.store ?? new MemoryStore();
-  const transport = new FakeTransport();
-  const downloader = new FakeDownloader();
-  const logger = memoryLogger();
-  const clock = new FakeClock();
-  let n = 0;
-  const daemon = new Daemon({
-    platform,
-    downloader,
-    transport,
-    store,
-    clock,
-    device: fakeDevice,
-    logger,
-    newId: () => `id${++n}`,
-    options: { deviceId: 'dev1', agentVersion: '0.1.0', lifetimeSec: 300, progressIntervalMs: 0, healthConnectTimeoutMs: 50, ...options },
-  });
-  let req = 0;
-  const call = async (op: string, path: string, extra: Record<string, unknown> = {}) => {
-    const id = `r${++req}`;
-    transport.send({ id, op, path, ...extra } as never);
-    return transport.response(id);
-  };
-  return { platform, store, transport, downloader, logger, clock, daemon, call };
-}
+import { FakePlatform, MemoryStore, until } from '../helpers/fakes.js';
+import { rig } from '../helpers/daemon-rig.js';
 
 describe('daemon: requests', () => {
   it('routes reads, writes and executes with LwM2M answers', async () => {

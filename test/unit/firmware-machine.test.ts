@@ -69,6 +69,8 @@ function eventFor(type: EventType): FirmwareEvent {
       return { type, reason: 'env write failed', at: AT };
     case 'floor-configured':
       return { type, floor: '2.0.0' };
+    case 'state-save-failed':
+      return { type, code: 'no-space', reason: 'the agent could not save its state (ENOSPC)', next: { ...initialFirmwareState(), phase: 'downloading' }, effects: [], at: AT };
   }
 }
 

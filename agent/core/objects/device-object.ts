@@ -22,6 +22,8 @@ export interface DeviceObjectDeps {
   /** the platform keeps a factory image (Factory Reset can be executed) */
   canFactoryReset(): boolean;
   newAttemptId(): string;
+  /** active faults (Error Code and a readable reason); none when empty */
+  faults?(): { code: number; reason: string }[];
 }
 
 const OFFSET_RE = /^(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)$/;
@@ -57,6 +59,7 @@ export function deviceObject(deps: DeviceObjectDeps): LwObject {
       [Dev.BatteryLevel]: 'R',
       [Dev.MemoryFree]: 'R',
       [Dev.ErrorCode]: 'R',
+      [Dev.ErrorReason]: 'R',
       [Dev.CurrentTime]: 'RW',
       [Dev.UtcOffset]: 'RW',
       [Dev.Timezone]: 'RW',
@@ -71,14 +74,16 @@ export function deviceObject(deps: DeviceObjectDeps): LwObject {
       const snap = deps.snapshot();
       const settings = deps.settings();
       const now = deps.now();
+      const faults = deps.faults?.() ?? [];
       const values: Record<number, JsonValue> = {
         [Dev.Manufacturer]: snap.manufacturer,
         [Dev.ModelNumber]: snap.model,
         [Dev.SerialNumber]: snap.serial,
         [Dev.FirmwareVersion]: deps.firmwareVersion(),
         [Dev.MemoryFree]: snap.storageFreeKB,
-        // Error Code is mandatory and multi-instance: instance 0 = 0 means "no error"
-        [Dev.ErrorCode]: [0],
+        // Error Code is mandatory and multi-instance: instance 0 = 0 means "no error"; one instance per active error
+        [Dev.ErrorCode]: faults.length > 0 ? faults.map((f) => f.code) : [0],
+        [Dev.ErrorReason]: faults.length > 0 ? faults.map((f) => f.reason) : [''],
         [Dev.CurrentTime]: Math.floor(now / 1000),
         [Dev.UtcOffset]: settings.utcOffset || offsetOf(settings.timezone, now),
         [Dev.Timezone]: settings.timezone || Intl.DateTimeFormat().resolvedOptions().timeZone,
