@@ -101,28 +101,40 @@ async function runPoint(sc: Scenario, n: number): Promise<{ cut?: Point; trail: 
   }
 }
 
-/** Counts the points with a run that is not cut, then cuts each of them, PARALLEL devices at a time. */
+/** an operation without its details: "slot synced at 1048576" → "slot synced" */
+const kindOf = (op: string) => op.replace(/^\d+ /, '').replace(/ at \d+$/, '').replace(/^(state|failure) saved: .*/, '$1 saved');
+
+/**
+ * Counts the points with a run that is not cut, then cuts each of them, PARALLEL devices at a time. How many slot syncs
+ * a download makes depends on how its bytes arrive, so point N of one run may be another operation in the next: every
+ * kind of operation the count saw must have been cut once, else the points around it are tried until it is.
+ */
 async function sweep(sc: Scenario): Promise<Point[]> {
   const census = await runPoint(sc, 0);
   const ops = census.trail.length;
   expect(ops, `${sc.name}: the run without a cut counts its operations`).toBeGreaterThan(5);
   const points: Point[] = [];
-  const queue = Array.from({ length: ops }, (_, i) => i + 1);
-  await Promise.all(
-    Array.from({ length: PARALLEL }, async () => {
-      for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
-        const r = await runPoint(sc, n);
-        expect(r.cut, `${sc.name}: the agent was cut at operation ${n} (${census.trail[n - 1]})`).toBeDefined();
-        points.push(r.cut!);
-      }
-    }),
-  );
-  points.sort((a, b) => a.n - b.n);
-  const kinds = new Map<string, number>();
-  for (const p of points) {
-    const kind = p.op.replace(/ at \d+$/, '').replace(/^state saved: .*/, 'state saved');
-    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  const cutAll = async (queue: number[]) =>
+    Promise.all(
+      Array.from({ length: PARALLEL }, async () => {
+        for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+          const r = await runPoint(sc, n);
+          expect(r.cut, `${sc.name}: the agent was cut at operation ${n} (${census.trail[n - 1]})`).toBeDefined();
+          points.push(r.cut!);
+        }
+      }),
+    );
+  await cutAll(Array.from({ length: ops }, (_, i) => i + 1));
+  for (let round = 1; round <= 2; round++) {
+    const cutKinds = new Set(points.map((p) => kindOf(p.op)));
+    const missing = census.trail.map((op, i) => ({ kind: kindOf(op), n: i + 1 })).filter((m) => !cutKinds.has(m.kind));
+    const tried = new Set(points.map((p) => p.n));
+    await cutAll([...new Set(missing.flatMap((m) => [m.n - round, m.n + round]))].filter((n) => n > 0 && !tried.has(n)));
   }
+  const kinds = new Map<string, number>();
+  for (const p of points) kinds.set(kindOf(p.op), (kinds.get(kindOf(p.op)) ?? 0) + 1);
+  for (const op of census.trail) expect(kinds.has(kindOf(op)), `${sc.name}: a cut right after "${kindOf(op)}"`).toBe(true);
+  points.sort((a, b) => a.n - b.n);
   console.info(`${sc.name}: ${points.length} of ${ops} cut points recovered with a true report (${[...kinds].map(([k, v]) => `${v}× after ${k}`).join(', ')})`);
   return points;
 }
@@ -181,23 +193,17 @@ const factoryReset: Scenario = {
 
 describe('a power cut after every save and between every side effect and its save', () => {
   it('an update: every point ends in Idle + 1 on slot B, and the next update works', async () => {
-    const points = await sweep(update);
-    const ops = points.map((p) => p.op);
+    const ops = (await sweep(update)).map((p) => kindOf(p.op));
     // the windows of issue 10 #1: between a side effect and the save that records it
-    expect(ops).toContain('environment written: slot armed');
-    expect(ops).toContain('environment written: slot committed');
-    expect(ops).toContain('slot finished');
-    expect(ops.some((o) => o.startsWith('slot synced'))).toBe(true);
-    expect(ops).toContain('reboot requested');
+    for (const op of ['environment written: slot armed', 'environment written: slot committed', 'slot finished', 'slot synced', 'reboot requested']) expect(ops).toContain(op);
   }, 600_000);
 
   it('a rollback: every point ends in Idle + 8 on slot A with the health check\'s reason, and the next update works', async () => {
-    const ops = (await sweep(rollback)).map((p) => p.op);
-    expect(ops).toContain('environment written: trial reverted');
+    expect((await sweep(rollback)).map((p) => kindOf(p.op))).toContain('environment written: trial reverted');
   }, 600_000);
 
   it('a factory reset: every point ends in Idle + 0 with the factory firmware and default settings, and the next update works', async () => {
-    const ops = (await sweep(factoryReset)).map((p) => p.op);
+    const ops = (await sweep(factoryReset)).map((p) => kindOf(p.op));
     expect(ops).toContain('configuration reset');
     expect(ops).toContain('slot finished');
   }, 600_000);
