@@ -135,6 +135,7 @@ export class EnvPlatform implements PlatformAdapter, BoardCheck {
     } catch (e) {
       // a corrupted environment is the device's state, not its configuration: the verbs report it
       if (e instanceof BootEnvError && e.reason === 'bad-crc') return [...notes, `${this.envLabel} is corrupted: ${e.message}`];
+      if (e instanceof PlatformConfigError) throw e;
       throw new PlatformConfigError('platform.options', `cannot read ${this.envLabel}: ${(e as Error).message}`);
     }
     const problem = convention.problem?.(vars);

@@ -7,6 +7,7 @@ import { PlatformConfigError, hasBoardCheck } from './config-error.js';
 import { absPath, K, object } from './options.js';
 import { SIM_DEVICE_TYPE } from './simulator/constants.js';
 import { SimulatorPlatform } from './simulator/simulator-platform.js';
+import { createEdison } from './edison/create-edison.js';
 import { createGrub } from './grub/create-grub.js';
 import { createRpiTryboot } from './rpi/create-rpi.js';
 import { createUBoot } from './uboot/create-uboot.js';
@@ -36,6 +37,7 @@ function createSimulator(options: unknown, ctx: PlatformContext): PlatformAdapte
 
 export const PLATFORMS: Readonly<Record<string, PlatformEntry>> = Object.freeze({
   simulator: { summary: 'a device in a folder (fota sim run), U-Boot A/B logic on files', defaultDeviceType: SIM_DEVICE_TYPE, create: createSimulator },
+  edison: { summary: 'Intel Edison on a current Yocto build: the uboot backend with the environment on u-boot-env0/1 and slots by partition label', defaultDeviceType: 'edison', create: (o) => createEdison(o) },
   grub: { summary: 'GRUB A/B (x86 boards, industrial PCs): grubenv with a boot counter and platform/grub/fota-grub.cfg', defaultDeviceType: 'grub-ab', create: (o) => createGrub(o) },
   'rpi-tryboot': { summary: 'Raspberry Pi 4/5/400/CM4 firmware A/B without U-Boot: autoboot.txt and reboot "0 tryboot"', defaultDeviceType: 'rpi-ab', create: (o, ctx) => createRpiTryboot(o, ctx) },
   uboot: { summary: 'U-Boot A/B: fota\'s own variables, or a device provisioned for Mender or RAUC (options.convention)', defaultDeviceType: 'uboot-ab', create: (o) => createUBoot(o) },

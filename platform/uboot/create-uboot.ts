@@ -89,8 +89,8 @@ function convention(o: Obj, key: string, board: BoardOptions): { name: string; m
   return { name, make: raucConvention({ ...(bootnames ? { bootnames } : {}), ...(attempts !== undefined ? { attempts } : {}) }) };
 }
 
-/** Builds a U-Boot EnvPlatform; `defaults` lets a preset (edison) fill in slots and the environment location. */
-export function createUBoot(options: unknown, preset: { name?: string; known?: readonly string[]; defaults?: Obj } = {}): PlatformAdapter {
+/** Builds a U-Boot EnvPlatform; a preset (edison) fills in default options and where the environment is. */
+export function createUBoot(options: unknown, preset: { name?: string; known?: readonly string[]; defaults?: Obj; env?: (o: Obj, board: BoardOptions) => BootEnv | undefined } = {}): PlatformAdapter {
   const given = object(options ?? {}, K, preset.known ?? UBOOT_KEYS);
   const o: Obj = { ...preset.defaults, ...given };
   const board = parseBoardOptions(o, K);
@@ -102,7 +102,7 @@ export function createUBoot(options: unknown, preset: { name?: string; known?: r
   }[conv.name]!);
   return new EnvPlatform({
     name: preset.name ?? 'uboot',
-    env: parseUBootEnv(o),
+    env: preset.env?.(given, board) ?? parseUBootEnv(o),
     convention: conv.make,
     slots: board.slots,
     bootedSlot,

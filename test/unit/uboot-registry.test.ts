@@ -16,7 +16,8 @@ const UBOOT = { slots: { A: '/dev/mmcblk0p2', B: '/dev/mmcblk0p3' } };
 
 describe('platform registry', () => {
   it('lists the known backends and their default device types', () => {
-    expect([...PLATFORM_NAMES].sort()).toEqual(['grub', 'rpi-tryboot', 'simulator', 'uboot']);
+    expect([...PLATFORM_NAMES].sort()).toEqual(['edison', 'grub', 'rpi-tryboot', 'simulator', 'uboot']);
+    expect(platformDeviceType('edison')).toBe('edison');
     expect(platformDeviceType('rpi-tryboot')).toBe('rpi-ab');
     expect(platformDeviceType('simulator')).toBe('fota-sim');
     expect(platformDeviceType('grub')).toBe('grub-ab');
@@ -26,7 +27,7 @@ describe('platform registry', () => {
   it('an unknown platform is a configuration error listing the known names', () => {
     const e = configError('barebox', {});
     expect(e.key).toBe('platform.name');
-    expect(e.message).toBe('platform.name: unknown platform "barebox" (known: simulator, grub, rpi-tryboot, uboot)');
+    expect(e.message).toBe('platform.name: unknown platform "barebox" (known: simulator, edison, grub, rpi-tryboot, uboot)');
     expect(() => platformDeviceType('__proto__')).toThrow(PlatformConfigError);
   });
 
@@ -56,6 +57,8 @@ describe('platform registry', () => {
     ['simulator', 'dir', 'platform.options', 'must be an object'],
     ['uboot', {}, 'platform.options.slots', 'is required'],
     ['grub', {}, 'platform.options.slots', 'is required'],
+    ['edison', { slots: { A: 'PARTLABEL=rootfs-a', B: 'PARTLABEL=rootfs-a' } }, 'platform.options.slots', 'named twice'],
+    ['edison', { bootlimit: 12 }, 'platform.options.bootlimit', 'from 1 to 8'],
     ['rpi-tryboot', { ...UBOOT, autoboot: { device: '/dev/mmcblk0p1', dir: '/boot/firmware' } }, 'platform.options.autoboot', 'either device'],
     ['rpi-tryboot', { ...UBOOT, watchdog: 'maybe' }, 'platform.options.watchdog', 'must be one of "require", "warn", "off"'],
     ['rpi-tryboot', { ...UBOOT, bootPartitions: { A: 2, B: 2 } }, 'platform.options.bootPartitions', 'two different partition numbers'],
