@@ -87,15 +87,19 @@ for k in "${keys[@]+"${keys[@]}"}"; do
   [[ $(basename "$k") =~ ^[A-Za-z0-9._-]+\.pub$ ]] || die_usage "--trusted-key $k: the file name must end in .pub and use only letters, digits, . _ -"
 done
 
-# the platform decides the board tools to check; the configuration's platform wins over the default
-conf_platform='' conf_env=''
+# the platform decides the board tools to check: the environment tools the configuration names (uboot: none with
+# env "native"; grub: grub-editenv), and its reboot command
+conf_platform='' conf_tools=''
 if [ -n "$config" ]; then
   [ -r "$config" ] || die_usage "--config $config: no such readable file"
   command -v node >/dev/null || die_usage "reading --config needs Node.js on this machine"
-  read -r conf_platform conf_env < <(node -e '
+  read -r conf_platform conf_tools < <(node -e '
     let c; try { c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); } catch (e) { console.error(e.message); process.exit(1); }
-    const p = (c && c.platform) || {};
-    console.log(String(p.name || "-"), String((p.options && p.options.env) || "-"));' "$config") ||
+    const p = (c && c.platform) || {}, o = p.options || {};
+    const name = p.name || "uboot";
+    const tools = name === "grub" ? [o.grubEditenv || "grub-editenv"] : name !== "uboot" || o.env === "native" ? [] : [o.fwPrintenv || "fw_printenv", o.fwSetenv || "fw_setenv"];
+    if (Array.isArray(o.rebootCommand) && typeof o.rebootCommand[0] === "string") tools.push(o.rebootCommand[0]);
+    console.log(String(p.name || "-"), tools.join(",") || "-");' "$config") ||
     die_usage "--config $config is not valid JSON"
   [ "$conf_platform" != - ] || conf_platform=''
   if [ -n "$platform" ] && [ -n "$conf_platform" ] && [ "$platform" != "$conf_platform" ]; then
@@ -104,11 +108,15 @@ if [ -n "$config" ]; then
 fi
 platform=${platform:-${conf_platform:-uboot}}
 [[ $platform =~ ^[a-z0-9][a-z0-9-]*$ ]] || die_usage "--platform \"$platform\" is not a platform name"
-case "$platform:$conf_env" in
-  uboot:native) tools=- ;; # the agent reads and writes the environment itself
-  uboot:*) tools=fw_printenv,fw_setenv ;;
-  *) tools=- ;;
-esac
+if [ -n "$config" ]; then tools=$conf_tools
+else
+  case "$platform" in
+    uboot) tools=fw_printenv,fw_setenv ;;
+    grub) tools=grub-editenv ;;
+    *) tools=- ;;
+  esac
+fi
+[[ $tools =~ ^[A-Za-z0-9_./+,-]+$ ]] || die_usage "the tools named in $config (fwPrintenv, fwSetenv, rebootCommand) must be plain paths"
 
 if [ "$uninstall" = 0 ]; then
   for f in fota-agent.mjs fota-agent.service manifest.json; do

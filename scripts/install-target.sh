@@ -15,6 +15,8 @@ UNIT=fota-agent.service
 UNIT_FILE=/etc/systemd/system/$UNIT
 STATE_DIR=/var/lib/fota-agent
 RECORD=$PREFIX/installed-files
+# the device-side commands (fota-agent status, …) on the PATH
+WRAPPER=/usr/local/bin/fota-agent
 # systemd's fixed search path for a bare ExecStart= name, and the PATH the agent's own children get
 SYSTEMD_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -66,7 +68,8 @@ node_hint() {
 
 tool_hint() {
   case "$1" in
-    fw_printenv | fw_setenv) echo "sudo apt-get install libubootenv-tool (and an /etc/fw_env.config for this board: docs/platforms.md)" ;;
+    *fw_printenv* | *fw_setenv*) echo "sudo apt-get install libubootenv-tool (and an /etc/fw_env.config for this board: docs/platforms.md)" ;;
+    *grub-editenv* | *grub2-editenv*) echo "sudo apt-get install grub-common" ;;
     *) echo "install $1" ;;
   esac
 }
@@ -235,12 +238,20 @@ do_install() {
   else step "keep $CONF"
   fi
   run "install the unit $UNIT_FILE" install -D -m 0644 "$DIR/fota-agent.service" "$UNIT_FILE" || die unit "cannot write $UNIT_FILE" "check that /etc/systemd/system is writable"
+  # one of ours, or none: a fota-agent someone else put there (npm link) is left alone
+  wrapper=''
+  if [ ! -e "$WRAPPER" ] || grep -qx "$WRAPPER" "$RECORD" 2>/dev/null; then
+    wrapper=$WRAPPER
+    run "install $WRAPPER (fota-agent status, …)" sh -c 'printf "#!/bin/sh\n# fota-agent commands on this board (installed by fota install.sh)\nexec node %s/fota-agent.mjs \"\$@\"\n" "$2" >"$1.new" && chmod 0755 "$1.new" && mv -f "$1.new" "$1"' sh "$WRAPPER" "$PREFIX" ||
+      die agent "cannot write $WRAPPER" "check that /usr/local/bin is writable"
+  fi
 
   # 4. what install.sh put here, so that --uninstall removes exactly that
   if [ "$DRY" != 1 ]; then
     {
       [ -f "$RECORD" ] && cat "$RECORD"
       echo "$UNIT_FILE"
+      [ -n "$wrapper" ] && echo "$WRAPPER"
       [ -n "$new_conf" ] && echo "$CONF"
       for f in $added; do echo "$f"; done
     } | sort -u >"$DIR/record" && install -m 0644 "$DIR/record" "$RECORD"
@@ -272,7 +283,7 @@ do_uninstall() {
   [ -f "$RECORD" ] && files=$(cat "$RECORD")
   for f in $files; do
     case "$f" in
-      "$UNIT_FILE" | "$CONF" | "$CONF_DIR"/keys/*) [ -e "$f" ] && run "remove $f" rm -f "$f" ;;
+      "$UNIT_FILE" | "$CONF" | "$WRAPPER" | "$CONF_DIR"/keys/*) [ -e "$f" ] && run "remove $f" rm -f "$f" ;;
     esac
   done
   [ -e "$UNIT_FILE" ] && run "remove $UNIT_FILE" rm -f "$UNIT_FILE"

@@ -73,6 +73,8 @@ describe('install.sh', () => {
     expect(await b.read('/var/lib/fota-test/systemd/fota-agent.service.out')).toMatch(/^configuration OK: device pi-1, platform uboot/m);
     expect(r.out).toContain('fota-agent is active');
     expect(r.out).toContain(`ssh -p ${b.port} pi@127.0.0.1 journalctl -u fota-agent -f`);
+    // the device-side commands on the board's PATH
+    expect((await b.sh('fota-agent --version')).stdout.trim()).toBe(JSON.parse(readFileSync(join(ARTIFACT, 'manifest.json'), 'utf8')).version);
   });
 
   it('upgrades in place on a second run: new agent, same configuration, restarted', async () => {
@@ -124,7 +126,7 @@ describe('install.sh', () => {
     expect(await b.read('/opt/fota/fota-agent.mjs')).toBeDefined();
     const r = await install(['--uninstall', ...to(b)]);
     expect(r.code).toBe(0);
-    expect((await b.sh('ls -A /opt; ls /etc/fota; ls /etc/systemd/system/fota-agent.service /etc/systemd/system/multi-user.target.wants/fota-agent.service 2>&1 | grep -c "No such"')).stdout).toBe('notes.txt\n2\n');
+    expect((await b.sh('ls -A /opt; ls /etc/fota; ls /etc/systemd/system/fota-agent.service /etc/systemd/system/multi-user.target.wants/fota-agent.service /usr/local/bin/fota-agent 2>&1 | grep -c "No such"')).stdout).toBe('notes.txt\n3\n');
     expect(await b.read('/var/lib/fota-agent/state.json')).toBe('state\n');
     expect(r.out).toContain('kept /var/lib/fota-agent');
     expect((await b.systemctl()).slice(-2)).toEqual(['disable --now --quiet fota-agent.service', 'daemon-reload']);
@@ -205,6 +207,18 @@ describe('install.sh refuses a board that cannot run the agent, says why and wha
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/step "connect" failed: cannot log in to pi@127\.0\.0\.1 on port \d+: .*Connection refused/);
     expect(r.out).toMatch(/what to do: check that 127\.0\.0\.1 is up and reachable, sshd listens on port \d+/);
+  });
+
+  it('a tool the configuration names that the board lacks', async () => {
+    const b = await boardWith();
+    const custom = join(tmp, 'custom-tools.json');
+    const c = JSON.parse(readFileSync(join(tmp, 'pi.json'), 'utf8'));
+    c.platform.options.fwSetenv = '/usr/local/sbin/fw_setenv-board';
+    writeFileSync(custom, JSON.stringify(c));
+    const r = await install(['--config', custom, '--trusted-key', join(tmp, 'release.pub'), ...to(b)]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/FAIL {2}tools {6}\/usr\/local\/sbin\/fw_setenv-board is missing \(platform uboot needs it\)\n.*what to do: sudo apt-get install libubootenv-tool/);
+    await untouched(b);
   });
 
   it('a configuration the agent rejects', async () => {
