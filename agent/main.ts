@@ -11,7 +11,7 @@ import { readConfigFile, type AgentConfig } from './config.js';
 import { ConfigOverrides, startWithOverrides } from './adapters/config-overrides.js';
 import { composeAgent, readAgentSecrets, type AgentSecrets, type ComposedAgent } from './compose.js';
 import { agentStateStore, type FileStore } from './adapters/file-store.js';
-import { jsonLogger, underJournal } from './adapters/json-logger.js';
+import { errorsAsJournalErrors, jsonLogger, underJournal } from './adapters/json-logger.js';
 import { powerCutInjector } from './adapters/power-cut.js';
 import { systemdService } from './adapters/systemd-service.js';
 import { stateKey } from './core/firmware-machine.js';
@@ -202,6 +202,8 @@ async function quarantineIfUnreadable(store: FileStore, logger: Logger): Promise
     logger.error('the saved state could not be read; starting from Idle', { error: (e as Error).message, keptAs: aside });
   }
 }
+
+if (underJournal(process.env, 2)) errorsAsJournalErrors();
 
 process.on('uncaughtException', (e) => {
   console.error(JSON.stringify({ time: new Date().toISOString(), level: 'error', component: 'fota-agent', msg: 'uncaught exception', error: e.stack ?? String(e) }));

@@ -4,6 +4,7 @@
 // strips and stores as PRIORITY= (SyslogLevelPrefix=, on by default): `journalctl -p warning` then works.
 
 import { fstatSync } from 'node:fs';
+import { format } from 'node:util';
 import type { Logger } from '../core/ports.js';
 
 type Sink = (line: string) => void;
@@ -20,6 +21,16 @@ export function underJournal(env: NodeJS.ProcessEnv, fd = 1): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Under journald, console.error's lines (a configuration error before the logger exists, a crash) are errors too:
+ * each line gets <3>, since journald reads the prefix per line (a stack trace is many lines).
+ */
+export function errorsAsJournalErrors(): void {
+  console.error = (...args: unknown[]) => {
+    process.stderr.write(format(...args).split('\n').map((l) => `${PRIORITY.error}${l}`).join('\n') + '\n');
+  };
 }
 
 export function jsonLogger(opts: { component: string; out?: Sink; err?: Sink; level?: 'info' | 'warn' | 'error'; syslogPrefix?: boolean }): Logger {

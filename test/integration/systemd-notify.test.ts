@@ -166,6 +166,15 @@ describe('the agent process under a service manager', () => {
     expect(lines.length).toBeGreaterThan(2);
     for (const l of lines) expect(l).toMatch(/^<[346]>\{"time":/);
     expect(lines.find((l) => l.includes('"registered"'))).toMatch(/^<6>/);
+    // before the logger exists: a configuration error on stderr is an error too (<3>)
+    const bad = join(dir, 'journal-bad.log');
+    const bfd = openSync(bad, 'w');
+    const bst = fstatSync(bfd);
+    await writeFile(file, JSON.stringify({ ...config(), platform: { name: 'no-such-board' } }));
+    const badChild = spawn(process.execPath, [join(ROOT, 'bin/fota-agent.js'), '--config', file], { stdio: ['ignore', bfd, bfd], env: { PATH: process.env.PATH, JOURNAL_STREAM: `${bst.dev}:${bst.ino}` } });
+    closeSync(bfd);
+    expect(await new Promise((r) => badChild.once('exit', r))).toBe(78);
+    expect(readFileSync(bad, 'utf8')).toMatch(/^<3>fota-agent: configuration error in .*no-such-board/);
     // another stream (the agent's stdout redirected elsewhere by an operator): plain JSON again
     expect(underJournal({ JOURNAL_STREAM: `${st.dev}:${st.ino + 1}` }, 1)).toBe(false);
   });
