@@ -1,7 +1,8 @@
-// One hub per job database: an exclusive lock held for the hub's lifetime on `<db>.lock`, next to the database.
+// One hub per job database: an exclusive lock held for the hub's lifetime on `<db>.lock`, next to the database (and
+// the same kind of lock for whoever else needs one writer at a time, e.g. `fota broker` editing a password file).
 // The lock is SQLite's own (POSIX fcntl record locks, taken by BEGIN IMMEDIATE and never committed), so the kernel
-// drops it when the hub dies, even by SIGKILL or a power cut: no stale lock to clean up by hand.
-// The holder's pid and start time are written to `<db>.lock.pid` so a refused hub can name it (informational only).
+// drops it when the process dies, even by SIGKILL or a power cut: no stale lock to clean up by hand.
+// The holder's pid and start time are written to `<lock>.pid` so a refused process can name it (informational only).
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -29,18 +30,17 @@ function holder(pidFile: string): string {
 }
 
 /**
- * Takes the lock for the job database at `db` (nothing for ":memory:"). Throws HubLockError naming the holder when
- * another hub has it, or when the lock file cannot be made (the message says which and where).
+ * Takes an exclusive lock on `file` (made when missing), held until release() or the process ends. Throws
+ * HubLockError with `busy(holder)` when another process holds it ("pid 123, started …"), or saying why the lock
+ * file cannot be made.
  */
-export function lockHubDatabase(db: string): HubLock {
-  if (db === ':memory:') return { release: () => undefined };
-  const file = `${db}.lock`;
+export function takeFileLock(file: string, busy: (holder: string) => string): HubLock {
   const pidFile = `${file}.pid`;
   let lock: Database.Database;
   try {
     lock = new Database(file);
   } catch (e) {
-    throw new HubLockError(`cannot create the hub lock ${file}: ${(e as Error).message}; the database's folder must be writable by the hub`);
+    throw new HubLockError(`cannot create the lock ${file}: ${(e as Error).message}; its folder must be writable`);
   }
   try {
     lock.pragma('busy_timeout = 0');
@@ -50,10 +50,8 @@ export function lockHubDatabase(db: string): HubLock {
   } catch (e) {
     lock.close();
     const code = (e as { code?: string }).code ?? '';
-    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-      throw new HubLockError(`the job database ${db} is in use by another hub (${holder(pidFile)}); stop that hub first, or give this one its own --db`);
-    }
-    throw new HubLockError(`cannot take the hub lock ${file}: ${(e as Error).message}`);
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) throw new HubLockError(busy(holder(pidFile)));
+    throw new HubLockError(`cannot take the lock ${file}: ${(e as Error).message}`);
   }
   try {
     writeFileSync(pidFile, `${JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() })}\n`);
@@ -65,7 +63,7 @@ export function lockHubDatabase(db: string): HubLock {
     release: () => {
       if (released) return;
       released = true;
-      // never delete the lock file: a hub that opened it just before would lock a file no one else can see
+      // never delete the lock file: a process that opened it just before would lock a file no one else can see
       try {
         lock.exec('ROLLBACK');
       } finally {
@@ -73,4 +71,13 @@ export function lockHubDatabase(db: string): HubLock {
       }
     },
   };
+}
+
+/**
+ * Takes the lock for the job database at `db` (nothing for ":memory:"). Throws HubLockError naming the holder when
+ * another hub has it, or when the lock file cannot be made (the message says which and where).
+ */
+export function lockHubDatabase(db: string): HubLock {
+  if (db === ':memory:') return { release: () => undefined };
+  return takeFileLock(`${db}.lock`, (h) => `the job database ${db} is in use by another hub (${h}); stop that hub first, or give this one its own --db`);
 }

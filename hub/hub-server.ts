@@ -2,7 +2,7 @@
 // HTTP API. `fota hub` runs it in the foreground; the demo and the tests start it in-process.
 
 import { startHttpApi } from './api/http-api.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerAuth } from './embedded-broker.js';
 import { HubLink, type HubLinkOptions } from './hub-link.js';
 import { lockHubDatabase } from './hub-lock.js';
 import { JobService } from './jobs/job-service.js';
@@ -14,6 +14,10 @@ export interface HubOptions {
   link?: Omit<HubLinkOptions, 'fleet'>;
   prefix: string;
   mqttListen?: { host: string; port: number };
+  /** credentials and ACL of the embedded broker (required off loopback) */
+  mqttAuth?: EmbeddedBrokerAuth;
+  /** the most devices the hub keeps track of */
+  maxDevices?: number;
   db: string;
   listen: { host: string; port: number };
   token?: string;
@@ -58,17 +62,23 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     if (opts.link) linkOpts = { ...opts.link, fleet: true };
     else {
       const at = opts.mqttListen ?? { host: '127.0.0.1', port: 1883 };
-      broker = await startEmbeddedBroker(at.host, at.port);
+      broker = await startEmbeddedBroker(at.host, at.port, opts.mqttAuth);
       cleanups.push(() => broker!.close());
-      log('embedded MQTT broker listening', { url: broker.url });
-      linkOpts = { url: broker.url, prefix: opts.prefix, fleet: true };
+      log('embedded MQTT broker listening', { url: broker.url, authentication: opts.mqttAuth ? 'password file and ACL' : 'none (loopback only)' });
+      linkOpts = { url: broker.url, prefix: opts.prefix, fleet: true, ...broker.hubCredentials };
     }
     const store = await openStore(opts.db, log);
     cleanups.push(async () => store.close());
     // no fixed client id: a unique one per run, so a second hub or a CLI never takes this one's session
     const link = await HubLink.connect({ ...linkOpts, log });
     cleanups.push(() => link.close());
-    const service = new JobService({ store, link, log, ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}) });
+    const service = new JobService({
+      store,
+      link,
+      log,
+      ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+      ...(opts.maxDevices !== undefined ? { maxDevices: opts.maxDevices } : {}),
+    });
     await service.start();
     cleanups.push(() => service.stop());
     const api = await startHttpApi(service, { host: opts.listen.host, port: opts.listen.port, ...(opts.token ? { token: opts.token } : {}), log: (line) => log(line) });

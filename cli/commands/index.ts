@@ -1,6 +1,7 @@
 // The table of `fota` subcommands (each lives in its own file under commands/) and how argv finds one.
 
 import type { Command } from '../command.js';
+import { BROKER_COMMANDS } from './broker.js';
 import { completionCommand } from './completion.js';
 import { demoCommand } from './demo.js';
 import { DEVICE_COMMANDS } from './device.js';
@@ -12,7 +13,7 @@ import { packCommand } from './pack.js';
 import { serveCommand } from './serve.js';
 import { SIM_COMMANDS } from './sim.js';
 
-export const COMMANDS: Command[] = [demoCommand, keygenCommand, packCommand, inspectCommand, serveCommand, ...SIM_COMMANDS, ...DEVICE_COMMANDS, hubCommand, ...JOB_COMMANDS];
+export const COMMANDS: Command[] = [demoCommand, keygenCommand, packCommand, inspectCommand, serveCommand, ...SIM_COMMANDS, ...DEVICE_COMMANDS, hubCommand, ...BROKER_COMMANDS, ...JOB_COMMANDS];
 COMMANDS.push(completionCommand(() => COMMANDS));
 
 /** Finds the command whose name matches the most leading words. `fota device ID read` matches "device read". */
