@@ -106,6 +106,7 @@ export class HubLink {
   /** up: connected and subscribed; changes only through setUp() */
   private up = true;
   private changedAt = Date.now();
+  private changedMono = performance.now();
 
   private constructor(
     private readonly client: MqttClient,
@@ -172,9 +173,9 @@ export class HubLink {
     return this.up && this.client.connected;
   }
 
-  /** Whether the link is up, and since when (ISO time of the last change). */
-  state(): { connected: boolean; since: string } {
-    return { connected: this.connected, since: new Date(this.changedAt).toISOString() };
+  /** Whether the link is up, since when (ISO time of the last change, for people) and for how long (monotonic ms). */
+  state(): { connected: boolean; since: string; forMs: number } {
+    return { connected: this.connected, since: new Date(this.changedAt).toISOString(), forMs: performance.now() - this.changedMono };
   }
 
   on(events: DeviceEvents): () => void {
@@ -208,6 +209,7 @@ export class HubLink {
     if (up === this.up) return;
     this.up = up;
     this.changedAt = Date.now();
+    this.changedMono = performance.now();
     if (up) {
       this.log('connected to the broker again', { url: redactUrl(this.opts.url) });
       for (const w of [...this.upWaiters]) w();

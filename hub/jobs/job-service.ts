@@ -76,7 +76,8 @@ export class JobService implements JobServiceApi {
   }
 
   health(): HubHealth {
-    const broker = this.opts.link.state();
+    const { connected, since } = this.opts.link.state();
+    const broker = { connected, since };
     const database = { writable: !this.gate.closed, lockedSeconds: Math.round(this.gate.lockedForMs() / 1000) };
     return { ok: broker.connected && database.writable, broker, database };
   }
@@ -329,7 +330,7 @@ export class JobService implements JobServiceApi {
     const link = this.opts.link as Partial<Pick<HubLink, 'state'>>;
     const state = link.state?.();
     if (!state?.connected) return undefined;
-    const wait = Date.parse(state.since) + RETAINED_GRACE_MS - Date.now();
+    const wait = RETAINED_GRACE_MS - state.forMs;
     if (wait > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, wait);

@@ -72,13 +72,20 @@ describe('impersonation on the shipped broker configuration', () => {
     await mallory('ghost-maker', 'ghost1');
     await new Promise((r) => setTimeout(r, 1000));
     expect((await hub.client.devices()).map((d) => d.deviceId)).not.toContain('ghost1');
+    const ended = (jobId: string) =>
+      waitFor(`${jobId} to end`, 30_000, async () => {
+        const d = await hub.client.getJob(jobId);
+        return d.job.Status === 'Running' || d.job.Status === 'Queued' ? undefined : d;
+      });
     await hub.client.scheduleFirmwareUpdate('ghost-job', ['ghost1'], pkgs.urlOf('fw-2.0.0.fota'), 8);
-    const done = await waitFor('ghost-job to end', 30_000, async () => {
-      const d = await hub.client.getJob('ghost-job');
-      return d.job.Status === 'Running' || d.job.Status === 'Queued' ? undefined : d;
-    });
-    expect(done.children[0]).toMatchObject({ Status: 'Failed', TimedOut: true, FirmwareVersionAfter: null });
-    expect(done.children[0]!.StatusMessage).toContain('the device never answered');
+    const done = await ended('ghost-job');
+    expect(done.children[0]).toMatchObject({ Status: 'Failed', FirmwareVersionAfter: null });
+    expect(done.children[0]!.StatusMessage).toContain('unknown device');
+    // a job told to wait for the device keeps asking it, and only the broker's silence answers
+    await hub.client.schedule({ jobId: 'ghost-wait', type: 'firmware-update', deviceIds: ['ghost1'], parameters: { packageUri: pkgs.urlOf('fw-2.0.0.fota'), timeoutSeconds: 8, waitForDevices: true } });
+    const waited = await ended('ghost-wait');
+    expect(waited.children[0]).toMatchObject({ Status: 'Failed', TimedOut: true, FirmwareVersionAfter: null });
+    expect(waited.children[0]!.StatusMessage).toContain('the device never answered');
   });
 
   it("a client taking the real device's client id can neither drop it nor answer for it: the job records what the device did", async () => {
