@@ -30,10 +30,11 @@ module.exports = {
       comment:
         'the CLI uses the hub through job-client.ts (the API library) and the job vocabulary it speaks (job-model, ' +
         'job-query, job-service-api: pure), starts the service (hub-server.ts, `fota hub`) and the package server ' +
-        '(`fota serve`), and speaks to devices with hub-link.ts (`fota device`); never the store, the jobs engine or the API routes',
+        '(`fota serve`), and speaks to devices with hub-link.ts (`fota device`); `fota broker` edits password files and ' +
+        'prints ACLs with hub/broker/ (pure) under hub-lock.ts; never the store, the jobs engine or the API routes',
       severity: 'error',
       from: { path: '^cli/' },
-      to: { path: '^hub/', pathNot: '^hub/(job-client|hub-server|hub-link|package-server|jobs/(job-model|job-query|job-service-api))\\.ts$' },
+      to: { path: '^hub/', pathNot: '^hub/(job-client|hub-server|hub-link|hub-lock|package-server|broker/[a-z-]+|jobs/(job-model|job-query|job-service-api))\\.ts$' },
     },
     {
       name: 'agent-and-hub-apart',

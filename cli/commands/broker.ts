@@ -95,14 +95,17 @@ async function addUser(args: Parsed, user: string, what: string): Promise<number
     } catch (e) {
       throw new CliError(`the password of ${user} was set, but ${out} could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): run the command again`, EXIT.failure);
     }
-  } else console.log(password);
+  }
+  if (args.values.json === true) console.log(JSON.stringify({ user, passwordFile: path, added: !existed, ...(out !== undefined ? { secretFile: out } : { password }) }));
+  else if (out === undefined) console.log(password);
   console.error(`${existed ? 'new password for' : 'added'} ${what} ${user} in ${path}${out !== undefined ? `; its password is in ${out}` : ''}. Reload the broker to apply it (systemctl reload mosquitto).`);
   return EXIT.ok;
 }
 
 const PASSWD_HELP = `  --passwd FILE       the Mosquitto password file to change (made when missing, mode 0640; keep its owner
                       root:mosquitto so the broker can read it)
-  --secret-out FILE   write the new password there (mode 0600) instead of printing it`;
+  --secret-out FILE   write the new password there (mode 0600) instead of printing it
+  --json              print {"user", "passwordFile", "added", "password" or "secretFile"} as one JSON line`;
 
 const addDevice: Command = {
   name: 'broker add-device',
@@ -119,7 +122,7 @@ ${PASSWD_HELP}
 
 Example:
   fota broker add-device board-17 --passwd /etc/mosquitto/fota/devices.passwd --secret-out board-17.secret`,
-  options: { passwd: { type: 'string' }, 'secret-out': { type: 'string' } },
+  options: { passwd: { type: 'string' }, 'secret-out': { type: 'string' }, json: { type: 'boolean' } },
   positionals: { min: 1, max: 1 },
   async run(args) {
     const id = args.positionals[0] as string;
@@ -143,7 +146,7 @@ ${PASSWD_HELP}
 
 Example:
   fota broker add-hub --passwd /etc/mosquitto/fota/hub.passwd --secret-out /etc/fota/broker-password`,
-  options: { passwd: { type: 'string' }, 'secret-out': { type: 'string' } },
+  options: { passwd: { type: 'string' }, 'secret-out': { type: 'string' }, json: { type: 'boolean' } },
   positionals: { min: 0, max: 1 },
   async run(args) {
     const name = args.positionals[0] ?? HUB_USER;
@@ -162,15 +165,17 @@ broker that re-checks sessions (Mosquitto does).
 
 Options:
   --passwd FILE   the Mosquitto password file
+  --json          print {"user", "passwordFile", "removed": true} as one JSON line
 
 Example:
   fota broker remove board-17 --passwd /etc/mosquitto/fota/devices.passwd`,
-  options: { passwd: { type: 'string' } },
+  options: { passwd: { type: 'string' }, json: { type: 'boolean' } },
   positionals: { min: 1, max: 1 },
   async run(args) {
     const name = args.positionals[0] as string;
     const path = requireOpt(args, 'passwd');
     await editPasswd(path, (text) => withUser(text, name, null));
+    if (args.values.json === true) console.log(JSON.stringify({ user: name, passwordFile: path, removed: true }));
     console.error(`removed ${name} from ${path}. Reload the broker to apply it (systemctl reload mosquitto).`);
     return EXIT.ok;
   },

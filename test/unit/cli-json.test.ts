@@ -10,6 +10,7 @@ const NO_RESULTS: Record<string, string> = {
   'sim run': 'a device in the foreground: it logs its boots and the agent',
   demo: 'a show for people; its jobs are in the hub (fota job list --json)',
   completion: 'prints a shell script',
+  'broker acl': 'prints a Mosquitto acl_file',
 };
 
 describe('fota --json', () => {
