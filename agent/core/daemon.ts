@@ -101,7 +101,7 @@ export class Daemon {
       now,
       logger: deps.logger,
       respond: (res) => deps.transport.respond(res),
-      handle: (req) => this.handle(req),
+      handle: (req, record) => this.handle(req, record),
     });
     this.model = new Model([
       deviceObject({
@@ -188,7 +188,7 @@ export class Daemon {
     }
     // an event that changes nothing (an empty Package URI written again in Idle) saves nothing: a flood of them was a
     // flood of fsyncs (issue 9 #6)
-    if (out.effects.length === 0 && JSON.stringify(out.state) === JSON.stringify(prev)) return out;
+    if (!changesSomething(prev, out)) return out;
     // progress and retry reasons are cheap to lose and have no effects: everything else is durable before memory
     // takes it and its effects start
     if (event.type !== 'download-progressed' && event.type !== 'download-retried') {
@@ -450,7 +450,7 @@ export class Daemon {
     return r.code === '2.05' ? r.value : undefined;
   }
 
-  private async handle(req: Request): Promise<Response> {
+  private async handle(req: Request, record: () => Promise<void>): Promise<Response> {
     const path = parsePath(req.path);
     if (!path) return { id: req.id, code: '4.00', reason: `bad path ${req.path}` };
     const withReason = (r: { code: Response['code']; value?: JsonValue; reason?: string }): Response => ({ id: req.id, ...r });
@@ -468,28 +468,33 @@ export class Daemon {
         return n > 0 ? withReason(this.model.read(path)) : { id: req.id, code: '4.04', reason: 'no such observation' };
       }
       case 'write':
-        return this.act(req.id, this.model.write(path, req.value));
+        return this.act(req.id, this.model.write(path, req.value), record);
       case 'execute':
-        return this.act(req.id, this.model.execute(path, req.args));
+        return this.act(req.id, this.model.execute(path, req.args), record);
     }
   }
 
-  private async act(id: string, action: Action): Promise<Response> {
+  /** Carries out an action; `record()` (the request id, request-log.ts) comes right before the first side effect. */
+  private async act(id: string, action: Action, record: () => Promise<void>): Promise<Response> {
     switch (action.kind) {
       case 'respond':
         return action.reason === undefined ? { id, code: action.code } : { id, code: action.code, reason: action.reason };
       case 'firmware': {
+        // a request the machine refuses or that changes nothing is not recorded (no save for a flood of them)
+        if (changesSomething(this.doc.firmware, transition(this.doc.firmware, action.event))) await record();
         const out = await this.dispatch(action.event);
         if (!out.rejected) return { id, code: '2.04' };
         return { id, code: out.rejected.code === 'ignored' ? '4.05' : out.rejected.code, reason: out.rejected.reason };
       }
       case 'reboot':
+        await record();
         // answer first, then reboot once the answer is out
         this.track(this.deps.clock.sleep(100).then(() => this.reboot('requested by the hub (Object 3 Reboot)')));
         return { id, code: '2.04' };
       case 'settings':
         // the same value again: nothing to save or report
         if (Object.entries(action.patch).every(([k, v]) => this.doc.settings[k as keyof typeof action.patch] === v)) return { id, code: '2.04' };
+        await record();
         try {
           await this.update((doc) => ({ ...doc, settings: { ...doc.settings, ...action.patch } }));
         } catch (e) {
@@ -500,7 +505,10 @@ export class Daemon {
         const config = this.deps.config;
         if (!config) return { id, code: '4.04', reason: 'this agent has no remote configuration' };
         if (this.doc.firmware.phase === 'updating') return { id, code: '4.05', reason: 'an update is being installed; change the configuration when it is done' };
-        // validated and saved in the configuration's own queue: two writes at once both land, each answer true
+        const problem = config.check(action.patch);
+        if (problem !== undefined) return { id, code: '4.00', reason: `configuration refused, nothing changed: ${problem}` };
+        await record();
+        // validated again and saved in the configuration's own queue: two writes at once both land, each answer true
         const r = await config.apply(action.patch);
         if (r.refused !== undefined) return { id, code: '4.00', reason: `configuration refused, nothing changed: ${r.refused}` };
         // the same values again: nothing saved, no restart
@@ -512,4 +520,9 @@ export class Daemon {
       }
     }
   }
+}
+
+/** An outcome that is accepted and changes the state or starts an effect (else there is nothing to save or record). */
+function changesSomething(prev: FirmwareState, out: Outcome): boolean {
+  return !out.rejected && (out.effects.length > 0 || JSON.stringify(out.state) !== JSON.stringify(prev));
 }

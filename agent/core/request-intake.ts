@@ -3,7 +3,8 @@
 // (malformed, retained), and a log that summarises floods instead of mirroring them. Pure: ports only.
 //
 // INVARIANTS
-// - A write or execute is acted on only after its id is recorded (durably when the store works).
+// - A write or execute is acted on only after its id is recorded (durably when the store works): the handler calls
+//   `record()` right before its first side effect, and only then (a refused or no-op request costs no save).
 // - A second request with an id still in progress gets the first one's answer when it comes; it is not handled.
 // - Refusals (5.03 busy or rate limited, 4.00 malformed or retained) never run a handler and are answered at a
 //   bounded rate; the log gets at most one refusal summary per REFUSAL_LOG_MS.
@@ -22,8 +23,8 @@ export interface RequestIntakeDeps {
   now(): number;
   logger: Logger;
   respond(res: Response): void;
-  /** handles an admitted request; throwing answers 5.00 */
-  handle(req: Request): Promise<Response>;
+  /** handles an admitted request, calling `record()` before acting on a write or execute; throwing answers 5.00 */
+  handle(req: Request, record: () => Promise<void>): Promise<Response>;
 }
 
 export class RequestIntake {
@@ -49,7 +50,7 @@ export class RequestIntake {
     }
     const admission = deps.admission.admit(req, deps.now());
     if (!admission.ok) return this.refused({ id: req.id, reason: admission.reason }, Code.ServiceUnavailable);
-    const work = this.run(req, acts);
+    const work = this.run(req);
     this.inProgress.set(req.id, work);
     try {
       const res = await work;
@@ -73,10 +74,9 @@ export class RequestIntake {
     }
   }
 
-  private async run(req: Request, acts: boolean): Promise<Response> {
+  private async run(req: Request): Promise<Response> {
     try {
-      if (acts) await this.record(req.id);
-      return await this.deps.handle(req);
+      return await this.deps.handle(req, () => this.record(req.id));
     } catch (e) {
       this.deps.logger.error('request failed', { op: req.op, path: req.path, error: String(e) });
       return { id: req.id, code: Code.InternalError, reason: 'internal error; see the agent log' };

@@ -10,12 +10,15 @@ export function rig(shared?: { platform: FakePlatform; store: MemoryStore }, opt
   const downloader = new FakeDownloader();
   const logger = memoryLogger();
   const clock = new FakeClock();
+  // the request ids acted on (request-log.ts)
+  const requests = new MemoryStore();
   let n = 0;
   const daemon = new Daemon({
     platform,
     downloader,
     transport,
     store,
+    requestStore: requests,
     clock,
     device: fakeDevice,
     logger,
@@ -28,5 +31,5 @@ export function rig(shared?: { platform: FakePlatform; store: MemoryStore }, opt
     transport.send({ id, op, path, ...extra } as never);
     return transport.response(id);
   };
-  return { platform, store, transport, downloader, logger, clock, daemon, call };
+  return { platform, store, requests, transport, downloader, logger, clock, daemon, call };
 }

@@ -56,6 +56,10 @@ describe('daemon: requests', () => {
     expect(r.store.saved.length).toBe(saves);
     for (let i = 0; i < 5; i++) expect((await r.call('write', '/3/0/15', { value: 'Europe/Berlin' })).code).toBe('2.04');
     expect(r.store.saved.length).toBe(saves + 1);
+    // nor do they, or refused ones, record their request ids: only the one write that acted did
+    expect((await r.call('write', '/3/0/15', { value: 'Mars/Olympus' })).code).toBe('4.00');
+    expect((await r.call('execute', '/5/0/2')).code).toBe('4.05');
+    expect(r.requests.saved).toHaveLength(1);
     await r.daemon.stop();
   });
 });

@@ -1,10 +1,12 @@
 // LwM2M conformance details a LwM2M-savvy user checks: Object 5 resource 8 lists only the allowed schemes; writing
 // NULL or empty to Package (/5/0/0) resets the state machine like an empty Package URI; Current Time is not writable.
 import { describe, expect, it } from 'vitest';
-import { Daemon } from '../../agent/core/daemon.js';
 import { firmwareObject } from '../../agent/core/objects/firmware-object.js';
 import { initialFirmwareState } from '../../agent/core/firmware-machine.js';
-import { FakeClock, FakeDownloader, FakePlatform, FakeTransport, MemoryStore, fakeDevice, memoryLogger, until } from '../helpers/fakes.js';
+import { rig as daemonRig } from '../helpers/daemon-rig.js';
+import { FakeClock, until } from '../helpers/fakes.js';
+
+const rig = () => daemonRig(undefined, { allowedUriSchemes: ['https'] });
 
 const object = (allowedSchemes: string[]) => firmwareObject({ state: initialFirmwareState, now: () => 0, newAttemptId: () => 'a', allowedSchemes });
 
@@ -15,30 +17,6 @@ describe('Object 5 resource 8 (Firmware Update Protocol Support)', () => {
     expect(object(['https', 'http']).read()[8]).toEqual([2, 3]);
   });
 });
-
-function rig() {
-  const transport = new FakeTransport();
-  const downloader = new FakeDownloader();
-  let n = 0;
-  const daemon = new Daemon({
-    platform: new FakePlatform(),
-    downloader,
-    transport,
-    store: new MemoryStore(),
-    clock: new FakeClock(),
-    device: fakeDevice,
-    logger: memoryLogger(),
-    newId: () => `id${++n}`,
-    options: { deviceId: 'dev1', agentVersion: '0.1.0', lifetimeSec: 300, progressIntervalMs: 0, healthConnectTimeoutMs: 50, allowedUriSchemes: ['https'] },
-  });
-  let req = 0;
-  const call = async (op: string, path: string, extra: Record<string, unknown> = {}) => {
-    const id = `r${++req}`;
-    transport.send({ id, op, path, ...extra } as never);
-    return transport.response(id);
-  };
-  return { daemon, transport, downloader, call };
-}
 
 describe('Object 5 resource 0 (Package): NULL resets the state machine', () => {
   for (const value of [null, '', '\u0000']) {

@@ -84,7 +84,7 @@ describe('request admission', () => {
   });
 });
 
-function intake(handle: (req: Request) => Promise<Response>, opts: { maxPending?: number; store?: MemoryStore } = {}) {
+function intake(handle: (req: Request, record: () => Promise<void>) => Promise<Response>, opts: { maxPending?: number; store?: MemoryStore } = {}) {
   const responses: Response[] = [];
   const logger = memoryLogger();
   const log = new RequestLog(opts.store ?? new MemoryStore());
@@ -97,7 +97,8 @@ describe('request intake', () => {
     let acted = 0;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const { i, responses } = intake(async (req) => {
+    const { i, responses } = intake(async (req, record) => {
+      await record();
       acted++;
       await gate;
       return { id: req.id, code: '2.04' };
@@ -120,13 +121,20 @@ describe('request intake', () => {
     expect(log.has('r')).toBe(false);
   });
 
-  it('the id is durable before the handler runs', async () => {
+  it('the id is durable once record() resolves; a handler that does not act records nothing (no save)', async () => {
     const store = new MemoryStore();
-    const { i } = intake(async (req) => {
-      expect(JSON.stringify(store.value)).toContain(req.id);
+    const { i, log } = intake(async (req, record) => {
+      if (req.path === '/3/0/15') {
+        await record();
+        expect(JSON.stringify(store.value)).toContain(req.id);
+      }
       return { id: req.id, code: '2.04' };
     }, { store });
     await i.submit(write('durable'));
+    await i.submit(write('refused', '/5/0/3'));
+    expect(log.has('durable')).toBe(true);
+    expect(log.has('refused')).toBe(false);
+    expect(store.saved).toHaveLength(1);
   });
 
   it('a store that cannot save does not make the device unmanageable: the request is still acted on', async () => {
@@ -135,7 +143,7 @@ describe('request intake', () => {
       throw new Error('EROFS: read-only file system');
     };
     let acted = 0;
-    const { i, responses, logger } = intake(async (req) => (acted++, { id: req.id, code: '2.04' }), { store });
+    const { i, responses, logger } = intake(async (req, record) => (await record(), acted++, { id: req.id, code: '2.04' }), { store });
     await i.submit(write('a'));
     await i.submit(write('a'));
     expect(acted).toBe(1);
@@ -156,7 +164,8 @@ describe('request intake', () => {
   });
 
   it('a handler that throws answers 5.00 and the id stays recorded', async () => {
-    const { i, responses, log } = intake(async () => {
+    const { i, responses, log } = intake(async (_req, record) => {
+      await record();
       throw new Error('boom');
     });
     await i.submit(write('x'));
