@@ -94,9 +94,12 @@ export async function startEmbeddedBroker(host: string, port: number, auth?: Emb
     s.once('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new Error(e.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use (another broker?); use --mqtt-listen HOST:PORT or --broker URL` : e.message)),
-    );
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      // the broker's own timers would keep a hub that could not start alive for ever
+      aedes.close(() =>
+        reject(new Error(e.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use (another broker?); use --mqtt-listen HOST:PORT or --broker URL` : e.message)),
+      );
+    });
     server.listen(port, host, () => resolve());
   });
   const actual = (server.address() as net.AddressInfo).port;

@@ -57,7 +57,7 @@ const KINDS = [
 ];
 let scratch: string | undefined;
 
-describe.each(KINDS)('device identity on $name', ({ name, start }) => {
+for (const { name, start } of KINDS) describe(`device identity on ${name}`, () => {
   let b: FotaBroker;
   let hub: HubLink;
   let devB: MqttClient;
@@ -155,7 +155,8 @@ describe.each(KINDS)('device identity on $name', ({ name, start }) => {
     expect(await hub.request('dev-b', { op: 'read', path: '/3/0/3' }, 3000)).toMatchObject({ code: '2.05' });
   });
 
-  it.runIf(name.startsWith('Mosquitto'))('a device account named like the hub gets no hub rights, and device accounts cannot log in as the hub', async () => {
+  // Mosquitto only: it has a hub listener apart from the devices' one; on the embedded broker the hub account is the hub
+  if (name.startsWith('Mosquitto')) it('a device account named like the hub gets no hub rights, and device accounts cannot log in as the hub', async () => {
     // written by hand (fota broker add-device refuses the name): the devices' listener has no hub ACL at all
     const file = join(b.dir, 'devices.passwd');
     await writeFile(file, withUser(await readFile(file, 'utf8'), 'fota-hub', hashPassword('x')), { mode: 0o644 });

@@ -227,7 +227,7 @@ describe('install.sh refuses a board that cannot run the agent, says why and wha
     writeFileSync(bad, JSON.stringify({ deviceId: 'pi-1', platform: { name: 'uboot', options: { slots: { A: '/dev/mmcblk0p2', B: '/dev/mmcblk0p2' } } }, trustedKeys: ['/etc/fota/keys/release.pub'] }));
     const r = await install(['--config', bad, '--trusted-key', join(tmp, 'release.pub'), ...to(b)]);
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/step "configuration" failed on .*the --config file: platform\.options\.slots: A and B must be different devices/);
+    expect(r.out).toMatch(/step "configuration" failed on .*the --config file: platform\.options\.slots: .*A and B must be different devices/);
     await untouched(b);
   });
 });
