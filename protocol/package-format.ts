@@ -129,7 +129,8 @@ export function parseManifest(json: string): Manifest {
   noUnknown(p, PAYLOAD_FIELDS, 'payload.');
   const payloadName = text(p, 'name', ENTRY_NAME, 'payload.name', 'a plain file name: letters, digits and ._+- , at most 100');
   if (payloadName === MANIFEST_ENTRY || payloadName === SIGNATURE_ENTRY) throw new ManifestError('payload.name', `must not be "${payloadName}"`);
-  const compression = p.compression ?? 'none';
+  // absent means none; null is not a compression (`??` took it for absent)
+  const compression = p.compression === undefined ? 'none' : p.compression;
   if (!COMPRESSIONS.includes(compression as Compression)) throw new ManifestError('payload.compression', `must be one of ${COMPRESSIONS.join(', ')}`);
   const payload: PayloadDescription = {
     name: payloadName,

@@ -115,6 +115,8 @@ class Installer {
   #fed = 0;
   /** the pieces of the header-region block being fed (pieces never cross a block boundary there) */
   #block: Buffer[] = [];
+  /** the current entry's padding (after its data, up to the block boundary): it must be zeros */
+  #padding = { from: 0, to: 0 };
   #payloadEnd: number | undefined;
   #channel: Channel | undefined;
   #consumer: Promise<PackageInfo> | undefined;
@@ -138,6 +140,8 @@ class Installer {
     // the parser emits an entry while it is fed the last piece of its header block: that block is #block
     const problem = ustarHeaderProblem(Buffer.concat(this.#block));
     if (problem !== undefined) throw unsupported(`entry ${JSON.stringify(entry.path.slice(0, 120))} has ${problem}`);
+    // the header was just fed: the entry's data starts here
+    this.#padding = { from: this.#fed + entry.size, to: this.#fed + blockRound(entry.size) };
     const extended = entry.extended != null || entry.globalExtended != null;
     const role = classifyEntry(this.#roles, { name: entry.path, type: entry.type, size: entry.size, extended }, this.#manifest);
     this.#roles.push(role);
@@ -181,6 +185,15 @@ class Installer {
     return this.s.track(() => sink.finish());
   }
 
+  /** tar readers skip an entry's padding: anything but zeros there is data hidden from them (as after the payload) */
+  #checkPadding(piece: Buffer): void {
+    const at = this.#fed;
+    const { from, to } = this.#padding;
+    for (let i = Math.max(from, at); i < Math.min(to, at + piece.length); i++) {
+      if (piece[i - at] !== 0) throw unsupported(`byte ${i}, in the padding after an entry's data, is not zero; a fota package hides nothing in tar padding`);
+    }
+  }
+
   async run(source: AsyncIterable<Uint8Array>): Promise<PackageInfo> {
     const trailer = new Trailer();
     // bytes held back from the parser until more arrive (see below); never more than a tar block
@@ -215,6 +228,7 @@ class Installer {
           if (this.#fed % TAR_BLOCK === 0) this.#block = [];
           this.#block.push(piece);
         }
+        this.#checkPadding(piece);
         this.#fed += piece.length;
         if (this.#payloadEnd === undefined && this.#fed > HEADER_REGION_MAX) throw unsupported(`no payload entry within the first ${HEADER_REGION_MAX} bytes`);
         this.#parser.write(piece);
