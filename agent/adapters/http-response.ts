@@ -82,7 +82,9 @@ export interface Asked {
   total: number | undefined;
   /**
    * the request only checks that a body of unknown length really ended at `position` (a close-delimited body cut by
-   * the network looks exactly like its end): a 200 means the server cannot say (no Range), so the end stands
+   * the network looks exactly like its end): a 206 brings the rest; a 200 with the same strong ETag is the whole
+   * resource again (its first `position` bytes are skipped, so what follows is the rest); any other 200 cannot say,
+   * and the end stands
    */
   endProbe?: boolean;
 }
@@ -117,7 +119,6 @@ export function acceptResponse(res: { statusCode?: number | undefined; headers: 
     if (size === undefined || Number(size) === asked.position) return end();
     throw new Retryable('server-error', `${where} answered 416 (range not satisfiable) to a request from byte ${asked.position} but says the package has ${size} bytes; the server contradicts itself`);
   }
-  if (status === 200 && asked.endProbe) return end();
   if (status !== 200 && status !== 206) throw statusError(status, where);
   const encoding = res.headers['content-encoding']?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {
@@ -150,6 +151,7 @@ export function acceptResponse(res: { statusCode?: number | undefined; headers: 
       position = 0; // the server sent the whole resource: the caller starts over
     } else if (asked.position > 0) {
       const strong = asked.validator?.startsWith('"') === true && got === asked.validator && total === asked.total;
+      if (!strong && asked.endProbe) return end();
       if (!strong) throw changed(got === asked.validator ? 'the server ignored Range and gave no strong ETag to prove it is the same' : `validator ${asked.validator ?? 'none'} became ${got ?? 'none'}`);
       skip = asked.position; // same version, Range ignored: drop the bytes already delivered
     }

@@ -147,6 +147,8 @@ class Session {
   private skip = 0;
   /** the next request only confirms that a body of unknown length ended (Asked.endProbe) */
   private probing = false;
+  /** the current body re-reads the whole resource after a probe (a 200): where it ends, the resource ends */
+  private rereading = false;
   /** the resource ends at `position` */
   private ended = false;
   private closed = false;
@@ -340,6 +342,7 @@ class Session {
     this.probing = false;
     const ok = acceptResponse(res, where, first, asked);
     if (!ok) return false;
+    this.rereading = asked.endProbe && ok.skip > 0;
     this.position = ok.position;
     this.skip = ok.skip;
     this.ended = ok.ended === true;
@@ -380,7 +383,10 @@ class Session {
           }
           if (this.total !== undefined && this.position >= this.total) return;
           // a body of unknown length ended: ask for the next byte to tell its end from a cut (close-delimited bodies)
-          if (this.total === undefined) this.probing = true;
+          if (this.total === undefined) {
+            if (this.rereading) return;
+            this.probing = true;
+          }
           // a clean end before the total: the server sent a shorter range than asked (some CDNs cap ranges); one
           // that sends too little per response is a failure, or 1-byte ranges would keep the device busy for ever
           else if (!this.pace.progressed) failure = new Retryable('connection-lost', `${this.where} ended a response after ${this.pace.attemptBytes} bytes, at byte ${this.position} of ${this.total}`);

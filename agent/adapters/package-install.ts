@@ -120,6 +120,9 @@ class Installer {
   #payloadEnd: number | undefined;
   #channel: Channel | undefined;
   #consumer: Promise<PackageInfo> | undefined;
+  /** resolves once the whole package was read and what follows the payload checked (run() below) */
+  #readAll!: () => void;
+  readonly #complete = new Promise<void>((resolve) => (this.#readAll = resolve));
 
   constructor(private readonly s: Session<InstallOptions>) {
     this.#parser = new Parser({ strict: true, maxMetaEntrySize: 4096, zstd: false, brotli: false, onReadEntry: (e) => this.#guard(() => this.#onEntry(e)) });
@@ -182,6 +185,9 @@ class Installer {
     const point = { manifest: manifestBytes.toString('utf8'), signature: this.#signature?.toString('base64') ?? null, payloadOffset: offset };
     const sink = new PayloadSink(m, writer, this.s.opts, point, createHash('sha256'), 0);
     for await (const c of m.payload.compression === 'gzip' ? gunzip(channel) : channel) await this.s.track(() => sink.write(c));
+    // the slot is finished (synced, accepted) only for a whole, well-formed package: not when what follows the
+    // payload turns out to be hostile (data, an unending stream of zeros, no end-of-archive blocks)
+    await this.s.orFailure(this.#complete);
     return this.s.track(() => sink.finish());
   }
 
@@ -244,6 +250,7 @@ class Installer {
     if (this.#fed < this.#payloadEnd) throw mismatch(`the package is truncated: the payload entry ends ${this.#payloadEnd - this.#fed - (carry?.length ?? 0)} bytes early`);
     trailer.finish(END_OF_ARCHIVE_BYTES);
     this.#parser.end();
+    this.#readAll();
     return this.#consumer;
   }
 }
