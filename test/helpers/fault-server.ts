@@ -215,6 +215,14 @@ async function* chunks(body: FaultBody, start: number, end: number): AsyncGenera
   }
 }
 
+/** FIN after what was written; the socket goes once the client closed its side too (or after 5 s). */
+function endGently(socket: Socket | null): void {
+  if (!socket) return;
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), 5000);
+  socket.once('close', () => clearTimeout(timer));
+}
+
 /** Writes the body with backpressure, applying cut / stall / corrupt / throttle; stops when the client leaves. */
 async function sendBody(res: http.ServerResponse, source: AsyncIterable<Buffer>, offset: number, fault: Omit<Fault, 'on'>): Promise<void> {
   const closed = new Promise<void>((resolve) => res.once('close', resolve));
@@ -234,8 +242,10 @@ async function sendBody(res: http.ServerResponse, source: AsyncIterable<Buffer>,
     if (fault.cutAfter !== undefined && sent >= fault.cutAfter) {
       const socket = res.socket;
       res.flushHeaders();
-      // end() flushes what was written, then FIN: the client gets exactly `cutAfter` bytes, then a premature close
-      socket?.end(() => socket.destroy());
+      // end() flushes what was written, then FIN: the client gets exactly `cutAfter` bytes, then a premature close.
+      // Not destroy() at once: a slow client still had bytes in flight, and closing the socket under them made the
+      // kernel reset the connection, so the client lost up to a socket buffer of them (the cut was not exact).
+      endGently(socket);
       return 'cut';
     }
     if (fault.stallAfter !== undefined && !stalled && sent >= fault.stallAfter) {
@@ -266,8 +276,7 @@ async function sendBody(res: http.ServerResponse, source: AsyncIterable<Buffer>,
   }
   if (fault.lengthExtra) {
     // the body is shorter than announced: flush it and close, as a server whose Content-Length lies does
-    const socket = res.socket;
-    socket?.end(() => socket.destroy());
+    endGently(res.socket);
     return;
   }
   res.end();
