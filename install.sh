@@ -71,6 +71,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$host" ] || die_usage "which board? Give its HOST, e.g. ./install.sh pi@raspberrypi.local"
+command -v node >/dev/null || die_usage "install.sh needs Node.js on this machine (as the fota source tree does)"
 
 # every value that reaches the board's command line is checked here: nothing else gets there
 if [[ $host == *@* ]]; then
@@ -87,36 +88,20 @@ for k in "${keys[@]+"${keys[@]}"}"; do
   [[ $(basename "$k") =~ ^[A-Za-z0-9._-]+\.pub$ ]] || die_usage "--trusted-key $k: the file name must end in .pub and use only letters, digits, . _ -"
 done
 
-# the platform decides the board tools to check: the environment tools the configuration names (uboot: none with
-# env "native"; grub: grub-editenv), and its reboot command
-conf_platform='' conf_tools=''
+# the platform decides the board tools to check (scripts/board-tools.mjs): the configuration's, else --platform's
+conf_platform=''
 if [ -n "$config" ]; then
   [ -r "$config" ] || die_usage "--config $config: no such readable file"
   command -v node >/dev/null || die_usage "reading --config needs Node.js on this machine"
-  read -r conf_platform conf_tools < <(node -e '
-    let c; try { c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); } catch (e) { console.error(e.message); process.exit(1); }
-    const p = (c && c.platform) || {}, o = p.options || {};
-    const name = p.name || "uboot";
-    const tools = name === "grub" ? [o.grubEditenv || "grub-editenv"] : name !== "uboot" || o.env === "native" ? [] : [o.fwPrintenv || "fw_printenv", o.fwSetenv || "fw_setenv"];
-    if (Array.isArray(o.rebootCommand) && typeof o.rebootCommand[0] === "string") tools.push(o.rebootCommand[0]);
-    console.log(String(p.name || "-"), tools.join(",") || "-");' "$config") ||
-    die_usage "--config $config is not valid JSON"
-  [ "$conf_platform" != - ] || conf_platform=''
-  if [ -n "$platform" ] && [ -n "$conf_platform" ] && [ "$platform" != "$conf_platform" ]; then
+  read -r conf_platform tools < <(node "$HERE/scripts/board-tools.mjs" "$config") || die_usage "--config $config is not valid JSON"
+  if [ -n "$platform" ] && [ "$platform" != "$conf_platform" ]; then
     die_usage "--platform $platform differs from platform.name \"$conf_platform\" in $config"
   fi
 fi
 platform=${platform:-${conf_platform:-uboot}}
 [[ $platform =~ ^[a-z0-9][a-z0-9-]*$ ]] || die_usage "--platform \"$platform\" is not a platform name"
-if [ -n "$config" ]; then tools=$conf_tools
-else
-  case "$platform" in
-    uboot) tools=fw_printenv,fw_setenv ;;
-    grub) tools=grub-editenv ;;
-    *) tools=- ;;
-  esac
-fi
-[[ $tools =~ ^[A-Za-z0-9_./+,-]+$ ]] || die_usage "the tools named in $config (fwPrintenv, fwSetenv, rebootCommand) must be plain paths"
+[ -n "$config" ] || read -r _ tools < <(node "$HERE/scripts/board-tools.mjs" --platform "$platform")
+[[ $tools =~ ^[A-Za-z0-9_./+,-]+$ ]] || die_usage "the tools named in $config (fwPrintenv, fwSetenv, grubEditenv, rebootCommand, …) must be plain paths"
 
 if [ "$uninstall" = 0 ]; then
   for f in fota-agent.mjs fota-agent.service manifest.json; do

@@ -70,6 +70,7 @@ tool_hint() {
   case "$1" in
     *fw_printenv* | *fw_setenv*) echo "sudo apt-get install libubootenv-tool (and an /etc/fw_env.config for this board: docs/platforms.md)" ;;
     *grub-editenv* | *grub2-editenv*) echo "sudo apt-get install grub-common" ;;
+    mdir | mtype | mcopy | mmove) echo "sudo apt-get install mtools" ;;
     *) echo "install $1" ;;
   esac
 }
