@@ -78,7 +78,12 @@ function guard(auth: EmbeddedBrokerAuth, internal: { username: string; password:
  * Starts aedes on host:port (port 0 = any free port). Throws before listening when `host` is not a loopback address
  * and no `auth` is given, or when the ACL cannot be parsed; rejects when the port is taken, saying so.
  */
-export async function startEmbeddedBroker(host: string, port: number, auth?: EmbeddedBrokerAuth): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker(
+  host: string,
+  port: number,
+  auth?: EmbeddedBrokerAuth,
+  log?: (msg: string, fields?: Record<string, unknown>) => void,
+): Promise<EmbeddedBroker> {
   if (!auth && !isLoopback(host)) {
     throw new Error(
       `refusing to run the embedded MQTT broker on ${host} without credentials: any host that reaches it could pose as a device or as the hub. ` +
@@ -94,14 +99,19 @@ export async function startEmbeddedBroker(host: string, port: number, auth?: Emb
     s.once('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => {
+    const fail = (e: NodeJS.ErrnoException) =>
       // the broker's own timers would keep a hub that could not start alive for ever
       aedes.close(() =>
         reject(new Error(e.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use (another broker?); use --mqtt-listen HOST:PORT or --broker URL` : e.message)),
       );
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      resolve();
     });
-    server.listen(port, host, () => resolve());
   });
+  // an error once listening (EMFILE on accept…) must be heard: an 'error' event nobody listens to ends the process
+  server.on('error', (e) => log?.('embedded broker: server error', { error: e.message }));
   const actual = (server.address() as net.AddressInfo).port;
   return {
     url: `mqtt://${host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host}:${actual}`,

@@ -62,7 +62,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     if (opts.link) linkOpts = { ...opts.link, fleet: true };
     else {
       const at = opts.mqttListen ?? { host: '127.0.0.1', port: 1883 };
-      broker = await startEmbeddedBroker(at.host, at.port, opts.mqttAuth);
+      broker = await startEmbeddedBroker(at.host, at.port, opts.mqttAuth, log);
       cleanups.push(() => broker!.close());
       log('embedded MQTT broker listening', { url: broker.url, authentication: opts.mqttAuth ? 'password file and ACL' : 'none (loopback only)' });
       linkOpts = { url: broker.url, prefix: opts.prefix, fleet: true, ...broker.hubCredentials };

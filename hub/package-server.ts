@@ -80,6 +80,12 @@ export async function startPackageServer(opts: PackageServerOptions): Promise<Pa
     opts.log?.(`${res.statusCode} ${path}${chosen !== path ? ` (sent ${basename(chosen)})` : ''}${start > 0 ? ` from byte ${start}` : ''}`);
     if (req.method === 'HEAD') return void res.end();
     const stream = createReadStream(file, { start, end, highWaterMark: 256 * 1024 });
+    // pipe() does not forward a read error (the file removed or unreadable mid-send): without a listener it would
+    // be thrown and end the process; cut the response instead, so the client sees a short body and resumes
+    stream.once('error', (e) => {
+      warn(`read error on ${path}: ${e.message}`);
+      res.destroy();
+    });
     stream.pipe(res);
     res.once('close', () => stream.destroy());
   }
@@ -89,8 +95,13 @@ export async function startPackageServer(opts: PackageServerOptions): Promise<Pa
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
-    server.listen(opts.port, opts.host, () => ok());
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', fail);
+      ok();
+    });
   });
+  // an error once listening (EMFILE on accept…) must be heard: an 'error' event nobody listens to ends the process
+  server.on('error', (e) => warn(`server error: ${e.message}`));
   const port = (server.address() as import('node:net').AddressInfo).port;
   const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -1,7 +1,7 @@
 // Device identity on the broker, tried as an attacker holding one device's credentials: on a real Mosquitto running
-// the shipped configuration (deploy/mosquitto/), and on the embedded broker with the same users and ACL. A device
-// cannot read or write another device's topics, cannot pose as the hub, cannot take another device's session, and
-// nobody gets in without a password.
+// the shipped configuration (deploy/mosquitto/) with passwords and with its client-certificate variant, and on the
+// embedded broker with the same users and ACL. A device cannot read or write another device's topics, cannot pose as
+// the hub, cannot take another device's session, and nobody gets in without credentials of its own.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ const reg = (ep: string, regId: string) => encode({ op: 'register', ep, lwm2m: '
 const quiet = () => new Promise((r) => setTimeout(r, 400));
 
 /** Connects a plain MQTT client; resolves once connected, rejects with the broker's refusal. */
-function client(url: string, opts: IClientOptions & { ca?: string }): Promise<MqttClient> {
+function client(url: string, opts: IClientOptions): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, clean: true, rejectUnauthorized: true, ...opts });
     c.once('connect', () => resolve(c));
@@ -53,6 +53,7 @@ function published(c: MqttClient, topic: string, payload: string, retain = false
 
 const KINDS = [
   { name: 'Mosquitto with deploy/mosquitto/', start: () => startShippedMosquitto(DEVICES) },
+  { name: 'Mosquitto with deploy/mosquitto/ and client certificates', start: () => startShippedMosquitto(DEVICES, { certificates: true }) },
   { name: 'the embedded broker with --mqtt-passwd', start: async () => startEmbeddedFotaBroker(DEVICES, (scratch = await mkdtemp(join(tmpdir(), 'fota-acl-')))) },
 ];
 let scratch: string | undefined;
@@ -63,8 +64,8 @@ for (const { name, start } of KINDS) describe(`device identity on ${name}`, () =
   let devB: MqttClient;
   const seen: string[] = [];
   const clients: MqttClient[] = [];
-  const device = async (user: string, password: string, clientId: string) => {
-    const c = await client(b.deviceUrl, { username: user, password, clientId, ...(b.ca ? { ca: b.ca } : {}) });
+  const device = async (user: string, clientId: string) => {
+    const c = await client(b.deviceUrl, { ...b.login(user), clientId });
     clients.push(c);
     return c;
   };
@@ -74,7 +75,7 @@ for (const { name, start } of KINDS) describe(`device identity on ${name}`, () =
     b = await start();
     hub = await HubLink.connect({ url: b.hubUrl, prefix: 'lwm2m', fleet: true, username: 'fota-hub', password: b.secrets['fota-hub'] as string });
     hub.on({ registration: (ep) => seen.push(`registration ${ep}`), presence: (ep) => seen.push(`presence ${ep}`), notification: (ep) => seen.push(`notification ${ep}`) });
-    devB = await device('dev-b', b.secrets['dev-b'] as string, 'fota-agent-dev-b');
+    devB = await device('dev-b', 'fota-agent-dev-b');
     await subscribed(devB, [B.request]);
     // dev-b answers every request, as an agent would
     devB.on('message', (_t, p) => void published(devB, B.response, encode({ id: (JSON.parse(p.toString()) as { id: string }).id, code: '2.05', value: '1.0.0' })));
@@ -88,14 +89,13 @@ for (const { name, start } of KINDS) describe(`device identity on ${name}`, () =
     scratch = undefined;
   });
 
-  it('refuses clients without credentials or with a wrong password', async () => {
-    await expect(client(b.deviceUrl, { clientId: 'anon', ...(b.ca ? { ca: b.ca } : {}) })).rejects.toThrow(/Not authorized|Bad username or password|closed/i);
-    await expect(client(b.deviceUrl, { clientId: 'x', username: 'dev-a', password: 'guess', ...(b.ca ? { ca: b.ca } : {}) })).rejects.toThrow(/Not authorized|Bad username or password|closed/i);
+  it('refuses clients without credentials or with wrong ones (a wrong password, a certificate from another CA)', async () => {
+    for (const bad of b.badLogins) await expect(client(b.deviceUrl, { ...bad, clientId: 'intruder' })).rejects.toThrow(/Not authorized|Bad username or password|closed|certificate|alert|socket|ECONNRESET/i);
     await expect(client(b.hubUrl, { clientId: 'anon-hub' })).rejects.toThrow(/Not authorized|Bad username or password|closed/i);
   });
 
   it('lets a device register itself, and the hub ask it and hear its answer', async () => {
-    const a = await device('dev-a', b.secrets['dev-a'] as string, 'fota-agent-dev-a');
+    const a = await device('dev-a', 'fota-agent-dev-a');
     await published(a, A.registration, reg('dev-a', 'r1'), true);
     await published(a, A.presence, encode({ online: true }), true);
     await quiet();
@@ -115,7 +115,7 @@ for (const { name, start } of KINDS) describe(`device identity on ${name}`, () =
     ] as const;
     for (const [topic, payload] of forged) {
       // a fresh connection each time: the embedded broker drops a client whose publish it refuses
-      const a = await device('dev-a', b.secrets['dev-a'] as string, `attacker-${topic.length}`);
+      const a = await device('dev-a', `attacker-${topic.length}`);
       await published(a, topic, payload, true);
       a.end(true);
     }
@@ -131,7 +131,7 @@ for (const { name, start } of KINDS) describe(`device identity on ${name}`, () =
   });
 
   it("a device cannot read another device's requests, nor pose as the hub", async () => {
-    const a = await device('dev-a', b.secrets['dev-a'] as string, 'snoop');
+    const a = await device('dev-a', 'snoop');
     const snooped = received(a);
     await subscribed(a, ['lwm2m/#', B.request, 'lwm2m/dm/+/res']);
     const toB = received(devB);
@@ -147,7 +147,7 @@ for (const { name, start } of KINDS) describe(`device identity on ${name}`, () =
     let dropped = false;
     devB.once('close', () => (dropped = true));
     for (const clientId of ['fota-agent-dev-b', 'dev-b']) {
-      const a = await device('dev-a', b.secrets['dev-a'] as string, clientId).catch(() => undefined);
+      const a = await device('dev-a', clientId).catch(() => undefined);
       a?.end(true);
     }
     await quiet();
@@ -155,14 +155,15 @@ for (const { name, start } of KINDS) describe(`device identity on ${name}`, () =
     expect(await hub.request('dev-b', { op: 'read', path: '/3/0/3' }, 3000)).toMatchObject({ code: '2.05' });
   });
 
-  // Mosquitto only: it has a hub listener apart from the devices' one; on the embedded broker the hub account is the hub
-  if (name.startsWith('Mosquitto')) it('a device account named like the hub gets no hub rights, and device accounts cannot log in as the hub', async () => {
+  // Mosquitto with passwords only: it has a hub listener apart from the devices' one; on the embedded broker the hub account is the hub
+  if (name === 'Mosquitto with deploy/mosquitto/') it('a device account named like the hub gets no hub rights, and device accounts cannot log in as the hub', async () => {
     // written by hand (fota broker add-device refuses the name): the devices' listener has no hub ACL at all
     const file = join(b.dir, 'devices.passwd');
     await writeFile(file, withUser(await readFile(file, 'utf8'), 'fota-hub', hashPassword('x')), { mode: 0o644 });
     await b.mosquitto!.pause(); // a restart reads the password file again
     await b.mosquitto!.resume();
-    const fake = await device('fota-hub', 'x', 'fake-hub');
+    const fake = await client(b.deviceUrl, { ca: b.ca as string, username: 'fota-hub', password: 'x', clientId: 'fake-hub' });
+    clients.push(fake);
     const got = received(fake);
     await subscribed(fake, ['lwm2m/#']);
     await hub.request('dev-b', { op: 'read', path: '/3/0/3' }, 5000).catch(() => undefined);
