@@ -58,9 +58,10 @@ export function reclaimEvery(bytes: number, majorEveryBytes = MAJOR_EVERY_BYTES)
 }
 
 /**
- * A full GC now (e.g. at the end of a download): frees the chunk wrappers that were promoted to the old generation
- * while the stream waited for a write. It returns V8's garbage, not glibc's: the resident set stays a few MiB above
- * the idle footprint after a download either way (docs/benchmarks.md, third run). No-op without a gc.
+ * A full GC now (e.g. at the end of a download): frees what the download promoted to the old generation (chunk
+ * wrappers that waited for a write, the slot writer's 640 KiB of staging buffers), whose memory lives outside V8's
+ * heap, so V8's own heuristics collect it only after tens of MiB piled up: without it, each 16 MiB download left
+ * ~0.7 MiB more resident (docs/reliability.md, the long run). No-op without a gc.
  */
 export function reclaimNow(): void {
   const gc = gcFunction();
@@ -72,7 +73,12 @@ const MAJOR_EVERY_BYTES = 64 << 20;
 
 function collect(gc: GcFunction, type: 'major' | 'minor'): void {
   try {
-    gc({ type });
+    // A full GC is gc() with no argument: V8 11.3 (Node 20) reads only `type: 'minor'` and `execution: 'async'`
+    // from an options object and takes any other object as the legacy truthy argument, a minor GC
+    // (src/extensions/gc-extension.cc, Parse): `gc({ type: 'major' })` ran a Scavenge (node --trace-gc), so
+    // buffers promoted during a download were never freed by it (issue 10 #9). No argument is a full GC in every V8.
+    if (type === 'major') gc();
+    else gc({ type: 'minor' });
   } catch {
     // a runtime whose gc() rejects the options: not worth failing a download over
   }
