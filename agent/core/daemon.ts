@@ -18,12 +18,12 @@ import { stateKey, transition, type Effect, type FirmwareEvent, type FirmwareSta
 import { Model } from './model.js';
 import { deviceObject } from './objects/device-object.js';
 import { firmwareObject } from './objects/firmware-object.js';
-import type { Action } from './objects/lw-object.js';
 import { Observations } from './observations.js';
-import type { BootStatus, Clock, ConfigPort, ConfigTrial, DeviceInfoSource, Downloader, HealthProbe, Logger, PlatformAdapter, Store, Transport } from './ports.js';
+import type { BootStatus, Clock, ConfigPort, DeviceInfoSource, Downloader, HealthProbe, Logger, PlatformAdapter, Store, Transport } from './ports.js';
 import { configObject } from './objects/config-object.js';
 import { initialDocument, restoreDocument, type AgentDocument } from './state-document.js';
 import { otherSlot } from './ports.js';
+import { act, changesSomething, confirmOrRevert, type ActionHost } from './request-actions.js';
 import { RequestAdmission } from './request-admission.js';
 import { RequestIntake } from './request-intake.js';
 import { RequestLog } from './request-log.js';
@@ -87,6 +87,8 @@ export class Daemon {
   private readonly taskEnv: TaskEnv;
   private readonly requestLog: RequestLog;
   private readonly intake: RequestIntake;
+  /** what the request side (request-actions.ts) may do to the daemon */
+  private readonly actions: ActionHost;
   private readonly watchers = new Set<(state: FirmwareState) => void>();
   private readonly saver: StateSaver;
 
@@ -103,6 +105,21 @@ export class Daemon {
       respond: (res) => deps.transport.respond(res),
       handle: (req, record) => this.handle(req, record),
     });
+    this.actions = {
+      firmware: () => this.doc.firmware,
+      settings: () => this.doc.settings,
+      config: deps.config,
+      logger: deps.logger,
+      dispatch: (e) => this.dispatch(e),
+      updateSettings: (patch) => this.update((doc) => ({ ...doc, settings: { ...doc.settings, ...patch } })),
+      // answer first, then reboot once the answer is out
+      rebootSoon: (reason) => this.track(deps.clock.sleep(100).then(() => this.reboot(reason))),
+      restartSoon: (reason) => this.track(deps.clock.sleep(200).then(() => this.restartAgent(reason))),
+      restart: (reason) => this.restartAgent(reason),
+      report: () => this.report(),
+      waitConnected: (ms) => this.waitConnected(ms),
+      stopping: () => this.lifecycle.signal.aborted,
+    };
     this.model = new Model([
       deviceObject({
         snapshot: () => deps.device.snapshot(),
@@ -149,7 +166,7 @@ export class Daemon {
     if (this.saver.attempts === tried) await this.update((doc) => doc).catch(() => undefined);
     this.track(this.registrationUpdates());
     const trial = deps.config?.trial();
-    if (trial) this.track(this.confirmOrRevert(trial));
+    if (trial) this.track(confirmOrRevert(this.actions, trial));
   }
 
   /** Stops tasks (a download keeps its checkpoint and resumes on the next start) and disconnects. */
@@ -303,28 +320,6 @@ export class Daemon {
   }
 
   /**
-   * Confirm or revert (as a network manager does): this run tries a configuration change; it is kept once the agent
-   * has connected with it, otherwise the agent goes back to the last configuration that connected and restarts.
-   */
-  private async confirmOrRevert(trial: ConfigTrial): Promise<void> {
-    const { config, logger } = this.deps;
-    if (!config) return;
-    const connected = await this.waitConnected(trial.timeoutMs);
-    // stopping during the trial: the next start reverts it (a change is started at most once)
-    if (this.lifecycle.signal.aborted) return;
-    if (connected) {
-      await config.confirm();
-      logger.info('configuration change kept: connected with it', { revision: trial.revision, keys: trial.keys });
-      this.report();
-      return;
-    }
-    const reason = `the agent did not connect to the broker within ${Math.round(trial.timeoutMs / 1000)} s with it`;
-    await config.revert(reason);
-    logger.error('configuration change reverted', { revision: trial.revision, keys: trial.keys, reason });
-    await this.restartAgent(`configuration revision ${trial.revision} reverted: ${reason}`);
-  }
-
-  /**
    * A factory reset's last step: configuration and settings back to the shipped defaults (both idempotent: a power
    * cut here runs the step again), then Idle + 0 and a fresh start.
    */
@@ -468,61 +463,9 @@ export class Daemon {
         return n > 0 ? withReason(this.model.read(path)) : { id: req.id, code: '4.04', reason: 'no such observation' };
       }
       case 'write':
-        return this.act(req.id, this.model.write(path, req.value), record);
+        return act(this.actions, req.id, this.model.write(path, req.value), record);
       case 'execute':
-        return this.act(req.id, this.model.execute(path, req.args), record);
+        return act(this.actions, req.id, this.model.execute(path, req.args), record);
     }
   }
-
-  /** Carries out an action; `record()` (the request id, request-log.ts) comes right before the first side effect. */
-  private async act(id: string, action: Action, record: () => Promise<void>): Promise<Response> {
-    switch (action.kind) {
-      case 'respond':
-        return action.reason === undefined ? { id, code: action.code } : { id, code: action.code, reason: action.reason };
-      case 'firmware': {
-        // a request the machine refuses or that changes nothing is not recorded (no save for a flood of them)
-        if (changesSomething(this.doc.firmware, transition(this.doc.firmware, action.event))) await record();
-        const out = await this.dispatch(action.event);
-        if (!out.rejected) return { id, code: '2.04' };
-        return { id, code: out.rejected.code === 'ignored' ? '4.05' : out.rejected.code, reason: out.rejected.reason };
-      }
-      case 'reboot':
-        await record();
-        // answer first, then reboot once the answer is out
-        this.track(this.deps.clock.sleep(100).then(() => this.reboot('requested by the hub (Object 3 Reboot)')));
-        return { id, code: '2.04' };
-      case 'settings':
-        // the same value again: nothing to save or report
-        if (Object.entries(action.patch).every(([k, v]) => this.doc.settings[k as keyof typeof action.patch] === v)) return { id, code: '2.04' };
-        await record();
-        try {
-          await this.update((doc) => ({ ...doc, settings: { ...doc.settings, ...action.patch } }));
-        } catch (e) {
-          return { id, code: '5.00', reason: (e as Error).message };
-        }
-        return { id, code: '2.04' };
-      case 'config': {
-        const config = this.deps.config;
-        if (!config) return { id, code: '4.04', reason: 'this agent has no remote configuration' };
-        if (this.doc.firmware.phase === 'updating') return { id, code: '4.05', reason: 'an update is being installed; change the configuration when it is done' };
-        const problem = config.check(action.patch);
-        if (problem !== undefined) return { id, code: '4.00', reason: `configuration refused, nothing changed: ${problem}` };
-        await record();
-        // validated again and saved in the configuration's own queue: two writes at once both land, each answer true
-        const r = await config.apply(action.patch);
-        if (r.refused !== undefined) return { id, code: '4.00', reason: `configuration refused, nothing changed: ${r.refused}` };
-        // the same values again: nothing saved, no restart
-        if (!r.changed) return { id, code: '2.04' };
-        this.report();
-        // the new configuration takes effect as a whole when the agent starts again (a download resumes), on trial
-        this.track(this.deps.clock.sleep(200).then(() => this.restartAgent(`configuration changed: ${Object.keys(action.patch).join(', ')}`)));
-        return { id, code: '2.04' };
-      }
-    }
-  }
-}
-
-/** An outcome that is accepted and changes the state or starts an effect (else there is nothing to save or record). */
-function changesSomething(prev: FirmwareState, out: Outcome): boolean {
-  return !out.rejected && (out.effects.length > 0 || JSON.stringify(out.state) !== JSON.stringify(prev));
 }
