@@ -3,8 +3,15 @@
 // are checked the same way by test/helpers/hub-process.ts.
 import { afterEach } from 'vitest';
 
-const seen: unknown[] = [];
-process.on('unhandledRejection', (reason) => seen.push(reason));
+// one listener per process: a single-fork project runs every file's setup in the same process (11 files gave
+// Node's MaxListenersExceededWarning), so the list lives on the process, not in this module
+const KEY = Symbol.for('fota.test.unhandledRejections');
+const holder = globalThis as unknown as Record<symbol, unknown[] | undefined>;
+const seen: unknown[] = holder[KEY] ?? (holder[KEY] = []);
+if (process.listeners('unhandledRejection').every((l) => (l as { fotaTest?: boolean }).fotaTest !== true)) {
+  const listener = Object.assign((reason: unknown) => void seen.push(reason), { fotaTest: true });
+  process.on('unhandledRejection', listener);
+}
 
 afterEach(async () => {
   // rejections are reported after a turn of the event loop: let those of the test's last moments arrive
