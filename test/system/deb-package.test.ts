@@ -50,7 +50,12 @@ const status = async (b: Board) => (await b.sh("dpkg-query -W -f='${db:Status-Ab
 
 describe('fota-agent_<version>_all.deb', () => {
   it('is clean for lintian and declares what a board needs', async () => {
-    const { stdout, stderr } = await run('lintian', ['--tag-display-limit', '0', deb]).catch((e: { stdout: string; stderr: string }) => e);
+    // lintian exits non-zero on tags; a lintian that cannot run at all (ENOENT) must fail the test, not pass it empty
+    const { stdout, stderr } = await run('lintian', ['--tag-display-limit', '0', deb]).catch((e: { code?: unknown; stdout?: string; stderr?: string }) => {
+      if (typeof e.code !== 'number') throw new Error(`lintian did not run (${String(e.code)}): .ci/run installs it`);
+      return { stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    });
+    expect(stdout + stderr).not.toMatch(/command not found/);
     expect((stdout + stderr).split('\n').filter((l) => /^[EW]: /.test(l))).toEqual([]);
     const field = async (f: string) => (await run('dpkg-deb', ['-f', deb, f])).stdout.trim();
     expect(await field('Architecture')).toBe('all');
