@@ -77,6 +77,22 @@ module.exports = {
       to: { path: '^(agent/(adapters|main|compose|config)|agent/core/(daemon|firmware-machine|model))' },
     },
     {
+      name: 'dashboard-ui-is-browser-code',
+      comment:
+        'the dashboard\'s browser code (bundled for the browser by scripts/build.mjs) imports only itself and the pure ' +
+        'wire constants (protocol/lwm2m.ts, protocol/topics.ts): no node:* module, no npm package, nothing of the hub',
+      severity: 'error',
+      from: { path: '^hub/dashboard/ui/' },
+      to: { pathNot: '^(hub/dashboard/ui/|protocol/(lwm2m|topics)\\.ts$)' },
+    },
+    {
+      name: 'nothing-imports-the-dashboard-ui',
+      comment: 'the hub serves the built bundle (dist/dashboard/); its server code never imports the browser code',
+      severity: 'error',
+      from: { pathNot: '^hub/dashboard/ui/' },
+      to: { path: '^hub/dashboard/ui/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

@@ -1,7 +1,9 @@
 // The hub service, composed: the broker link (or the embedded broker), the job store, the job runner and the
 // HTTP API. `fota hub` runs it in the foreground; the demo and the tests start it in-process.
 
-import { startHttpApi } from './api/http-api.js';
+import { buildVersion, startHttpApi } from './api/http-api.js';
+import { Dashboard } from './dashboard/dashboard.js';
+import { DeviceInventory } from './fleet/device-inventory.js';
 import { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerAuth } from './embedded-broker.js';
 import { HubLink, type HubLinkOptions } from './hub-link.js';
 import { lockHubDatabase } from './hub-lock.js';
@@ -23,6 +25,8 @@ export interface HubOptions {
   token?: string;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   requestTimeoutMs?: number;
+  /** shown by the dashboard and GET /v1/health (default: the build's version) */
+  version?: string;
 }
 
 export interface RunningHub {
@@ -72,6 +76,18 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     // no fixed client id: a unique one per run, so a second hub or a CLI never takes this one's session
     const link = await HubLink.connect({ ...linkOpts, log });
     cleanups.push(() => link.close());
+    // the web dashboard's view of the devices (observes /3 and /5 of each) and its live feed of job changes
+    let dashboard: Dashboard | undefined;
+    const inventory = new DeviceInventory(link, {
+      log,
+      onChange: (id) => dashboard?.deviceChanged(id),
+      ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+      ...(opts.maxDevices !== undefined ? { maxDevices: opts.maxDevices } : {}),
+    });
+    inventory.start();
+    cleanups.push(async () => inventory.stop());
+    dashboard = new Dashboard({ store, inventory, version: opts.version ?? buildVersion(), log, ...(opts.token ? { token: opts.token } : {}) });
+    cleanups.push(async () => dashboard?.close());
     const service = new JobService({
       store,
       link,
@@ -81,7 +97,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     });
     await service.start();
     cleanups.push(() => service.stop());
-    const api = await startHttpApi(service, { host: opts.listen.host, port: opts.listen.port, ...(opts.token ? { token: opts.token } : {}), log: (line) => log(line) });
+    const api = await startHttpApi(service, { host: opts.listen.host, port: opts.listen.port, ...(opts.token ? { token: opts.token } : {}), log: (line) => log(line), dashboard });
     cleanups.push(() => api.close());
     return { url: api.url, brokerUrl: linkOpts.url, service, close };
   } catch (e) {

@@ -24,3 +24,17 @@ const common = {
 const agent = await build({ ...common, minify: true, keepNames: true, metafile: true, entryPoints: { 'fota-agent': 'agent/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
 writeFileSync('dist/fota-agent.meta.json', JSON.stringify(agent.metafile));
 await build({ ...common, entryPoints: { fota: 'cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+// the hub's web dashboard: browser code and style, served by `fota hub` from dist/dashboard/ (hub/dashboard/assets.ts);
+// one module and one stylesheet, nothing fetched from elsewhere at run time
+await build({
+  // main.ts imports app.css: esbuild writes it beside app.js as app.css
+  entryPoints: { app: 'hub/dashboard/ui/main.ts' },
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: ['chrome109', 'firefox115', 'safari16'],
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  outdir: 'dist/dashboard',
+});

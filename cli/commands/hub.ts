@@ -29,8 +29,9 @@ export const hubCommand: Command = {
                 [--token-file FILE]
 
 Runs the hub in the foreground: schedules and follows device jobs, keeps their history in SQLite, and serves the
-HTTP API that \`fota job\` and JobClient use. A hub restarted mid-job picks its jobs up again. One hub per
-database: a second one on the same --db refuses to start and names the first.
+HTTP API that \`fota job\` and JobClient use, with a web dashboard at http://HOST:PORT/ui/ (same token;
+docs/dashboard.md). A hub restarted mid-job picks its jobs up again. One hub per database: a second one on the
+same --db refuses to start and names the first.
 
 Without --broker it starts an embedded MQTT broker (aedes) on --mqtt-listen (default 127.0.0.1:1883) for devices
 to connect to; with --broker it uses that broker. In production use Mosquitto with deploy/mosquitto/ (each device
@@ -121,7 +122,7 @@ Examples:
     } catch (e) {
       throw new CliError(`cannot start the hub: ${(e as Error).message}`, EXIT.failure);
     }
-    console.error(`fota hub: API ${hub.url}, devices connect to ${hub.brokerUrl}; Ctrl-C stops`);
+    console.error(`fota hub: API ${hub.url}, dashboard ${hub.url}/ui/, devices connect to ${hub.brokerUrl}; Ctrl-C stops`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

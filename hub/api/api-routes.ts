@@ -25,6 +25,8 @@ export interface ApiAnswer {
 interface RouteEnv {
   service: JobServiceApi;
   version: string;
+  /** GET /v1/inventory, when the hub keeps a device inventory (the dashboard's) */
+  inventory?: (query: URLSearchParams) => unknown;
 }
 type Handler = (req: ApiRequest, env: RouteEnv, id: string) => Promise<ApiAnswer> | ApiAnswer;
 interface Route {
@@ -88,6 +90,15 @@ const ROUTES: Route[] = [
     },
   },
   { segments: ['devices'], methods: { GET: (_r, env) => ({ status: 200, body: env.service.devices() }) } },
+  {
+    segments: ['inventory'],
+    methods: {
+      GET: (req, env) => {
+        if (!env.inventory) throw new ApiError(404, 'not-found', 'this hub keeps no device inventory; GET /v1/devices lists the devices');
+        return { status: 200, body: env.inventory(req.query) };
+      },
+    },
+  },
   {
     segments: ['jobs'],
     methods: {

@@ -3,11 +3,15 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { isIP, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { JobServiceApi } from '../jobs/job-service-api.js';
 import { ApiError, errorBody, toApiError } from './api-errors.js';
 import { dispatch, type ApiAnswer } from './api-routes.js';
+import type { BrowserFront } from './browser-front.js';
+import { hostIsLoopback, isLoopback } from './loopback.js';
 import { readJsonBody } from './request-body.js';
+
+export { isLoopback } from './loopback.js';
 
 export const DEFAULT_API_HOST = '127.0.0.1';
 export const DEFAULT_API_PORT = 8640;
@@ -23,6 +27,8 @@ export interface HttpApiOptions {
   log?: (line: string) => void;
   /** reported by GET /v1/health (default: the build's version) */
   version?: string;
+  /** the web dashboard: serves / and /ui/, lets its browser sessions use the API (CSRF-checked), GET /v1/events and /v1/inventory */
+  dashboard?: BrowserFront;
 }
 export interface HttpApi {
   /** "http://127.0.0.1:8640" (the real port when started with port 0) */
@@ -31,15 +37,8 @@ export interface HttpApi {
   close(): Promise<void>;
 }
 
-/** True for 127.0.0.0/8, ::1, ::ffff:127.x and "localhost". */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith('127.');
-}
-
-function buildVersion(): string {
+/** The version of this build (esbuild defines it in the bundles), "dev" when the sources run directly. */
+export function buildVersion(): string {
   // defined by esbuild in the bundles; absent when the sources run directly (tests)
   return typeof __FOTA_VERSION__ === 'string' ? __FOTA_VERSION__ : 'dev';
 }
@@ -50,13 +49,6 @@ const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
 function authorized(header: string | undefined, expected: Buffer): boolean {
   const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
   return timingSafeEqual(digest(m?.[1] ?? ''), expected) && m !== null;
-}
-
-/** The Host header names the hub by a loopback address (not a rebound DNS name). */
-function hostIsLoopback(hostHeader: string | undefined): boolean {
-  if (hostHeader === undefined) return true; // HTTP/1.0 clients; a browser always sends Host
-  const name = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : (hostHeader.split(':')[0] ?? '');
-  return isLoopback(name);
 }
 
 function send(res: ServerResponse, answer: ApiAnswer): void {
@@ -86,7 +78,7 @@ export async function startHttpApi(service: JobServiceApi, opts: HttpApiOptions)
     throw new Error(`refusing to serve the hub API on ${host} without a token: anyone who can reach it could update and reset devices. Set a token (FOTA_HUB_TOKEN) or listen on 127.0.0.1`);
   }
   const expected = token === undefined ? undefined : digest(token);
-  const env = { service, version: opts.version ?? buildVersion() };
+  const env = { service, version: opts.version ?? buildVersion(), ...(opts.dashboard ? { inventory: opts.dashboard.inventory.bind(opts.dashboard) } : {}) };
   const log = (line: string): void => {
     try {
       opts.log?.(line);
@@ -103,15 +95,24 @@ export async function startHttpApi(service: JobServiceApi, opts: HttpApiOptions)
     } catch {
       throw new ApiError(400, 'invalid-request', 'the request target is not a valid URL path');
     }
+    const front = opts.dashboard;
+    if (front?.owns(url.pathname)) return front.serve(req, res, url);
+    // a dashboard's session (cookie + CSRF token, checked by the dashboard) stands for the token; a bearer header wins
+    const viaSession = front !== undefined && req.headers.authorization === undefined && front.session(req);
     if (expected === undefined) {
-      // Without a token the loopback address is the only guard: keep browsers out, because any web page can
-      // make a browser post to 127.0.0.1 (CSRF) or rebind a DNS name to it.
+      // Without a token the loopback address is the only guard: keep browsers out (but the dashboard's own pages,
+      // which carry its CSRF token), because any web page can make a browser post to 127.0.0.1 (CSRF) or rebind a
+      // DNS name to it.
       const site = req.headers['sec-fetch-site'];
-      if (req.headers.origin !== undefined || (site !== undefined && site !== 'none')) throw new ApiError(403, 'forbidden', 'browser requests are refused by a hub without a token');
+      if (!viaSession && (req.headers.origin !== undefined || (site !== undefined && site !== 'none'))) throw new ApiError(403, 'forbidden', 'browser requests are refused by a hub without a token');
       if (!hostIsLoopback(req.headers.host)) throw new ApiError(403, 'forbidden', `Host ${JSON.stringify(req.headers.host)} is not a loopback name; use http://127.0.0.1:PORT`);
-    } else if (url.pathname !== '/v1/health' && !authorized(req.headers.authorization, expected)) {
+    } else if (!viaSession && url.pathname !== '/v1/health' && !authorized(req.headers.authorization, expected)) {
       log(`hub api: 401 ${method} ${url.pathname} from ${req.socket.remoteAddress ?? '?'}`);
       throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token: send Authorization: Bearer <token> (FOTA_HUB_TOKEN)', { 'WWW-Authenticate': 'Bearer realm="fota-hub"' });
+    }
+    if (front && url.pathname === '/v1/events' && (method === 'GET' || method === 'HEAD')) {
+      req.resume();
+      return front.events(req, res, url);
     }
     let bodyRead = false;
     const answer = await dispatch(

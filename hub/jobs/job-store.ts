@@ -59,6 +59,7 @@ function storeError(what: string, e: unknown, suffix: string): JobStoreError {
 /** Synchronous job persistence. Every method throws JobStoreError; reads never modify. */
 export class JobStore {
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly watchers = new Set<(job: JobRecord) => void>();
   private closed = false;
 
   private constructor(
@@ -106,6 +107,27 @@ export class JobStore {
       this.statements.set(sql, s);
     }
     return s;
+  }
+
+  /**
+   * Calls `fn` with the record after each create (the parent only, not its children) and each update, once written
+   * (inside a batch(): before it commits). For live views (the dashboard's events). A throwing `fn` is ignored.
+   * Returns the function that stops it.
+   */
+  watch(fn: (job: JobRecord) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  private changed(job: JobRecord): JobRecord {
+    for (const w of this.watchers) {
+      try {
+        w(job);
+      } catch {
+        // a watcher's bug must not fail a write that has happened
+      }
+    }
+    return job;
   }
 
   /** Runs `fn` in one transaction (nested calls join it). For runners updating many children at once. */
@@ -165,7 +187,7 @@ export class JobStore {
       insert.run(parent.JobId, '', '', parent.Type, message, t, params);
       for (const [id, device, p] of rows) insert.run(id, parent.JobId, device, parent.Type, '', t, p);
     });
-    return this.mustGet(parent.JobId);
+    return this.changed(this.mustGet(parent.JobId));
   }
 
   /** The job with this id, or undefined. */
@@ -220,7 +242,7 @@ export class JobStore {
    */
   update(jobId: string, patch: JobPatch): JobRecord {
     const p = checkPatch(patch);
-    return this.write(`update job ${jobId}`, () => {
+    const job = this.write(`update job ${jobId}`, () => {
       const row = this.stmt('SELECT status, start_time FROM jobs WHERE job_id = ?').get(jobId) as Pick<Row, 'status' | 'start_time'> | undefined;
       if (!row) throw new JobStoreError('not-found', `job ${jobId} does not exist`);
       const from = row.status as JobStatus;
@@ -245,6 +267,7 @@ export class JobStore {
       if (sets.length > 0) this.stmt(`UPDATE jobs SET ${sets.join(', ')} WHERE job_id = ?`).run(...params, jobId);
       return this.mustGet(jobId);
     });
+    return this.changed(job);
   }
 
   /**
