@@ -83,8 +83,11 @@ export interface FaultServer {
 
 const CHUNK = 64 * 1024;
 
-/** Starts the server. With `tls` (see test/helpers/tls.ts) it speaks HTTPS. */
-export async function startFaultServer(options: { body: FaultBody; tls?: { key: string; cert: string } }): Promise<FaultServer> {
+/**
+ * Starts the server. With `tls` (see test/helpers/tls.ts) it speaks HTTPS. `port`: a given one (a server started again
+ * after an outage: the same body gets the same ETag), else any free one.
+ */
+export async function startFaultServer(options: { body: FaultBody; tls?: { key: string; cert: string }; port?: number }): Promise<FaultServer> {
   let current = version(options.body, 1);
   let faults: Fault[] = [];
   const requests: RecordedRequest[] = [];
@@ -108,7 +111,7 @@ export async function startFaultServer(options: { body: FaultBody; tls?: { key: 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const origin = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let closing: Promise<void> | undefined;
