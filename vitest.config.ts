@@ -46,7 +46,9 @@ export default defineConfig({
       {
         test: {
           name: 'hil',
-          include: ['test/hil/**/*.test.ts'],
+          // FOTA_HIL_TARGET=ssh://… runs the real-board file instead of the virtual board's (no skipped tests)
+          include: process.env['FOTA_HIL_TARGET'] ? ['test/hil/real-board.test.ts'] : ['test/hil/**/*.test.ts'],
+          exclude: process.env['FOTA_HIL_TARGET'] ? [] : ['test/hil/real-board.test.ts'],
           environment: 'node',
           globalSetup: ['test/hil/global-setup.ts'],
           testTimeout: 600_000,

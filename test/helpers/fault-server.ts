@@ -87,7 +87,7 @@ const CHUNK = 64 * 1024;
  * Starts the server. With `tls` (see test/helpers/tls.ts) it speaks HTTPS. `port`: a given one (a server started again
  * after an outage: the same body gets the same ETag), else any free one.
  */
-export async function startFaultServer(options: { body: FaultBody; tls?: { key: string; cert: string }; port?: number }): Promise<FaultServer> {
+export async function startFaultServer(options: { body: FaultBody; tls?: { key: string; cert: string }; port?: number; /** default 127.0.0.1 (the hil suite's real-board mode binds the address a board reaches) */ host?: string }): Promise<FaultServer> {
   let current = version(options.body, 1);
   let faults: Fault[] = [];
   const requests: RecordedRequest[] = [];
@@ -111,9 +111,9 @@ export async function startFaultServer(options: { body: FaultBody; tls?: { key: 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
-  const origin = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const origin = `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
   let closing: Promise<void> | undefined;
 
   return {

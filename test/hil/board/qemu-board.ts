@@ -87,7 +87,10 @@ export class QemuBoard {
     const args = [
       '-machine', 'pc', '-m', String(this.opts.memMiB ?? 512), '-smp', '2',
       '-bios', image.uboot,
-      '-drive', `file=${this.disk.replaceAll(',', ',,')},format=raw,if=virtio`,
+      // cache=unsafe: the guest's flushes are not passed to the host disk. A power cut here is SIGKILL to QEMU,
+      // which keeps every write QEMU already made (the host's page cache survives it) and loses what the guest
+      // had not written yet, exactly as without; only a crash of the host itself would lose more
+      '-drive', `file=${this.disk.replaceAll(',', ',,')},format=raw,if=virtio,cache=unsafe`,
       '-nic', `user,model=virtio-net-pci,restrict=on,host=10.0.2.254,hostfwd=tcp:127.0.0.1:${sshPort}-:22${fwd}`,
       // the hardware watchdog systemd pets (RuntimeWatchdogSec in the image): a hung system resets
       '-device', 'i6300esb', '-watchdog-action', 'reset',

@@ -82,6 +82,21 @@ async function place(disk: string, src: string, offset: number): Promise<void> {
   await sh('dd', [`if=${src}`, `of=${disk}`, 'bs=1M', `seek=${offset / (1024 * 1024)}`, 'conv=notrunc,sparse', 'status=none']);
 }
 
+/** The Debian tree mmdebstrap makes (minbase + PACKAGES, pruned modules), cached by its own inputs; built when missing. */
+async function debianTree(root: string, log: (line: string) => void): Promise<string> {
+  const key = createHash('sha256').update(JSON.stringify({ PACKAGES, MODULES, MIRRORS, variant: 'minbase' })).digest('hex').slice(0, 16);
+  const dir = join(root, `debian-${key}`);
+  if (existsSync(join(dir, 'ready'))) return join(dir, 'rootfs');
+  for (const old of await readdir(root)) if (old.startsWith('debian-') && old !== `debian-${key}`) await rm(join(root, old), { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const t0 = Date.now();
+  await sh('mmdebstrap', ['--variant=minbase', '--mode=root', `--include=${PACKAGES.join(',')}`, ...dpkgOptions(), '--aptopt=Acquire::Languages "none"', 'bookworm', join(dir, 'rootfs'), ...MIRRORS]);
+  await writeFile(join(dir, 'ready'), `${new Date().toISOString()}\n`);
+  log(`hil image: mmdebstrap done (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return join(dir, 'rootfs');
+}
+
 /** Bump when the build steps below change in a way the other inputs do not show. */
 const RECIPE = 1;
 
@@ -115,21 +130,21 @@ export async function ensureImage(log: (line: string) => void = () => {}): Promi
   const at = (what: string) => log(`hil image: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 
   await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fota-hil', '-f', join(work, 'id_ed25519')]);
+  // the Debian tree is cached on its own (keyed by packages, modules and mirrors only), so a change to the
+  // board's customisation or the boot script costs seconds, not a new mmdebstrap
+  const base = await debianTree(root, log);
   const rootfs = join(work, 'rootfs');
-  await sh('mmdebstrap', [
-    '--variant=minbase', '--mode=root', `--include=${PACKAGES.join(',')}`, ...dpkgOptions(), '--aptopt=Acquire::Languages "none"',
-    `--customize-hook=mkdir -p "$1/root/.ssh"`,
-    `--customize-hook=upload ${join(work, 'id_ed25519.pub')} /root/.ssh/authorized_keys`,
-    `--customize-hook=${join(HERE, 'customize.sh')}`,
-    'bookworm', rootfs, ...MIRRORS,
-  ]);
-  at('mmdebstrap done');
+  await sh('cp', ['-a', base, rootfs]);
+  await mkdir(join(rootfs, 'root/.ssh'), { recursive: true });
+  await sh('cp', [join(work, 'id_ed25519.pub'), join(rootfs, 'root/.ssh/authorized_keys')]);
+  await sh(join(HERE, 'customize.sh'), [rootfs]);
+  at('rootfs customised');
 
   const slot = join(work, 'slot-a.img');
   await sh('mkfs.ext4', ['-q', '-F', '-L', 'rootfs', '-d', rootfs, slot, `${DISK.slotMiB}M`]);
   await rm(rootfs, { recursive: true, force: true });
   const empty = join(work, 'empty');
-  await mkdir(empty);
+  await mkdir(join(empty, 'fota-agent'), { recursive: true, mode: 0o700 });
   const data = join(work, 'data.img');
   await sh('mkfs.ext4', ['-q', '-F', '-L', 'data', '-d', empty, data, `${DISK.dataMiB}M`]);
   const scr = join(work, 'boot.scr');

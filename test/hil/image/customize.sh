@@ -1,6 +1,6 @@
 #!/bin/sh
-# mmdebstrap --customize-hook for the virtual board's rootfs ($1 = the new root). Runs after the packages are
-# installed: the board's own settings, as a Raspberry Pi OS image would carry them (hostname, networking, the
+# The virtual board's customisation of the Debian tree mmdebstrap made ($1 = a copy of that root; build-image.ts
+# runs it as root, with chroot for systemctl): the board's own settings, as a Raspberry Pi OS image would carry them (hostname, networking, the
 # U-Boot environment location, the data partition, the firmware version), and what keeps boots short under TCG.
 set -eu
 R="$1"
@@ -16,6 +16,30 @@ mkdir -p "$R/data"
 printf '/dev/vda4\t/data\text4\tdefaults,nofail\t0\t2\n' > "$R/etc/fstab"
 mkdir -p "$R/etc/fota"
 echo 1.0.0 > "$R/etc/fota/firmware-version"
+# the agent's state must survive a slot switch, so /var/lib/fota-agent (the unit's StateDirectory) is the data
+# partition's fota-agent folder, bind-mounted (Mender keeps /var/lib/mender on /data the same way; a symlink does
+# not do: systemd 252 refuses a StateDirectory that is a symlink, "Failed to set up special execution directory").
+# StateDirectory= makes the unit wait for this mount (RequiresMountsFor).
+mkdir -p "$R/var/lib/fota-agent"
+printf '/data/fota-agent\t/var/lib/fota-agent\tnone\tbind\t0\t0\n' >> "$R/etc/fstab"
+# TCG on a shared 2-core host can be 10-50 times slower than a Raspberry Pi: the agent's first start (Node 18 with
+# --jitless, connect, register, READY=1) can then take longer than the unit's TimeoutStartSec=90s. The virtual
+# board gives it more time in a drop-in of its own (the unit itself stays the project's, as install.sh puts it).
+mkdir -p "$R/etc/systemd/system/fota-agent.service.d"
+printf '[Service]\nTimeoutStartSec=10min\n' > "$R/etc/systemd/system/fota-agent.service.d/hil-tcg.conf"
+# a test instrument: fw_setenv that, while /var/lib/fota-agent/hil-gate exists, stops before writing (once: it removes the
+# gate) and waits, so a test can cut the power between the slot write and the environment write
+cat > "$R/usr/local/sbin/fw_setenv-hil" <<'GATE'
+#!/bin/sh
+if [ -e /var/lib/fota-agent/hil-gate ]; then
+  rm -f /var/lib/fota-agent/hil-gate
+  touch /var/lib/fota-agent/hil-gate-reached
+  sync
+  sleep 3600
+fi
+exec /usr/bin/fw_setenv "$@"
+GATE
+chmod 755 "$R/usr/local/sbin/fw_setenv-hil"
 # the hardware watchdog (QEMU's i6300esb): systemd pets it and the board resets when systemd itself hangs
 mkdir -p "$R/etc/systemd/system.conf.d"
 printf '[Manager]\nRuntimeWatchdogSec=20s\nRebootWatchdogSec=2min\n' > "$R/etc/systemd/system.conf.d/watchdog.conf"
@@ -29,3 +53,8 @@ chroot "$R" systemctl enable systemd-networkd.service >/dev/null 2>&1
 # nothing that waits for a network that is not there, and no periodic jobs during tests
 chroot "$R" systemctl mask systemd-networkd-wait-online.service e2scrub_reap.service apt-daily.timer \
   apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer dpkg-db-backup.timer >/dev/null 2>&1
+# smaller slots download, write and pack faster under TCG: perl (pulled in by adduser/debconf's Recommends of
+# the full perl; the base system needs only perl-base), udev's hardware database (a VM needs none of it) and
+# apt's caches go (305 MB → 234 MB)
+chroot "$R" dpkg --purge --force-depends perl libperl5.36 perl-modules-5.36 >/dev/null 2>&1
+rm -rf "$R/usr/lib/udev/hwdb.bin" "$R/usr/lib/udev/hwdb.d" "$R/etc/udev/hwdb.bin" "$R"/var/cache/apt/*.bin "$R"/var/lib/apt/lists/*
