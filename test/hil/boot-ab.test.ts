@@ -10,8 +10,8 @@ import { QemuBoard } from './board/qemu-board.js';
 import { makeSlotImage, writeSlot } from './board/slot-image.js';
 
 const image = inject('hilImage');
-// generous: a boot takes ~30 s on an idle 2-core machine, several times that when the machine is shared
-const BOOT_MS = 300_000;
+// generous: a boot takes ~35 s on an idle 2-core machine, and was seen to exceed 5 min under load 16
+const BOOT_MS = 600_000;
 let dir: string;
 let board: QemuBoard;
 

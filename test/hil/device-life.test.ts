@@ -17,7 +17,7 @@ import { finished as jobEnded, firmwareJob as schedule, pack as packSlot, regist
 
 const run = promisify(execFile);
 const image = inject('hilImage');
-const BOOT_MS = 300_000;
+const BOOT_MS = 600_000;
 const DEVICE = 'hil-board';
 const PKG_PORT = 8080;
 
