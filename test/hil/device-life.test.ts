@@ -12,6 +12,7 @@ import type { JobRecord } from '../../hub/jobs/job-model.js';
 import { freePort } from '../helpers/mosquitto.js';
 import { requireBuild, ROOT, workspace, type Workspace } from '../helpers/sim-device.js';
 import { GUEST_HOST, QemuBoard } from './board/qemu-board.js';
+import { scenarioClock } from './board/scenario-clock.js';
 import { readSlot } from './board/slot-image.js';
 import { finished as jobEnded, firmwareJob as schedule, pack as packSlot, registered, startFleet, type Fleet } from './fleet.js';
 
@@ -54,7 +55,10 @@ async function agentJournal(): Promise<string> {
   return board.ssh('journalctl -u fota-agent --no-pager -o cat | tail -n 80').catch((e: Error) => e.message);
 }
 
+// null only when a developer opted out with FOTA_HIL=0; global-setup.ts refuses that in CI
 describe.skipIf(image === null)('a board with fota, from install to rollback (virtual board)', () => {
+  scenarioClock(() => board);
+
   beforeAll(async () => {
     requireBuild();
     ws = await workspace();

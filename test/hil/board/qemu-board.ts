@@ -6,7 +6,7 @@
 // test); every wait has a deadline and names what it waited for, with the console's tail.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { copyFile, constants, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,8 @@ import { hostFwEnvConfig, type HilImage } from '../image/layout.js';
 
 const run = promisify(execFile);
 const PIPE = new URL('./tcp-pipe.mjs', import.meta.url).pathname;
+/** USER_HZ: the unit of /proc/PID/stat's times (100 on every Linux architecture the tests run on) */
+const CLOCK_TICKS = 100;
 
 /** 10.0.2.2:guestPort in the guest → 127.0.0.1:hostPort on the host. */
 export interface Forward {
@@ -47,6 +49,10 @@ export class QemuBoard {
   private exited: Promise<void> = Promise.resolve();
   private text = '';
   private waiters = new Set<() => void>();
+  /** QEMU CPU seconds of earlier power-ons, and the latest sample of the running one (sampled each second: a
+   * process that has exited has no /proc entry left to read) */
+  private cpuDone = 0;
+  private cpuLast = 0;
 
   private constructor(readonly opts: BoardOptions) {
     this.disk = join(opts.dir, 'disk.img');
@@ -98,6 +104,9 @@ export class QemuBoard {
     ];
     const p = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc = p;
+    this.cpuLast = 0;
+    const sampler = setInterval(() => this.readCpu(), 1000);
+    sampler.unref();
     const onData = (d: Buffer) => {
       const chunk = d.toString('latin1').replaceAll('\r', '');
       this.text += chunk;
@@ -107,6 +116,9 @@ export class QemuBoard {
     p.stdout.on('data', onData);
     p.stderr.on('data', onData);
     this.exited = new Promise((resolve) => p.on('exit', () => {
+      clearInterval(sampler);
+      this.cpuDone += this.cpuLast;
+      this.cpuLast = 0;
       this.proc = undefined;
       for (const w of this.waiters) w();
       resolve();
@@ -135,14 +147,52 @@ export class QemuBoard {
     });
   }
 
+  /**
+   * CPU seconds QEMU has used over this board's life, every power-on (all its threads, /proc/PID/stat utime +
+   * stime): the guest's work, which unlike wall time hardly depends on how loaded the host is.
+   */
+  cpuSeconds(): number {
+    return this.cpuDone + (this.proc ? this.readCpu() : 0);
+  }
+
+  private readCpu(): number {
+    const pid = this.proc?.pid;
+    if (pid === undefined) return this.cpuLast;
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      this.cpuLast = (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+    } catch {
+      // exited between the check and the read: the last sample stands
+    }
+    return this.cpuLast;
+  }
+
   tail(n = 3000): string {
     return `--- console (last ${n} chars) ---\n${this.text.slice(-n)}`;
   }
 
-  /** Runs `cmd` as root in the guest (argv is joined by the remote shell, as ssh always does: no input in it). */
+  /**
+   * Runs `cmd` as root in the guest (argv is joined by the remote shell, as ssh always does: no input in it). The
+   * calls share one SSH connection (ControlMaster): a new connection costs the guest a key exchange and an sshd
+   * re-exec, seconds of TCG each time.
+   */
   async ssh(cmd: string, timeoutMs = 60_000): Promise<string> {
-    const { stdout } = await run('ssh', [...sshOptions(this.opts.image.key, this.opts.sshPort), 'root@127.0.0.1', cmd], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run('ssh', [...this.sshArgs(), 'root@127.0.0.1', cmd], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
     return stdout;
+  }
+
+  /** ssh's options for this board, with the shared connection (ControlPersist ends it 30 s after its last use). */
+  sshArgs(): string[] {
+    return [...sshOptions(this.opts.image.key, this.opts.sshPort), '-o', 'ControlMaster=auto', '-o', `ControlPath=${this.controlPath}`, '-o', 'ControlPersist=30'];
+  }
+
+  private get controlPath(): string {
+    return join(this.opts.dir, 'ssh-control');
+  }
+
+  /** Ends the shared SSH connection (before a reboot or a power cut, so no command goes to the old system's). */
+  async dropSsh(): Promise<void> {
+    await run('ssh', ['-o', `ControlPath=${this.controlPath}`, '-O', 'exit', 'root@127.0.0.1'], { timeout: 10_000 }).catch(() => undefined);
   }
 
   /**
@@ -152,10 +202,11 @@ export class QemuBoard {
   async waitBooted(from: number, timeoutMs: number): Promise<number> {
     const t0 = Date.now();
     const boot = await this.waitConsole(/fota: booting slot [AB]/, timeoutMs, from, 'U-Boot to start a boot');
+    await this.dropSsh();
     await this.waitConsole(/ login: /, timeoutMs - (Date.now() - t0), boot.index, 'the login prompt (multi-user)');
     await this.waitSsh(Math.max(10_000, timeoutMs - (Date.now() - t0)));
     const s = (Date.now() - t0) / 1000;
-    appendFileSync(this.consoleLog, `\n[hil harness] booted in ${s.toFixed(1)} s\n`);
+    appendFileSync(this.consoleLog, `\n[hil harness] booted in ${s.toFixed(1)} s (QEMU's CPU time so far: ${this.cpuSeconds().toFixed(1)} s)\n`);
     return s;
   }
 
@@ -191,6 +242,7 @@ export class QemuBoard {
   async powerCut(): Promise<void> {
     this.proc?.kill('SIGKILL');
     await this.exited;
+    await this.dropSsh();
   }
 
   /** Clean shutdown through systemd (ACPI power-off); a power cut if it does not end within `timeoutMs`. */
@@ -200,6 +252,7 @@ export class QemuBoard {
     const t = setTimeout(() => this.proc?.kill('SIGKILL'), timeoutMs);
     await this.exited;
     clearTimeout(t);
+    await this.dropSsh();
   }
 
   async stop(): Promise<void> {

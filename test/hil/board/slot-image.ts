@@ -43,7 +43,11 @@ export async function writeSlot(disk: string, slot: 'A' | 'B', image: string): P
   await run('dd', [`if=${image}`, `of=${disk}`, 'bs=1M', `seek=${slotOffset(slot) / (1024 * 1024)}`, 'conv=notrunc', 'status=none']);
 }
 
-/** Reads a slot of a powered-off board's disk into a file (the slot as the device wrote it). */
+/**
+ * Reads the file system in a slot of a powered-off board's disk into a file: the slot as the device wrote it, sized
+ * to its file system (not the partition) and with every free block zero (`e2image -ra`: used blocks only, the rest
+ * holes), so a package made from it carries no stale data and compresses to what the files hold.
+ */
 export async function readSlot(disk: string, slot: 'A' | 'B', out: string): Promise<void> {
-  await run('dd', [`if=${disk}`, `of=${out}`, 'bs=1M', `skip=${slotOffset(slot) / (1024 * 1024)}`, `count=${DISK.slotMiB}`, 'conv=sparse', 'status=none']);
+  await run('e2image', ['-ra', '-o', String(slotOffset(slot)), disk, out]);
 }

@@ -9,7 +9,7 @@ export const ENV = {
 
 const BOOT_START = 1;
 const BOOT = 16;
-const SLOT = 320;
+const SLOT = 288;
 const DATA = 64;
 
 export const DISK = {
