@@ -5,18 +5,13 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HubLink } from '../../hub/hub-link.js';
-import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
-import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
-import { makePackage, readFw, requireBuild, ROOT, startDevice, waitFor, workspace, type SimDevice, type Workspace } from '../helpers/sim-device.js';
+import { describe, expect, it } from 'vitest';
+import { makePackage, readFw, ROOT, waitFor, type SimDevice } from '../helpers/sim-device.js';
+import { useDeviceRig } from '../helpers/device-rig.js';
+
+const rig = useDeviceRig();
 
 const AGENT = join(ROOT, 'bin/fota-agent.js');
-let broker: Broker;
-let ws: Workspace;
-let link: HubLink;
-const devices: SimDevice[] = [];
-const servers: FaultServer[] = [];
 
 interface Run {
   code: number | null;
@@ -51,32 +46,19 @@ async function status(dir: string): Promise<Status> {
   return JSON.parse(r.stdout) as Status;
 }
 
+/** the devices started so far (later tests look up earlier ones); the rig stops them */
+const devices: SimDevice[] = [];
 function device(id: string, agentSet: string[] = []): SimDevice {
-  const d = startDevice(ws, id, broker.url, { agentSet });
+  const d = rig.device(id, { agentSet });
   devices.push(d);
   return d;
 }
 
-beforeAll(async () => {
-  requireBuild();
-  broker = await startMosquitto();
-  ws = await workspace();
-  link = await HubLink.connect({ url: broker.url, prefix: 'lwm2m' });
-});
-
-afterAll(async () => {
-  await Promise.all(devices.map((d) => d.stop()));
-  await link?.close();
-  await Promise.all(servers.map((x) => x.close()));
-  await broker?.stop();
-  await ws?.cleanup();
-});
-
 describe('fota-agent commands through a running agent', () => {
   it('status is live; install FILE goes through the agent (the hub sees it); update boots it and the agent commits', async () => {
-    const pkg = await makePackage(ws, '2.0.0');
+    const pkg = await makePackage(rig.ws, '2.0.0');
     const d = device('ac-live');
-    await waitFor('ac-live to answer', 20_000, () => readFw(link, 'ac-live'));
+    await waitFor('ac-live to answer', 20_000, () => readFw(rig.link, 'ac-live'));
 
     const before = await status(d.dir);
     expect(before.agent).toMatchObject({ running: true, role: 'agent' });
@@ -93,7 +75,7 @@ describe('fota-agent commands through a running agent', () => {
     expect(install.stdout).toMatch(/2\.0\.0 is verified and written to the inactive slot/);
     expect(install.stdout).toMatch(/next: fota-agent update/);
     // the hub sees what the device person did: Object 5 is Downloaded, with the package version
-    const fw = await readFw(link, 'ac-live');
+    const fw = await readFw(rig.link, 'ac-live');
     expect(fw?.state).toBe(2);
 
     const update = await agentCmd(d.dir, ['update']);
@@ -111,7 +93,7 @@ describe('fota-agent commands through a running agent', () => {
   });
 
   it('the hub cannot name a local file as the Package URI (only fota-agent install on the device may)', async () => {
-    const res = await link.request('ac-live', { op: 'write', path: '/5/0/1', value: 'file:///etc/shadow' }, 5000);
+    const res = await rig.link.request('ac-live', { op: 'write', path: '/5/0/1', value: 'file:///etc/shadow' }, 5000);
     expect(res.code).toBe('4.00');
     expect(res.reason).toMatch(/fota-agent install/);
   });
@@ -125,9 +107,9 @@ describe('fota-agent commands through a running agent', () => {
   });
 
   it('health.manual: the trial waits for mark-bad (back to slot A, result 8, the reason) or mark-good (committed)', async () => {
-    const pkg = await makePackage(ws, '3.0.0');
+    const pkg = await makePackage(rig.ws, '3.0.0');
     const d = device('ac-manual', ['health.manual=true']);
-    await waitFor('ac-manual to answer', 20_000, () => readFw(link, 'ac-manual'));
+    await waitFor('ac-manual to answer', 20_000, () => readFw(rig.link, 'ac-manual'));
     const nothing = await agentCmd(d.dir, ['mark-good']);
     expect(nothing.code).toBe(1);
     expect(nothing.stderr).toMatch(/nothing to mark: slot A is committed/);
@@ -152,7 +134,7 @@ describe('fota-agent commands through a running agent', () => {
     expect(reverted.firmware.result).toBe(8);
     expect(reverted.firmware.reason).toMatch(/marked bad by hand/);
     expect(reverted.boot).toMatchObject({ booted: 'A', trial: false });
-    const fw = await waitFor('the hub to read the result', 20_000, () => readFw(link, 'ac-manual'));
+    const fw = await waitFor('the hub to read the result', 20_000, () => readFw(rig.link, 'ac-manual'));
     expect(fw.reason).toMatch(/marked bad by hand/);
 
     expect((await agentCmd(d.dir, ['install', pkg, '--reboot'])).code).toBe(0);
@@ -166,13 +148,12 @@ describe('fota-agent commands through a running agent', () => {
 
 describe('fota-agent commands with no agent running', () => {
   it('install URL runs alone under the lock; a second command meanwhile is handed to it and refused; cancel drops the image', async () => {
-    const pkg = await makePackage(ws, '4.0.0');
+    const pkg = await makePackage(rig.ws, '4.0.0');
     // 4 MiB at 512 KiB/s: the install lasts ~8 s, long enough to be asked meanwhile
-    const srv = await startFaultServer({ body: { file: pkg } });
-    servers.push(srv);
+    const srv = await rig.serve(pkg);
     srv.setFaults([{ on: 'every', throttle: 512 * 1024 }]);
     const d = device('ac-alone');
-    await waitFor('ac-alone to answer', 20_000, () => readFw(link, 'ac-alone'));
+    await waitFor('ac-alone to answer', 20_000, () => readFw(rig.link, 'ac-alone'));
     await d.stop();
     expect((await status(d.dir)).agent.running).toBe(false);
 
@@ -202,10 +183,10 @@ describe('fota-agent commands with no agent running', () => {
 
   it('a tampered package is refused with its reason and Update Result, and nothing is armed', async () => {
     const d = device('ac-tamper');
-    await waitFor('ac-tamper to answer', 20_000, () => readFw(link, 'ac-tamper'));
+    await waitFor('ac-tamper to answer', 20_000, () => readFw(rig.link, 'ac-tamper'));
     await d.stop();
-    const pkg = await makePackage(ws, '5.0.0');
-    const bad = join(ws.dir, 'tampered.fota');
+    const pkg = await makePackage(rig.ws, '5.0.0');
+    const bad = join(rig.ws.dir, 'tampered.fota');
     await copyFile(pkg, bad);
     const bytes = await readFile(bad);
     // the manifest is the first tar entry: change a byte of its JSON text (after the 512-byte header)
@@ -228,7 +209,7 @@ describe('fota-agent commands with no agent running', () => {
     const opt = await agentCmd(d.dir, ['install', 'x.fota', '--reboto']);
     expect(opt.code).toBe(64);
     expect(opt.stderr).toMatch(/unknown option --reboto; did you mean --reboot\?/);
-    const missing = await agentCmd(d.dir, ['install', join(ws.dir, 'no-such.fota')]);
+    const missing = await agentCmd(d.dir, ['install', join(rig.ws.dir, 'no-such.fota')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/cannot read .*no-such\.fota: ENOENT/);
     expect(missing.stderr).not.toMatch(/\n\s+at /);
@@ -237,7 +218,7 @@ describe('fota-agent commands with no agent running', () => {
 
 describe('fota-agent on a badly set up board', () => {
   it('a kernel command line without fota.slot= is a configuration error (exit 78), found by --check, without a stack trace', async () => {
-    const dir = join(ws.dir, 'board');
+    const dir = join(rig.ws.dir, 'board');
     const { mkdir } = await import('node:fs/promises');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'cmdline'), 'console=ttyS0,115200 root=/dev/mmcblk0p2 rootwait\n');
@@ -250,7 +231,7 @@ describe('fota-agent on a badly set up board', () => {
       join(dir, 'agent.json'),
       JSON.stringify({
         deviceId: 'board-1',
-        broker: { url: broker.url },
+        broker: { url: rig.broker.url },
         platform: { name: 'uboot', options: { slots: { A: join(dir, 'a.img'), B: join(dir, 'b.img') }, env: 'native', envConfig: join(dir, 'fw_env.config'), bootedSlot: { source: 'cmdline', path: join(dir, 'cmdline') } } },
         stateDir: join(dir, 'state'),
         allowUnsigned: true,
@@ -269,7 +250,7 @@ describe('fota-agent on a badly set up board', () => {
   });
 
   it('--help of a command needs no configuration file', async () => {
-    const r = await agentCmd(join(ws.dir, 'nowhere'), ['install', '--help']);
+    const r = await agentCmd(join(rig.ws.dir, 'nowhere'), ['install', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Usage: fota-agent \[--config FILE\] install FILE\|URL \[--reboot\]/);
   });

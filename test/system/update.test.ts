@@ -3,61 +3,25 @@
 // point: power-cut.test.ts.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HubLink } from '../../hub/hub-link.js';
-import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
-import { startMosquitto, type Broker } from '../helpers/mosquitto.js';
-import { driveUpdate, fota, makePackage, readFw, requireBuild, startDevice, waitFor, workspace, type SimDevice, type Workspace } from '../helpers/sim-device.js';
+import { describe, expect, it } from 'vitest';
+import { driveUpdate, fota, makePackage, readFw } from '../helpers/sim-device.js';
+import { useDeviceRig } from '../helpers/device-rig.js';
 
-let broker: Broker;
-let ws: Workspace;
-let link: HubLink;
-const servers: FaultServer[] = [];
-const devices: SimDevice[] = [];
-
-async function serve(file: string): Promise<FaultServer> {
-  const srv = await startFaultServer({ body: { file } });
-  servers.push(srv);
-  return srv;
-}
-
-function device(id: string, opts: Parameters<typeof startDevice>[3] = {}): SimDevice {
-  const d = startDevice(ws, id, broker.url, opts);
-  devices.push(d);
-  return d;
-}
-
-async function online(id: string): Promise<void> {
-  await waitFor(`${id} to answer`, 20_000, () => readFw(link, id));
-}
+const rig = useDeviceRig();
+const { serve, device, online } = rig;
 
 async function simStatus(dir: string): Promise<{ env: Record<string, string>; lastBoot: { slot: string } }> {
   return JSON.parse(await fota(['sim', 'status', '--dir', dir, '--json'])) as { env: Record<string, string>; lastBoot: { slot: string } };
 }
 
-beforeAll(async () => {
-  requireBuild();
-  broker = await startMosquitto();
-  ws = await workspace();
-  link = await HubLink.connect({ url: broker.url, prefix: 'lwm2m' });
-});
-
-afterAll(async () => {
-  await Promise.all(devices.map((d) => d.stop()));
-  await link?.close();
-  await Promise.all(servers.map((s) => s.close()));
-  await broker?.stop();
-  await ws?.cleanup();
-});
-
 describe('a simulated device updated over MQTT', () => {
   it('downloads, verifies, reboots into the new slot, commits and reports Idle + 1 with the new version', async () => {
-    const pkg = await makePackage(ws, '2.0.0');
+    const pkg = await makePackage(rig.ws, '2.0.0');
     const srv = await serve(pkg);
     const d = device('sys-ok');
     await online('sys-ok');
-    expect((await readFw(link, 'sys-ok'))?.version).toBe('1.0.0');
-    const fw = await driveUpdate(link, 'sys-ok', srv.url('/fw.fota'));
+    expect((await readFw(rig.link, 'sys-ok'))?.version).toBe('1.0.0');
+    const fw = await driveUpdate(rig.link, 'sys-ok', srv.url('/fw.fota'));
     expect(fw).toMatchObject({ state: 0, result: 1, version: '2.0.0' });
     const st = await simStatus(d.dir);
     expect(st.lastBoot.slot).toBe('B');
@@ -66,11 +30,11 @@ describe('a simulated device updated over MQTT', () => {
   });
 
   it('a broken image never reaches the agent: the bootloader falls back and the hub learns Idle + 8, boot counter exhausted', async () => {
-    const pkg = await makePackage(ws, '3.0.0', { broken: true });
+    const pkg = await makePackage(rig.ws, '3.0.0', { broken: true });
     const srv = await serve(pkg);
     const d = device('sys-broken');
     await online('sys-broken');
-    const fw = await driveUpdate(link, 'sys-broken', srv.url('/fw.fota'));
+    const fw = await driveUpdate(rig.link, 'sys-broken', srv.url('/fw.fota'));
     expect(fw).toMatchObject({ state: 0, result: 8, code: 'boot-failed', version: '1.0.0' });
     expect(fw.reason).toContain('boot counter exhausted');
     const st = await simStatus(d.dir);
@@ -79,20 +43,20 @@ describe('a simulated device updated over MQTT', () => {
   });
 
   it('a failing health check rolls back at once and reports the command\'s reason', async () => {
-    const pkg = await makePackage(ws, '2.1.0');
+    const pkg = await makePackage(rig.ws, '2.1.0');
     const srv = await serve(pkg);
-    const script = join(ws.dir, 'unhealthy.sh');
+    const script = join(rig.ws.dir, 'unhealthy.sh');
     await import('node:fs/promises').then((fs) => fs.writeFile(script, '#!/bin/sh\necho "app did not start" >&2\nexit 3\n', { mode: 0o755 }));
     device('sys-health', { agentSet: [`health.command=["${script}"]`] });
     await online('sys-health');
-    const fw = await driveUpdate(link, 'sys-health', srv.url('/fw.fota'));
+    const fw = await driveUpdate(rig.link, 'sys-health', srv.url('/fw.fota'));
     expect(fw).toMatchObject({ state: 0, result: 8, code: 'health-check-failed', version: '1.0.0' });
     expect(fw.reason).toContain('app did not start');
   });
 
   it('bad packages end in the matching Update Result and the device keeps running its firmware', async () => {
-    const good = await makePackage(ws, '4.0.0');
-    const wrongType = await makePackage(ws, '4.0.1', { deviceType: 'other-board' });
+    const good = await makePackage(rig.ws, '4.0.0');
+    const wrongType = await makePackage(rig.ws, '4.0.1', { deviceType: 'other-board' });
     const srv = await serve(good);
     const corrupt = await serve(good);
     const bytes = await readFile(good);
@@ -108,7 +72,7 @@ describe('a simulated device updated over MQTT', () => {
     ];
     srv.setFaults([{ on: 'every', status: 404 }]);
     for (const [uri, result, code] of cases) {
-      const fw = await driveUpdate(link, 'sys-bad', uri);
+      const fw = await driveUpdate(rig.link, 'sys-bad', uri);
       expect(fw, uri).toMatchObject({ state: 0, result, code, version: '1.0.0' });
       expect(fw.reason.length).toBeGreaterThan(10);
     }
