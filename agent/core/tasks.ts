@@ -25,29 +25,71 @@ export interface TaskEnv {
 export const isAbort = (e: unknown) => (e as { name?: string } | undefined)?.name === 'AbortError';
 
 /**
+ * At most one progress report per `intervalMs` (monotonic: a wall clock set back must not hold reports back, issue
+ * 10 #7), and 100 % at once. A percent held back is reported when the interval ends, even if no byte comes after it:
+ * a stalled download shows how far it got, not the percent of up to one interval earlier (issue 10 #9's test).
+ * INVARIANTS: at most one pending report (`waiting`); nothing is reported after stop().
+ */
+class ProgressThrottle {
+  #last = -1;
+  #lastAt = -Infinity;
+  #held: number | undefined;
+  #waiting = false;
+  readonly #stopped = new AbortController();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly intervalMs: number,
+    private readonly report: (percent: number) => void,
+  ) {}
+
+  update(percent: number): void {
+    if (this.#stopped.signal.aborted || percent === this.#last) return;
+    const wait = this.#lastAt + this.intervalMs - this.clock.monotonic();
+    if (wait <= 0 || percent >= 100) return this.#send(percent);
+    this.#held = percent;
+    if (this.#waiting) return;
+    this.#waiting = true;
+    this.clock.sleep(wait, this.#stopped.signal).then(
+      () => {
+        this.#waiting = false;
+        if (this.#held !== undefined && !this.#stopped.signal.aborted) this.#send(this.#held);
+      },
+      () => (this.#waiting = false),
+    );
+  }
+
+  stop(): void {
+    this.#stopped.abort();
+  }
+
+  #send(percent: number): void {
+    this.#last = percent;
+    this.#lastAt = this.clock.monotonic();
+    this.#held = undefined;
+    this.report(percent);
+  }
+}
+
+/**
  * Streams the package into the inactive slot; the outcome comes back as download-succeeded / download-failed. The
  * version policy (anti-rollback) is checked by the downloader before any payload byte reaches the slot.
  */
 export async function downloadTask(env: TaskEnv, uri: string, attemptId: string, resume: FirmwareState['resume'], policy: VersionPolicy, signal: AbortSignal): Promise<void> {
   const { clock, options } = env.deps;
-  let lastPercent = -1;
-  let lastAt = -Infinity;
+  const progress = new ProgressThrottle(clock, options.progressIntervalMs, (percent) => void env.dispatch({ type: 'download-progressed', attemptId, percent }));
   try {
-    const pkg = await env.deps.downloader.download(resume ? { uri, resume, policy } : { uri, policy }, {
-      signal,
-      progress: (done, total) => {
-        if (!total) return;
-        const percent = Math.floor((done * 100) / total);
-        // monotonic: a wall clock set back must not hold progress reports back until it catches up (issue 10 #7)
-        const now = clock.monotonic();
-        if (percent === lastPercent || (now - lastAt < options.progressIntervalMs && percent < 100)) return;
-        lastPercent = percent;
-        lastAt = now;
-        void env.dispatch({ type: 'download-progressed', attemptId, percent });
-      },
-      checkpoint: (token) => void env.dispatch({ type: 'download-checkpointed', attemptId, resume: token }),
-      retrying: (reason) => void env.dispatch({ type: 'download-retried', attemptId, reason }),
-    });
+    const pkg = await env.deps.downloader
+      .download(resume ? { uri, resume, policy } : { uri, policy }, {
+        signal,
+        progress: (done, total) => {
+          if (total) progress.update(Math.floor((done * 100) / total));
+        },
+        checkpoint: (token) => void env.dispatch({ type: 'download-checkpointed', attemptId, resume: token }),
+        retrying: (reason) => void env.dispatch({ type: 'download-retried', attemptId, reason }),
+      })
+      // no progress of this attempt after its outcome
+      .finally(() => progress.stop());
     await env.dispatch({ type: 'download-succeeded', attemptId, pkg, at: clock.now() });
   } catch (e) {
     if (signal.aborted || isAbort(e)) return; // cancelled, or the agent is stopping: the checkpoint stays

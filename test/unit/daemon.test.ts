@@ -173,6 +173,28 @@ describe('daemon: the update loop', () => {
     await r.daemon.stop();
   });
 
+  it('a percent the throttle held back is reported when the interval ends, though no byte follows (a stall shows how far it got)', async () => {
+    const r = rig(undefined, { progressIntervalMs: 100 });
+    let step = (_percent: number) => {};
+    r.downloader.plan = (hooks) =>
+      new Promise((_, reject) => {
+        step = (percent) => hooks.progress(percent, 100);
+        hooks.signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
+      });
+    await r.daemon.start();
+    r.transport.connect();
+    await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
+    await until(() => r.downloader.requests.length === 1);
+    step(10);
+    await until(() => r.daemon.firmware.progress === 10);
+    // two more within the interval, then the server stalls: no further progress call
+    step(30);
+    step(45);
+    expect(r.daemon.firmware.progress, 'held back within the interval').toBe(10);
+    await until(() => r.daemon.firmware.progress === 45, 'the held-back 45 % once the interval ended');
+    await r.daemon.stop();
+  });
+
   it('Cancel aborts the running download and reports 10', async () => {
     const r = rig();
     let aborted = false;
