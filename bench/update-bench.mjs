@@ -12,7 +12,7 @@ import { DeviceLink } from './lib/device-link.mjs';
 import { topSelfTime } from './lib/cpu-profile.mjs';
 import { probePeaks } from './lib/memory-probe.mjs';
 import { runPipeline } from './lib/pipeline.mjs';
-import { cpuSeconds, memoryKiB, resetPeakRss, sampleRss } from './lib/proc-stats.mjs';
+import { cpuSeconds, memoryKiB, resetPeakRss, sampleRss, smapsKiB } from './lib/proc-stats.mjs';
 import { markdown, MiB, toCsv } from './lib/report.mjs';
 import { bytesNeeded, checkFreeSpace, cpuCounters, load1, makePackages, resetSlot, stealPct, syncAll, warmPageCache } from './lib/workload.mjs';
 
@@ -29,7 +29,8 @@ const WARMUP = Number(process.env.WARMUP ?? 1);
 const TOOLS = (process.env.TOOLS ?? 'agent pipeline').trim().split(/\s+/);
 const RESET = process.env.RESET ?? 'discard';
 const BASE_DIR = path.resolve(process.env.BENCH_DIR ?? (existsSync('/var/tmp') ? '/var/tmp' : os.tmpdir()));
-const LIMITS = { peakMiB: 60, growthMiB: 5 };
+// issue 12: RSS at most 64 MiB; private memory (what the kernel cannot drop) at most 24 MiB, Mender's whole RSS
+const LIMITS = { peakMiB: 64, privateMiB: 24, growthMiB: 5 };
 const SETTLE_MS = 3000;
 const DEVICE_ID = 'update-bench';
 const PROBE = process.env.PROBE === '1';
@@ -124,6 +125,7 @@ async function main() {
   try {
     log(`work folder ${work} (${(need / 2 ** 30).toFixed(1)} GiB needed)`);
     const header = machine();
+    header.push(`Agent Node flags: ${process.env.FOTA_AGENT_NODE_FLAGS ?? '(the defaults of platform/agent-runtime.ts)'}`);
     const { pubKey, packages } = await makePackages({ fotaBin: FOTA, wwwDir: www, keyDir: work, sizesMib: SIZES, log });
     const broker = await startMosquitto(work);
     const origin = await startFileServer(www, work);
@@ -145,7 +147,7 @@ async function main() {
     const slot = path.join(devDir, 'slot-b.img');
     if (statSync(slot).size !== slotBytes) throw new Error(`unexpected slot size ${statSync(slot).size}`);
     await sleep(SETTLE_MS);
-    const idle = memoryKiB(agentPid);
+    const idle = { ...memoryKiB(agentPid), smaps: smapsKiB(agentPid) };
     const probeFile = path.join(probeDir, `agent-${agentPid}.jsonl`);
     const probe = (from, to) => (PROBE ? probePeaks(probeFile, from, to) : undefined);
     const idleProbe = probe(Date.now() - 1000, Date.now());
@@ -184,7 +186,7 @@ async function main() {
         const idleAgain = link.waitFor((e) => e.value && e.value['3'] === 0, 30_000, 'Idle after reset');
         await link.write('/5/0/1', '');
         await idleAgain;
-        return { ok, note, wall_s: (at - t0) / 1000, user_s: cpu1.user - cpu0.user, sys_s: cpu1.sys - cpu0.sys, peak_rss_kib: mem.VmHWM, peak_anon_kib: peaks.RssAnon, peak_file_kib: peaks.RssFile, rss_samples: peaks.samples, ...probeColumns(heap) };
+        return { ok, note, wall_s: (at - t0) / 1000, user_s: cpu1.user - cpu0.user, sys_s: cpu1.sys - cpu0.sys, peak_rss_kib: mem.VmHWM, peak_anon_kib: peaks.RssAnon, peak_file_kib: peaks.RssFile, peak_pss_kib: peaks.Pss, peak_private_kib: peaks.Private, rss_samples: peaks.samples, ...probeColumns(heap) };
       },
       async pipeline(pkg) {
         const r = await runPipeline({ url: `${origin}/${pkg.name}`, slot, workDir: work });
@@ -233,7 +235,7 @@ async function main() {
     }
 
     await sleep(SETTLE_MS);
-    const end = memoryKiB(agentPid);
+    const end = { ...memoryKiB(agentPid), smaps: smapsKiB(agentPid) };
     const { markdown: md, verdicts } = markdown({ rows, sizes: SIZES, tools: TOOLS, memory: { idle, end, idleProbe, endProbe: probe(Date.now() - 1000, Date.now()) }, limits: LIMITS, header });
     const resultsDir = path.join(ROOT, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });

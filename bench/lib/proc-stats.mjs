@@ -1,5 +1,5 @@
 // Reads process figures from Linux /proc: CPU ticks (stat), memory fields (status), the peak-RSS reset
-// (clear_refs 5), children, and a light RSS sampler. Linux only; every reader returns undefined for a gone pid.
+// (clear_refs 5), children, smaps_rollup (PSS, private memory) and a light sampler. Linux only; every reader returns undefined for a gone pid.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -75,16 +75,44 @@ export function cmdline(pid) {
 }
 
 /**
- * Samples VmRSS, RssAnon and RssFile of `pid` every `intervalMs` (default 100) until stop(); stop() returns the
- * peaks in KiB. A cross-check for VmHWM and the only source of the anonymous/file split at the peak.
+ * The memory of `pid` as a board sees it, from /proc/PID/smaps_rollup (Linux >= 4.14), in KiB, or undefined:
+ * - rss: every resident page, file-backed ones included (the node binary's text: clean, the kernel can drop it);
+ * - pss: each page divided by the number of processes mapping it (on a board with one Node process, pss ≈ rss;
+ *   on a machine where other Node processes run, the binary's pages are shared and pss is lower);
+ * - private: pages only this process holds that the kernel cannot drop without swap: anonymous memory (heap,
+ *   buffers, stacks) and privately dirtied file pages. = Anonymous, plus Private_Dirty beyond it (file pages).
  */
-export function sampleRss(pid, intervalMs = 100) {
-  const peak = { VmRSS: 0, RssAnon: 0, RssFile: 0, samples: 0 };
+export function smapsKiB(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const f = {};
+  for (const m of text.matchAll(/^(\w+):\s+(\d+) kB$/gm)) f[m[1]] = Number(m[2]);
+  if (f.Rss === undefined) return undefined;
+  const anon = f.Anonymous ?? 0;
+  return { rss: f.Rss, pss: f.Pss ?? 0, anon, privateDirty: f.Private_Dirty ?? 0, private: anon + Math.max(0, (f.Private_Dirty ?? 0) - anon) };
+}
+
+/**
+ * Samples `pid` every `intervalMs` (default 50: a download's peak lasts longer than that) until stop(); stop()
+ * returns the peaks in KiB: VmRSS, RssAnon and RssFile from /proc/PID/status, and Pss and private from smaps_rollup
+ * (smapsKiB). VmHWM is the exact RSS peak; the others are only as good as the sampling.
+ */
+export function sampleRss(pid, intervalMs = 50) {
+  const peak = { VmRSS: 0, RssAnon: 0, RssFile: 0, Pss: 0, Private: 0, samples: 0 };
   const take = () => {
     const m = memoryKiB(pid);
     if (!m) return;
     peak.samples++;
     for (const k of ['VmRSS', 'RssAnon', 'RssFile']) peak[k] = Math.max(peak[k], m[k] ?? 0);
+    const s = smapsKiB(pid);
+    if (s) {
+      peak.Pss = Math.max(peak.Pss, s.pss);
+      peak.Private = Math.max(peak.Private, s.private);
+    }
   };
   take();
   const timer = setInterval(take, intervalMs);
