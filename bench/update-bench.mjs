@@ -254,7 +254,11 @@ async function main() {
   }
 }
 
-main().then(
+// `npm run bench -- --peers`: the peers benchmark instead (bench/peers-bench.mjs runs on import)
+if (process.argv.includes('--peers')) await import('./peers-bench.mjs');
+else if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write('Usage: npm run bench [-- --peers]   (knobs in the environment: docs/benchmarks.md, "Update benchmark")\n');
+} else main().then(
   () => process.exit(0),
   (e) => {
     console.error(`update-bench: ${e.message}`);

@@ -27,10 +27,10 @@ function seconds(text) {
 }
 
 /**
- * Runs the pipeline once. Resolves { wallS, userS, sysS, sha256 } (CPU of bash and all its children); rejects when
+ * Runs the pipeline once (`onSpawn(child)` sees the bash process, e.g. to sample its tree). Resolves { wallS, userS, sysS, sha256 } (CPU of bash and all its children); rejects when
  * it exits non-zero. wallS runs from spawn to exit, bash start-up (a few ms) included.
  */
-export function runPipeline({ url, slot, workDir }) {
+export function runPipeline({ url, slot, workDir, onSpawn }) {
   const t = mkdtempSync(path.join(workDir, 'pipe-'));
   return new Promise((resolve, reject) => {
     let stderr = '';
@@ -38,6 +38,7 @@ export function runPipeline({ url, slot, workDir }) {
     // its own process group, so that an interrupted benchmark can end curl, tee, dd and openssl together
     const child = spawn('bash', ['-c', SCRIPT, 'pipeline', url, slot, t], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     trackChild('pipeline', child, { group: true });
+    onSpawn?.(child);
     child.stderr.on('data', (d) => (stderr += d));
     child.once('error', reject);
     child.once('exit', (code) => {
