@@ -7,7 +7,7 @@ import type { Page } from 'playwright-core';
 import { startHubProcess, type HubProcess } from './hub-process.js';
 import { startMosquitto, type Broker } from './mosquitto.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
-import { requireBuild, workspace, type SimDevice, type Workspace } from './sim-device.js';
+import { requireBuild, ROOT, workspace, type SimDevice, type Workspace } from './sim-device.js';
 
 export const TOKEN = 'dashboard-test-token-0123456789abcdef';
 
@@ -27,6 +27,15 @@ export async function logIn(page: Page, hubUrl: string, token = TOKEN): Promise<
   await page.fill('input[name=token]', token);
   await Promise.all([page.waitForURL(`${hubUrl}/ui/`), page.click('button[type=submit]')]);
   await page.waitForSelector('#view');
+}
+
+/**
+ * Saves a screenshot of `page` as docs/img/dashboard-NAME.png when FOTA_DOC_SCREENSHOTS=1 (how the docs' pictures
+ * are made: `FOTA_DOC_SCREENSHOTS=1 npx vitest run --project system test/system/dashboard.test.ts`); else nothing.
+ */
+export async function docScreenshot(page: Page, name: string): Promise<void> {
+  if (process.env.FOTA_DOC_SCREENSHOTS !== '1') return;
+  await page.screenshot({ path: join(ROOT, 'docs', 'img', `dashboard-${name}.png`), fullPage: false, animations: 'disabled', caret: 'hide' });
 }
 
 export async function startRig(): Promise<DashboardRig> {

@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPackageServer, type PackageServer } from '../../hub/package-server.js';
-import { TOKEN, startRig, type DashboardRig } from '../helpers/dashboard-rig.js';
+import { docScreenshot, TOKEN, startRig, type DashboardRig } from '../helpers/dashboard-rig.js';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
 import { fota, makePackage, startDevice, waitFor } from '../helpers/sim-device.js';
 
@@ -80,6 +80,7 @@ describe('jobs', () => {
       if (/downloading \d+%/.test(text)) seen.add(text);
       return seen.size >= 3 ? true : undefined;
     });
+    await docScreenshot(page, 'job-live');
     const before = polls.length;
     await waitFor('the job to end on the page', 120_000, async () => ((await page.locator('.detail article.job .status').textContent()) === 'Completed' ? true : undefined));
     // every change of the last phase came over the event stream: the page asked the API for nothing meanwhile
@@ -98,12 +99,14 @@ describe('jobs', () => {
     const reason = (await page.locator('tr[data-child="dash-wrong~dash-c"] td.reason').textContent()) ?? '';
     expect(reason).toMatch(/Update Result 6 \(unsupported package type\): .*other-board/);
     await page.waitForSelector('.detail article.job .count.failed >> text=1 failed');
+    await docScreenshot(page, 'job-failed');
     await ended('dash-good');
     // the Devices page shows Object 5's Update Result with the device's own reason
     await page.goto(`${rig.hub.url}/ui/#devices`);
     await page.waitForSelector('tr[data-device="dash-c"] >> text=unsupported package type');
     expect((await page.locator('tr[data-device="dash-c"] td').nth(5).textContent()) ?? '').toMatch(/^6 unsupported package type.*other-board/);
     await page.waitForSelector('tr[data-device="dash-b"] >> text=2.0.0');
+    await docScreenshot(page, 'devices');
     await expect(page.locator('tr[data-device="dash-b"] td').nth(5).textContent()).resolves.toBe('1 firmware updated successfully');
   });
 
@@ -203,6 +206,7 @@ describe('history', () => {
     await page.selectOption('select[name=result]', '6');
     await expect.poll(() => page.locator('section.history tbody tr').count()).toBe(1);
     const json = await page.inputValue('textarea[name=filter]');
+    await docScreenshot(page, 'history');
     expect(JSON.parse(json)).toEqual({ type: 'and', filters: [{ type: 'comparison', property: 'Status', comparisonOperator: 'eq', value: 'Failed' }, { type: 'comparison', property: 'UpdateResult', comparisonOperator: 'eq', value: 6 }] });
     await expect(page.locator('section.history tbody tr').getAttribute('data-job')).resolves.toBe('dash-wrong~dash-c');
     expect(await cli(json, true)).toEqual(['dash-wrong~dash-c']);
