@@ -22,8 +22,12 @@ export const STAGE_BYTES = 512 * 1024;
 /** Granularity of the identical-block comparison: the page size of the page cache and of most flash FTLs. */
 export const COMPARE_BLOCK = 4096;
 
-/** The slot's bytes are read for comparison this much at a time (a smaller buffer than the stage: resident memory). */
-const COMPARE_WINDOW = 128 * 1024;
+/**
+ * The slot's bytes are read for comparison this much at a time: a whole stage, one read per flush. 128 KiB windows
+ * (four reads per flush) cost 0.14 CPU-s more per 256 MiB under --jitless (bench/slot-write-bench.mjs, `first`:
+ * 1.14 -> 1.00 s) for 384 KiB less resident memory; the agent's private memory has room (docs/benchmarks.md).
+ */
+const COMPARE_WINDOW = STAGE_BYTES;
 
 export interface SlotWriterOptions {
   /** compare each block with what the slot holds and skip identical writes (default true) */
