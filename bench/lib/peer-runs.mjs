@@ -3,7 +3,7 @@
 // environment write. Memory: peak sums of RSS, PSS and private over the tool's processes, sampled every 50 ms.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { trackChild } from './children.mjs';
 import { CLK_TCK } from './proc-stats.mjs';
@@ -43,7 +43,7 @@ export function runTimed(argv, { env, workDir, logFile } = {}) {
       }
       rmSync(t, { recursive: true, force: true });
       const text = Buffer.concat(out).toString('utf8');
-      if (logFile) import('node:fs').then((fs) => fs.appendFileSync(logFile, `$ ${argv.join(' ')}\n${text}\n`));
+      if (logFile) appendFileSync(logFile, `$ ${argv.join(' ')}\n${text}\n`);
       const last = text.trim().split('\n').slice(-3).join(' / ');
       resolve({ ok: code === 0, note: code === 0 ? '' : `exit ${code}: ${last.slice(0, 300)}`, wall_s: wall, cpu_s: cpu, rss: mem.rss, pss: mem.pss, private: mem.private });
     });
@@ -67,7 +67,6 @@ function cpuWithChildren(pid) {
  * "rebooting" after writing the U-Boot environment (wall_s). CPU and memory: the agent process over that span.
  */
 export async function runFotaAgent({ node, flags, env, agentBin, config, link, url, logFile }) {
-  const { createWriteStream } = await import('node:fs');
   const log = createWriteStream(logFile, { flags: 'a' });
   const agent = spawn(node, [...flags, agentBin, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const entry = trackChild('fota agent', agent, { graceMs: 12_000 });

@@ -23,7 +23,7 @@ export const FW_ENV_CONFIG = '/etc/fw_env.config';
 const ARTIFACT_INFO = '/etc/mender/artifact_info';
 /** commands each tool needs, and the Debian package that has them */
 const NEEDS = {
-  common: { mosquitto: 'mosquitto', curl: 'curl', openssl: 'openssl', dd: 'coreutils', losetup: 'util-linux', fw_printenv: 'libubootenv-tool', fw_setenv: 'libubootenv-tool', mkenvimage: 'u-boot-tools' },
+  common: { mosquitto: 'mosquitto', curl: 'curl', openssl: 'openssl', dd: 'coreutils', fw_printenv: 'libubootenv-tool', fw_setenv: 'libubootenv-tool', mkenvimage: 'u-boot-tools' },
   mender: { mender: 'mender-client', 'mender-artifact': 'mender-artifact' },
   swupdate: { swupdate: 'swupdate', cpio: 'cpio' },
 };

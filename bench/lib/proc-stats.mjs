@@ -114,6 +114,11 @@ export function sampleRss(pid, intervalMs = 50) {
       peak.Private = Math.max(peak.Private, s.private);
     }
   };
+  return sampling(take, intervalMs, peak);
+}
+
+/** Calls `take` now and every `intervalMs`; stop() takes a last sample and returns `peak` (which `take` updates). */
+export function sampling(take, intervalMs, peak) {
   take();
   const timer = setInterval(take, intervalMs);
   return {

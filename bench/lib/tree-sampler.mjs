@@ -3,7 +3,7 @@
 // proc-stats.mjs smapsKiB). GNU time reports only the largest single process; a tool's cost is the sum. Linux only.
 
 import { readFileSync, readdirSync } from 'node:fs';
-import { smapsKiB } from './proc-stats.mjs';
+import { sampling, smapsKiB } from './proc-stats.mjs';
 
 /** pid → parent pid for every process now in /proc. */
 function parents() {
@@ -57,13 +57,5 @@ export function sampleTree(root, { intervalMs = 50, self = true } = {}) {
     peak.samples++;
     for (const k of ['rss', 'pss', 'private']) peak[k] = Math.max(peak[k], sum[k]);
   };
-  take();
-  const timer = setInterval(take, intervalMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      take();
-      return peak;
-    },
-  };
+  return sampling(take, intervalMs, peak);
 }
