@@ -26,6 +26,12 @@ export interface FakeFleet {
   ids: readonly string[];
   /** requests answered so far */
   readonly answered: number;
+  /** every request received, in order (the inventory's integration test reads it) */
+  readonly requests: { ep: string; op: string; path: string }[];
+  /** Publishes the device's registration again (retained); with a new `regId` it is a restarted agent. */
+  register(id: string, regId?: string): Promise<void>;
+  /** Publishes the device's presence (retained). */
+  presence(id: string, online: boolean): Promise<void>;
   /** Sets Object 5 resources of `id` and notifies its observers; resolves once the broker has the message. */
   notifyFirmware(id: string, values: Record<string, JsonValue>): Promise<void>;
   close(): Promise<void>;
@@ -50,6 +56,7 @@ export async function startFakeFleet(opts: { brokerUrl: string; prefix: string; 
   const devices = new Map<string, FakeDevice>();
   const ids: string[] = [];
   let answered = 0;
+  const requests: { ep: string; op: string; path: string }[] = [];
   for (let n = 0; n < opts.count; n++) {
     const id = `dev-${String(n).padStart(5, '0')}`;
     ids.push(id);
@@ -79,6 +86,7 @@ export async function startFakeFleet(opts: { brokerUrl: string; prefix: string; 
   const answer = async (d: FakeDevice, req: Request) => {
     const res = topicsFor(opts.prefix, d.id).response;
     answered++;
+    requests.push({ ep: d.id, op: req.op, path: req.path });
     if (req.op === 'read' || req.op === 'observe') {
       const value = valueAt(d, req.path);
       if (value === undefined) return publish(res, { id: req.id, code: '4.04', reason: `no ${req.path} here` });
@@ -117,14 +125,18 @@ export async function startFakeFleet(opts: { brokerUrl: string; prefix: string; 
   });
   await client.subscribeAsync(`${opts.prefix}/dm/+/req`, { qos: 1 });
 
+  const register = async (id: string, regId?: string) => {
+    const d = devices.get(id) as FakeDevice;
+    if (regId !== undefined) (d.regId = regId), d.observers.clear(); // a restarted agent observes nothing
+    await publish(topicsFor(opts.prefix, id).registration, { op: 'register', ep: id, lwm2m: '1.2', lt: 86_400, objects: ['/3/0', '/5/0'], agent: { name: 'dash-bench', version: '0.0.0-bench' }, regId: d.regId, time: Date.now() }, true);
+  };
+  const presence = (id: string, online: boolean) => publish(topicsFor(opts.prefix, id).presence, { online, regId: (devices.get(id) as FakeDevice).regId, time: Date.now() }, true).then(() => undefined);
   // registrations and presence, retained, in bursts the broker takes without queueing up
   for (let i = 0; i < ids.length; i += 200) {
     await Promise.all(
       ids.slice(i, i + 200).map(async (id) => {
-        const d = devices.get(id) as FakeDevice;
-        const t = topicsFor(opts.prefix, id);
-        await publish(t.registration, { op: 'register', ep: id, lwm2m: '1.2', lt: 86_400, objects: ['/3/0', '/5/0'], agent: { name: 'dash-bench', version: '0.0.0-bench' }, regId: d.regId, time: Date.now() }, true);
-        await publish(t.presence, { online: true, regId: d.regId, time: Date.now() }, true);
+        await register(id);
+        await presence(id, true);
       }),
     );
   }
@@ -134,6 +146,9 @@ export async function startFakeFleet(opts: { brokerUrl: string; prefix: string; 
     get answered() {
       return answered;
     },
+    requests,
+    register,
+    presence,
     async notifyFirmware(id, values) {
       const d = devices.get(id);
       if (!d) throw new Error(`no device ${id} in the bench fleet`);
