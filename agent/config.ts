@@ -34,7 +34,7 @@ export const AGENT_SCHEMA = {
   },
   topicPrefix: { spec: { kind: 'string', default: 'lwm2m', pattern: PREFIX_RE, hint: 'topic levels without wildcards, e.g. lwm2m or acme/fleet1' }, doc: 'MQTT topic prefix' },
   platform: {
-    name: { spec: { kind: 'string', default: '', required: true }, doc: 'board backend: simulator, uboot' },
+    name: { spec: { kind: 'string', default: '', required: true }, doc: 'board backend: uboot, edison, grub, rpi-tryboot, simulator' },
     options: { spec: { kind: 'object', default: {} }, doc: 'backend options (docs/platforms.md)' },
   },
   stateDir: { spec: { kind: 'string', default: '/var/lib/fota-agent', pattern: ABS_PATH, hint: 'an absolute path' }, doc: 'where the agent keeps its state' },
@@ -62,6 +62,21 @@ export const AGENT_SCHEMA = {
     command: { spec: { kind: 'strings', default: [] }, doc: 'optional health command argv; exit 0 = healthy' },
     commandTimeoutSec: { spec: { kind: 'int', default: 60, min: 1, max: 3600 }, doc: 'health command time limit', remote: true },
     manual: { spec: { kind: 'bool', default: false }, doc: 'commit a trial only on `fota-agent mark-good` (the board checks its health itself); the broker check and health command can still fail it' },
+  },
+  gpio: {
+    backend: { spec: { kind: 'enum', default: 'auto', values: ['auto', 'sysfs', 'gpiod'] }, doc: 'how GPIO lines are driven: sysfs (onoff where it loads), the libgpiod tools, or auto (sysfs, then gpiod)' },
+    sysfsRoot: { spec: { kind: 'string', default: '/sys/class/gpio', pattern: ABS_PATH, hint: 'an absolute path' }, doc: 'the sysfs GPIO folder (gpiochipN/base and label give the global numbers)' },
+    led: {
+      line: { spec: { kind: 'int', default: -1, min: -1, max: 1023 }, doc: 'status LED: line offset on its chip (-1: no LED)' },
+      chip: { spec: { kind: 'string', default: '' }, doc: 'status LED: chip label (e.g. pinctrl-bcm2711); empty: the Raspberry Pi\'s header chip' },
+      activeLow: { spec: { kind: 'bool', default: false }, doc: 'status LED: lit at low level' },
+    },
+    button: {
+      line: { spec: { kind: 'int', default: -1, min: -1, max: 1023 }, doc: 'factory-reset button: line offset on its chip (-1: no button)' },
+      chip: { spec: { kind: 'string', default: '' }, doc: 'factory-reset button: chip label; empty: the Raspberry Pi\'s header chip' },
+      activeLow: { spec: { kind: 'bool', default: true }, doc: 'factory-reset button: pressed at low level (a button to ground with a pull-up)' },
+      holdSec: { spec: { kind: 'int', default: 10, min: 2, max: 120 }, doc: 'factory-reset button: seconds it must be held' },
+    },
   },
   device: {
     manufacturer: { spec: { kind: 'string', default: '' }, doc: 'Object 3 Manufacturer (default: read from the board)' },
@@ -117,6 +132,12 @@ export interface AgentConfig {
     checkpointMiB: number;
   };
   health: { connectTimeoutSec: number; command: string[]; commandTimeoutSec: number; manual: boolean };
+  gpio: {
+    backend: 'auto' | 'sysfs' | 'gpiod';
+    sysfsRoot: string;
+    led: { line: number; chip: string; activeLow: boolean };
+    button: { line: number; chip: string; activeLow: boolean; holdSec: number };
+  };
   device: { manufacturer: string; model: string; serial: string; hardwareVersion: string; deviceType: string };
   registration: { lifetimeSec: number };
   progressIntervalMs: number;

@@ -9,6 +9,7 @@ import { SIM_REBOOT_EXIT_CODE } from '../platform/simulator/constants.js';
 import { ConfigError } from './config-schema.js';
 import { readConfigFile, type AgentConfig } from './config.js';
 import { ConfigOverrides, startWithOverrides } from './adapters/config-overrides.js';
+import { startFrontPanel } from './front-panel.js';
 import { composeAgent, readAgentSecrets, type AgentSecrets, type ComposedAgent } from './compose.js';
 import { agentStateStore, type FileStore } from './adapters/file-store.js';
 import { errorsAsJournalErrors, jsonLogger, underJournal } from './adapters/json-logger.js';
@@ -116,6 +117,7 @@ async function run(argv: string[]): Promise<number> {
   const cut = powerCutInjector(process.env, cfg.stateDir);
   try {
     const platform = createPlatform(cfg.platform.name, cfg.platform.options, {
+      stateDir: cfg.stateDir,
       // the simulator's reboot: stop cleanly, then leave with the code its bootloader loop understands.
       // Not awaited: this runs inside the daemon's reboot effect, which stop() itself waits for.
       reboot: async () => {
@@ -189,6 +191,8 @@ async function run(argv: string[]): Promise<number> {
     logger.warn('no local control socket: fota-agent install and status cannot reach this agent', { error: (e as Error).message });
   });
   if (control) void done.then(() => control.close());
+  // the status LED and the reset button, when configured (gpio.*); never in the way of the agent
+  void startFrontPanel(cfg, agent, logger).then((panel) => panel && void done.then(() => panel.close()));
   await systemd?.ready(`running: ${stateKey(agent.daemon.firmware)}, device ${cfg.deviceId}, broker ${new URL(cfg.broker.url).host}`);
   return done;
 }

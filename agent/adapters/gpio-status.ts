@@ -1,0 +1,118 @@
+// The status LED's blink patterns and the reset button's hold timer, over any GpioLine. show() swaps the pattern and
+// returns at once; a write still in flight when the next step comes is not waited for (the step is skipped), and a
+// failing LED is reported once and then left alone: the LED never holds up the daemon.
+//
+// INVARIANTS
+// - One timer drives the LED; show() only replaces the pattern it reads at its next step.
+// - The button fires once per press, after the line stayed pressed for holdMs without a release. A button already
+//   pressed when watching starts must be released first: a stuck button must not factory-reset every boot.
+
+import type { DeviceStatus } from '../core/device-status.js';
+import type { GpioLine } from './gpio-port.js';
+
+/** on/off durations in ms, repeated. Slow heartbeat, slow blink, fast blink, double blink. */
+export const PATTERNS: Readonly<Record<DeviceStatus, readonly number[]>> = {
+  idle: [100, 2900],
+  downloading: [500, 500],
+  updating: [150, 150],
+  error: [100, 150, 100, 1650],
+};
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): { unref?(): unknown } | number;
+  clearTimeout(t: unknown): void;
+}
+
+const realTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
+
+export class StatusLed {
+  private pattern: readonly number[] = PATTERNS.idle;
+  private status: DeviceStatus | undefined;
+  private step = 0;
+  private timer: unknown;
+  private busy = false;
+  private failed = false;
+  private stopped = false;
+
+  constructor(
+    private readonly line: GpioLine,
+    private readonly onError: (e: unknown) => void,
+    private readonly timers: Timers = realTimers,
+  ) {}
+
+  show(status: DeviceStatus): void {
+    if (status === this.status || this.stopped) return;
+    this.status = status;
+    this.pattern = PATTERNS[status];
+    this.step = 0;
+    this.timers.clearTimeout(this.timer);
+    this.tick();
+  }
+
+  private tick(): void {
+    if (this.stopped || this.failed) return;
+    const on = this.step % 2 === 0;
+    const ms = this.pattern[this.step % this.pattern.length]!;
+    this.step = (this.step + 1) % this.pattern.length;
+    if (!this.busy) {
+      this.busy = true;
+      this.line.set(on).then(
+        () => (this.busy = false),
+        (e: unknown) => {
+          this.busy = false;
+          if (!this.failed) (this.failed = true), this.onError(e);
+        },
+      );
+    }
+    const t = this.timers.setTimeout(() => this.tick(), ms);
+    if (typeof t === 'object') t.unref?.();
+    this.timer = t;
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.timers.clearTimeout(this.timer);
+    await this.line.close();
+  }
+}
+
+export class ResetButton {
+  private timer: unknown;
+  private pressed = false;
+  private seen = false;
+  private unwatch: (() => void) | undefined;
+
+  constructor(
+    private readonly line: GpioLine,
+    private readonly holdMs: number,
+    private readonly onHeld: () => void,
+    private readonly timers: Timers = realTimers,
+  ) {}
+
+  start(): void {
+    this.unwatch = this.line.watch((on) => this.change(on));
+  }
+
+  private change(on: boolean): void {
+    if (!this.seen) {
+      this.seen = true;
+      this.pressed = on;
+      return;
+    }
+    if (on === this.pressed) return;
+    this.pressed = on;
+    this.timers.clearTimeout(this.timer);
+    if (!on) return;
+    const t = this.timers.setTimeout(() => {
+      if (this.pressed) this.onHeld();
+    }, this.holdMs);
+    if (typeof t === 'object') t.unref?.();
+    this.timer = t;
+  }
+
+  async close(): Promise<void> {
+    this.timers.clearTimeout(this.timer);
+    this.unwatch?.();
+    await this.line.close();
+  }
+}
