@@ -184,6 +184,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     throw new ConfigError('securityFloor', `"${cfg.securityFloor}" is not a version the agent can order (SemVer-like: 2.1.0, 2024.01.15; docs/package-format.md)`);
   }
   if (cfg.allowedUriSchemes.length === 0) throw new ConfigError('allowedUriSchemes', 'must allow at least one scheme');
+  const { led, button } = cfg.gpio;
+  // one line cannot be both the LED's output and the button's input (the second open would fail at run time)
+  if (led.line >= 0 && button.line >= 0 && led.line === button.line && led.chip === button.chip) throw new ConfigError('gpio.button.line', `line ${button.line} on ${button.chip || "the Raspberry Pi's header chip"} is also gpio.led.line: give the button a line of its own`);
   return deepFreeze(cfg);
 }
 

@@ -24,6 +24,9 @@ export function startFrontPanel(cfg: AgentConfig, agent: { daemon: Daemon; platf
     logger,
     watch: (fn) => agent.daemon.watch(fn),
     current: () => agent.daemon.firmware,
-    onHeld: () => void localFactoryReset(agent.daemon, agent.platform, logger, `reset button held ${cfg.gpio.button.holdSec} s`),
+    onHeld: () =>
+      void localFactoryReset(agent.daemon, agent.platform, logger, `reset button held ${cfg.gpio.button.holdSec} s`).catch((e: unknown) =>
+        logger.warn('reset button: the factory reset could not start', { error: String(e) }),
+      ),
   });
 }

@@ -10,6 +10,7 @@ import { ConfigError } from './config-schema.js';
 import { readConfigFile, type AgentConfig } from './config.js';
 import { ConfigOverrides, startWithOverrides } from './adapters/config-overrides.js';
 import { startFrontPanel } from './front-panel.js';
+import type { Panel } from './adapters/gpio-panel.js';
 import { composeAgent, readAgentSecrets, type AgentSecrets, type ComposedAgent } from './compose.js';
 import { agentStateStore, type FileStore } from './adapters/file-store.js';
 import { errorsAsJournalErrors, jsonLogger, underJournal } from './adapters/json-logger.js';
@@ -105,11 +106,14 @@ async function run(argv: string[]): Promise<number> {
   for (const problem of overridesProblems) logger.error('configuration changes from the hub', { problem });
 
   let agent: ComposedAgent | undefined;
+  let panel: Promise<Panel | undefined> | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       await systemd?.stopping();
       await agent?.daemon.stop();
+      // on every way out (signal, reboot, restart): the LED off, and no gpioset left holding a line the next agent needs
+      await (await panel)?.close();
     })().catch((e: unknown) => logger.error('stop failed', { error: String(e) })));
 
   const store = agentStateStore(cfg.stateDir);
@@ -192,7 +196,8 @@ async function run(argv: string[]): Promise<number> {
   });
   if (control) void done.then(() => control.close());
   // the status LED and the reset button, when configured (gpio.*); never in the way of the agent
-  void startFrontPanel(cfg, agent, logger).then((panel) => panel && void done.then(() => panel.close()));
+  panel = startFrontPanel(cfg, agent, logger);
+  if (stopping) void stopping.then(async () => (await panel)?.close()); // stopped while the panel was opening
   await systemd?.ready(`running: ${stateKey(agent.daemon.firmware)}, device ${cfg.deviceId}, broker ${new URL(cfg.broker.url).host}`);
   return done;
 }

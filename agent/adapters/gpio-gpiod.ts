@@ -41,7 +41,28 @@ async function chipName(tools: GpiodTools, label: string): Promise<string> {
   return chip.name;
 }
 
+/**
+ * gpioset's argv, no shell. v1: `gpioset [-l] -m signal CHIP OFF=V` (-m signal: hold until a signal; the default
+ * "exit" releases the line at once). v2: `gpioset [-l] -c CHIP OFF=V` (holds until killed by default; options before
+ * the line: its getopt string starts with "+").
+ */
+export function gpiosetArgs(version: 1 | 2, chip: string, ref: LineRef, on: boolean): string[] {
+  const lowFlag = ref.activeLow ? ['-l'] : [];
+  const assign = `${ref.line}=${on ? 1 : 0}`;
+  return version === 1 ? [...lowFlag, '-m', 'signal', chip, assign] : [...lowFlag, '-c', chip, assign];
+}
+
+/** gpiomon's argv: edges as %e, one a line. v1 needs -b for a line-buffered pipe; v2 flushes after each batch. */
+export function gpiomonArgs(version: 1 | 2, chip: string, ref: LineRef): string[] {
+  const lowFlag = ref.activeLow ? ['-l'] : [];
+  return version === 1 ? [...lowFlag, '-b', '-F', '%e', chip, String(ref.line)] : [...lowFlag, '-F', '%e', '-c', chip, String(ref.line)];
+}
+
+/** the children stop() ended: their exit is no news (gpioset and gpiomon catch SIGTERM and exit 0) */
+const ended = new WeakSet<ChildProcess>();
+
 function stop(child: ChildProcess | undefined): Promise<void> {
+  if (child) ended.add(child);
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
@@ -53,6 +74,8 @@ class HeldOutput implements GpioLine {
   private holder: ChildProcess | undefined;
   private value: boolean | undefined;
   private chain: Promise<void> = Promise.resolve();
+  /** why the last holder exited on its own (a busy line, a chip gone): the next set() rejects with it */
+  private lost: GpioError | undefined;
 
   constructor(
     private readonly tools: GpiodTools,
@@ -63,15 +86,20 @@ class HeldOutput implements GpioLine {
 
   set(on: boolean): Promise<void> {
     const next = this.chain.then(async () => {
+      if (this.lost) throw this.lost;
       if (on === this.value && this.holder?.exitCode === null) return;
       await stop(this.holder);
-      const lowFlag = this.ref.activeLow ? ['-l'] : [];
-      const assign = `${this.ref.line}=${on ? 1 : 0}`;
-      const args = this.version === 1 ? [...lowFlag, '-m', 'signal', this.chip, assign] : [...lowFlag, '-c', this.chip, assign];
-      const child = spawn(this.tools.gpioset, args, { stdio: 'ignore' });
+      const args = gpiosetArgs(this.version, this.chip, this.ref, on);
+      const child = spawn(this.tools.gpioset, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-500)));
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
         child.once('error', (e) => reject(new GpioError(`${this.tools.gpioset}: ${e.message}`, { cause: e })));
+      });
+      // a holder is only ever ended by stop(); any other exit means the line is no longer held
+      child.once('exit', (code, signal) => {
+        if (!ended.has(child)) this.lost ??= new GpioError(`${this.tools.gpioset} ${args.join(' ')} exited (${code ?? signal}): ${stderr.trim() || 'no message'}`);
       });
       this.holder = child;
       this.value = on;
@@ -93,6 +121,7 @@ class HeldOutput implements GpioLine {
 
 class MonitoredInput implements GpioLine {
   private mon: ChildProcess | undefined;
+  private stopWatch: (() => void) | undefined;
 
   constructor(
     private readonly tools: GpiodTools,
@@ -105,13 +134,17 @@ class MonitoredInput implements GpioLine {
     return Promise.reject(new GpioError('an input line is not set'));
   }
 
-  watch(onChange: (on: boolean) => void): () => void {
-    const lowFlag = this.ref.activeLow ? ['-l'] : [];
-    const args = this.version === 1 ? [...lowFlag, '-b', '-F', '%e', this.chip, String(this.ref.line)] : [...lowFlag, '-F', '%e', '-c', this.chip, String(this.ref.line)];
-    const mon = spawn(this.tools.gpiomon, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  watch(onChange: (on: boolean) => void, onError?: (e: unknown) => void): () => void {
+    const args = gpiomonArgs(this.version, this.chip, this.ref);
+    const mon = spawn(this.tools.gpiomon, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
     // gpiomon reports edges only: start from "released" (a button held now is seen once it is let go and pressed again)
     onChange(false);
-    mon.on('error', () => undefined);
+    mon.on('error', (e) => onError?.(new GpioError(`${this.tools.gpiomon}: ${e.message}`, { cause: e })));
+    mon.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-500)));
+    mon.once('exit', (code, signal) => {
+      if (!ended.has(mon)) onError?.(new GpioError(`${this.tools.gpiomon} ${args.join(' ')} exited (${code ?? signal}): ${stderr.trim() || 'no message'}`));
+    });
     let buf = '';
     mon.stdout!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
@@ -121,12 +154,15 @@ class MonitoredInput implements GpioLine {
         if (e === '1') onChange(true);
         else if (e === '0' || e === '2') onChange(false);
       }
+      if (buf.length > 4096) buf = ''; // not gpiomon's output: drop it rather than grow
     });
     this.mon = mon;
-    return () => void stop(mon);
+    this.stopWatch = () => void stop(mon);
+    return this.stopWatch;
   }
 
   async close(): Promise<void> {
+    this.stopWatch?.();
     await stop(this.mon);
   }
 }

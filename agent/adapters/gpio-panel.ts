@@ -3,13 +3,13 @@
 // calls onHeld when the button was held. Without GPIO, or with a line that cannot be opened, the agent runs without
 // them and says so once. Nothing here can fail the agent.
 
-import { deviceStatus } from '../core/device-status.js';
+import { deviceStatus, type DeviceStatus } from '../core/device-status.js';
 import type { FirmwareState } from '../core/firmware-machine.js';
 import type { Logger } from '../core/ports.js';
 import { DEFAULT_GPIOD_TOOLS, gpiodBackend, type GpiodTools } from './gpio-gpiod.js';
 import type { GpioBackend } from './gpio-port.js';
 import { loadOnoff, sysfsAvailable, sysfsBackend } from './gpio-sysfs.js';
-import { ResetButton, StatusLed, type Timers } from './gpio-status.js';
+import { PATTERNS, ResetButton, StatusLed, type Timers } from './gpio-status.js';
 
 export interface PanelConfig {
   backend: 'auto' | 'sysfs' | 'gpiod';
@@ -56,8 +56,17 @@ export async function startPanel(cfg: PanelConfig, deps: PanelDeps): Promise<Pan
   if (wantLed) {
     try {
       const led = new StatusLed(await backend.output(cfg.led), (e) => deps.logger.warn('the status LED failed; it stays off', { error: String(e) }), deps.timers);
-      led.show(deviceStatus(deps.current()));
-      const unwatch = deps.watch((s) => led.show(deviceStatus(s)));
+      let shown: DeviceStatus | undefined;
+      const show = (s: FirmwareState) => {
+        const status = deviceStatus(s);
+        if (status === shown) return;
+        shown = status;
+        // one line per change of pattern: what a person at the board sees, for `journalctl -u fota-agent`
+        deps.logger.info('status LED', { status, pattern: PATTERNS[status] });
+        led.show(status);
+      };
+      show(deps.current());
+      const unwatch = deps.watch(show);
       closers.push(async () => (unwatch(), led.close()));
     } catch (e) {
       deps.logger.warn('running without the status LED', { backend: backend.name, error: String(e) });
@@ -65,7 +74,9 @@ export async function startPanel(cfg: PanelConfig, deps: PanelDeps): Promise<Pan
   }
   if (wantButton) {
     try {
-      const button = new ResetButton(await backend.input(cfg.button), cfg.button.holdSec * 1000, deps.onHeld, deps.timers);
+      const button = new ResetButton(await backend.input(cfg.button), cfg.button.holdSec * 1000, deps.onHeld, deps.timers, (e) =>
+        deps.logger.warn('the reset button is no longer followed', { backend: backend.name, error: String(e) }),
+      );
       button.start();
       closers.push(() => button.close());
     } catch (e) {

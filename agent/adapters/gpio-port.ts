@@ -14,8 +14,11 @@ export interface LineRef {
 export interface GpioLine {
   /** drives an output to its logical value; rejects on an I/O error */
   set(on: boolean): Promise<void>;
-  /** reports each change of an input's logical value; returns the stop function */
-  watch(onChange: (on: boolean) => void): () => void;
+  /**
+   * Reports an input's logical value at once, then each change; returns the stop function. onError is called (at
+   * most once) when the line can no longer be followed; no more changes come after it.
+   */
+  watch(onChange: (on: boolean) => void, onError?: (e: unknown) => void): () => void;
   /** releases the line (an output is left off); never throws */
   close(): Promise<void>;
 }

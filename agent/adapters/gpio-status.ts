@@ -4,8 +4,9 @@
 //
 // INVARIANTS
 // - One timer drives the LED; show() only replaces the pattern it reads at its next step.
-// - The button fires once per press, after the line stayed pressed for holdMs without a release. A button already
-//   pressed when watching starts must be released first: a stuck button must not factory-reset every boot.
+// - The button fires once per press, after the line stayed pressed for holdMs; a release counts only once it lasted
+//   RELEASE_DEBOUNCE_MS (bounce and glitches do not restart the hold). A button already pressed when watching starts
+//   must be released first: a stuck button must not factory-reset every boot.
 
 import type { DeviceStatus } from '../core/device-status.js';
 import type { GpioLine } from './gpio-port.js';
@@ -76,10 +77,16 @@ export class StatusLed {
   }
 }
 
+/** a release shorter than this during a hold is contact bounce or noise, not the finger leaving the button */
+export const RELEASE_DEBOUNCE_MS = 50;
+
 export class ResetButton {
-  private timer: unknown;
-  private pressed = false;
+  private holdTimer: unknown;
+  private releaseTimer: unknown;
+  /** the debounced state: pressed since the hold timer started */
+  private holding = false;
   private seen = false;
+  private stuck = false;
   private unwatch: (() => void) | undefined;
 
   constructor(
@@ -87,31 +94,56 @@ export class ResetButton {
     private readonly holdMs: number,
     private readonly onHeld: () => void,
     private readonly timers: Timers = realTimers,
+    private readonly onError: (e: unknown) => void = () => undefined,
   ) {}
 
   start(): void {
-    this.unwatch = this.line.watch((on) => this.change(on));
+    this.unwatch = this.line.watch((on) => this.change(on), this.onError);
   }
 
   private change(on: boolean): void {
     if (!this.seen) {
+      // the first reading: a button already down is stuck (or held through a reboot) until it is let go
       this.seen = true;
-      this.pressed = on;
+      this.stuck = on;
       return;
     }
-    if (on === this.pressed) return;
-    this.pressed = on;
-    this.timers.clearTimeout(this.timer);
-    if (!on) return;
-    const t = this.timers.setTimeout(() => {
-      if (this.pressed) this.onHeld();
-    }, this.holdMs);
+    if (this.stuck) {
+      if (!on) this.stuck = false;
+      return;
+    }
+    if (on) {
+      // pressed again within the debounce time of a release: the same press goes on, its hold timer kept
+      this.timers.clearTimeout(this.releaseTimer);
+      this.releaseTimer = undefined;
+      if (this.holding) return;
+      this.holding = true;
+      this.holdTimer = this.arm(() => this.held(), this.holdMs);
+      return;
+    }
+    if (!this.holding || this.releaseTimer !== undefined) return;
+    this.releaseTimer = this.arm(() => {
+      this.releaseTimer = undefined;
+      this.holding = false;
+      this.timers.clearTimeout(this.holdTimer);
+    }, RELEASE_DEBOUNCE_MS);
+  }
+
+  private held(): void {
+    // the time is up during a possible bounce: decide once the release is confirmed or taken back
+    if (this.releaseTimer !== undefined) this.holdTimer = this.arm(() => this.held(), RELEASE_DEBOUNCE_MS);
+    else if (this.holding) (this.holdTimer = undefined), this.onHeld();
+  }
+
+  private arm(fn: () => void, ms: number): unknown {
+    const t = this.timers.setTimeout(fn, ms);
     if (typeof t === 'object') t.unref?.();
-    this.timer = t;
+    return t;
   }
 
   async close(): Promise<void> {
-    this.timers.clearTimeout(this.timer);
+    this.timers.clearTimeout(this.holdTimer);
+    this.timers.clearTimeout(this.releaseTimer);
     this.unwatch?.();
     await this.line.close();
   }

@@ -1,14 +1,15 @@
 // Sysfs GPIO (/sys/class/gpio): a line's global number is its chip's base plus the offset, the chip found by its
 // label under gpiochipN/ (the base moved to 512+ on Pi kernels 6.6: a fixed number is wrong). Lines are driven with
-// onoff (interrupts through epoll) when it loads and the real sysfs is there, else with plain file operations on the
-// configured root (tests point it at a folder). onoff stays optional: it is imported dynamically.
+// onoff (interrupts through epoll) when it loads and the root is the real /sys/class/gpio (onoff knows no other),
+// else with plain file operations on the configured root. onoff stays optional: it is imported dynamically.
 
 import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GpioError, PI_HEADER_CHIPS, type GpioBackend, type GpioLine, type LineRef } from './gpio-port.js';
 
 export const SYSFS_GPIO = '/sys/class/gpio';
-const POLL_MS = 100;
+/** how often an input without interrupts is read; a reset button is held for seconds, so 50 ms loses nothing */
+const POLL_MS = 50;
 
 interface Chip {
   label: string;
@@ -37,88 +38,135 @@ export async function globalNumber(root: string, ref: LineRef): Promise<number> 
   return chip.base + ref.line;
 }
 
-/** A line through the sysfs files: export, direction, active_low, value. Inputs are polled (no epoll without onoff). */
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+/**
+ * Exports line n and sets it up: active_low, then the direction. Asynchronous on purpose: onoff's own export waits
+ * for udev by retrying openSync up to 10000 times (onoff.js waitForGpioAccessPermission), which would stall the
+ * agent's event loop; once the line is exported here, onoff only opens it.
+ */
+async function exportLine(root: string, n: number, ref: LineRef, output: boolean): Promise<string> {
+  const dir = join(root, `gpio${n}`);
+  if (!(await exists(dir))) {
+    await writeFile(join(root, 'export'), String(n)).catch((e: NodeJS.ErrnoException) => {
+      // EBUSY: the kernel or another program holds the line; EINVAL: no such line (a wrong base, e.g. +512 hard-coded)
+      throw new GpioError(`cannot export GPIO ${n} (${ref.chip || 'header chip'} line ${ref.line}) at ${root}: ${e.code ?? e.message}`, { cause: e });
+    });
+    // the kernel creates gpioN at once; udev may take a moment to let us write its files
+    for (let i = 0; i < 50 && !(await exists(join(dir, 'value'))); i++) await new Promise((r) => setTimeout(r, 20));
+  }
+  await writeFile(join(dir, 'active_low'), ref.activeLow ? '1' : '0');
+  // "high"/"low" set the direction and the raw level together (gpiolib-sysfs direction_store): start an output off,
+  // which is level high for an active-low LED; plain "out" would start it low, i.e. lit
+  await writeFile(join(dir, 'direction'), output ? offLevel(ref) : 'in');
+  return dir;
+}
+
+const offLevel = (ref: LineRef) => (ref.activeLow ? 'high' : 'low');
+
+/** Reads an input every POLL_MS and reports changes: for lines without interrupts. Returns the stop function. */
+function pollInput(read: () => Promise<boolean>, onChange: (on: boolean) => void, onError?: (e: unknown) => void): () => void {
+  let last: boolean | undefined;
+  let failed = false;
+  const poll = () =>
+    void read().then(
+      (on) => {
+        if (on !== last) (last = on), onChange(on);
+      },
+      (e: unknown) => {
+        if (!failed) (failed = true), onError?.(e);
+      },
+    );
+  poll();
+  const timer = setInterval(poll, POLL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** A line through the sysfs files (onoff not loaded, or a root other than /sys/class/gpio). Inputs are polled. */
 class FileLine implements GpioLine {
-  private timer: NodeJS.Timeout | undefined;
+  private stopWatch: (() => void) | undefined;
   constructor(
     private readonly dir: string,
     private readonly output: boolean,
   ) {}
 
-  static async open(root: string, n: number, ref: LineRef, output: boolean): Promise<FileLine> {
-    const dir = join(root, `gpio${n}`);
-    if (!(await access(dir).then(() => true, () => false))) {
-      await writeFile(join(root, 'export'), String(n));
-      // the kernel creates gpioN at once; udev may take a moment to let us write its files (as onoff waits too)
-      for (let i = 0; i < 50 && !(await access(join(dir, 'value')).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 20));
-    }
-    await writeFile(join(dir, 'active_low'), ref.activeLow ? '1' : '0');
-    // "low"/"high" would set the level at once; "out" starts low, which active_low turns into "on": start off instead
-    await writeFile(join(dir, 'direction'), output ? (ref.activeLow ? 'high' : 'low') : 'in');
-    return new FileLine(dir, output);
-  }
-
   async set(on: boolean): Promise<void> {
     await writeFile(join(this.dir, 'value'), on ? '1' : '0');
   }
 
-  watch(onChange: (on: boolean) => void): () => void {
-    let last: boolean | undefined;
-    const poll = () =>
-      void readFile(join(this.dir, 'value'), 'utf8').then(
-        (t) => {
-          const on = t.trim() === '1';
-          if (on !== last) (last = on), onChange(on);
-        },
-        () => undefined,
-      );
-    poll();
-    this.timer = setInterval(poll, POLL_MS);
-    this.timer.unref();
-    return () => clearInterval(this.timer);
+  watch(onChange: (on: boolean) => void, onError?: (e: unknown) => void): () => void {
+    this.stopWatch = pollInput(async () => (await readFile(join(this.dir, 'value'), 'utf8')).trim() === '1', onChange, onError);
+    return this.stopWatch;
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopWatch?.();
     if (this.output) await this.set(false).catch(() => undefined);
   }
 }
 
-type OnoffGpio = {
+/** The part of onoff's Gpio used here (onoff.d.ts). */
+export type OnoffGpio = {
   write(v: 0 | 1): Promise<void>;
+  read(): Promise<0 | 1>;
   readSync(): 0 | 1;
   watch(cb: (err: Error | null | undefined, v: 0 | 1) => void): void;
   unwatchAll(): void;
   unexport(): void;
 };
-type OnoffModule = { Gpio: { new (n: number, dir: string, edge?: string, opts?: object): OnoffGpio; accessible: boolean } };
+export type OnoffModule = { Gpio: new (n: number, dir: string, edge?: string, opts?: object) => OnoffGpio };
 
-/** onoff, or undefined when it is not installed or its native epoll build does not load here. */
-export async function loadOnoff(): Promise<OnoffModule | undefined> {
+/** onoff, or why it did not load (not installed, or its native epoll build does not fit this Node). */
+export async function loadOnoff(): Promise<OnoffModule | string> {
   try {
     const m = (await import('onoff')) as unknown as OnoffModule & { default?: OnoffModule };
     const Gpio = m.Gpio ?? m.default?.Gpio;
-    return Gpio ? { Gpio } : undefined;
-  } catch {
-    return undefined;
+    return Gpio ? { Gpio } : 'onoff has no Gpio export';
+  } catch (e) {
+    return (e as Error).message.split('\n')[0]!;
   }
 }
 
 class OnoffLine implements GpioLine {
-  constructor(private readonly gpio: OnoffGpio) {}
+  private stopPoll: (() => void) | undefined;
+  constructor(
+    private readonly gpio: OnoffGpio,
+    private readonly output: boolean,
+    /** the chip can interrupt on this line (gpioN/edge exists; some cannot, onoff #77) */
+    private readonly interrupts: boolean,
+  ) {}
+
   set(on: boolean): Promise<void> {
     return this.gpio.write(on ? 1 : 0);
   }
-  watch(onChange: (on: boolean) => void): () => void {
-    onChange(this.gpio.readSync() === 1);
-    this.gpio.watch((err, v) => {
-      if (!err) onChange(v === 1);
-    });
-    return () => this.gpio.unwatchAll();
+
+  watch(onChange: (on: boolean) => void, onError?: (e: unknown) => void): () => void {
+    if (this.interrupts) {
+      try {
+        // epoll on the value file: the kernel wakes it on each edge (sysfs-gpio ABI, "edge")
+        this.gpio.watch((err, v) => (err ? onError?.(err) : onChange(v === 1)));
+        onChange(this.gpio.readSync() === 1);
+        return () => this.gpio.unwatchAll();
+      } catch {
+        // epoll refuses a file it cannot poll (EPERM): read the line through onoff instead. unwatchAll() empties
+        // onoff's listener list before its epoll remove fails, so unexport() later closes the line properly
+        try {
+          this.gpio.unwatchAll();
+        } catch {
+          // the fd was never added
+        }
+      }
+    }
+    this.stopPoll = pollInput(async () => (await this.gpio.read()) === 1, onChange, onError);
+    return this.stopPoll;
   }
+
   async close(): Promise<void> {
+    this.stopPoll?.();
+    // a LED is left off, not at whatever step of its pattern the agent stopped (the level stays after unexport)
+    if (this.output) await this.gpio.write(0).catch(() => undefined);
     try {
-      this.gpio.unwatchAll();
       this.gpio.unexport();
     } catch {
       // already released
@@ -126,18 +174,23 @@ class OnoffLine implements GpioLine {
   }
 }
 
-/** Sysfs lines under `root`; through onoff only on the real /sys/class/gpio (onoff knows no other root). */
-export function sysfsBackend(root: string, onoff: OnoffModule | undefined): GpioBackend {
-  const viaOnoff = onoff !== undefined && root === SYSFS_GPIO && onoff.Gpio.accessible;
+/** Sysfs lines under `root`; through onoff only on the real /sys/class/gpio (onoff's path is fixed). */
+export function sysfsBackend(root: string, onoff: OnoffModule | string): GpioBackend {
+  const viaOnoff = typeof onoff !== 'string' && root === SYSFS_GPIO;
   const open = async (ref: LineRef, output: boolean): Promise<GpioLine> => {
     const n = await globalNumber(root, ref);
-    if (!viaOnoff) return FileLine.open(root, n, ref, output);
-    return new OnoffLine(new onoff!.Gpio(n, output ? (ref.activeLow ? 'high' : 'low') : 'in', output ? 'none' : 'both', { activeLow: ref.activeLow, debounceTimeout: output ? 0 : 20 }));
+    const dir = await exportLine(root, n, ref, output);
+    if (!viaOnoff) return new FileLine(dir, output);
+    const interrupts = !output && (await exists(join(dir, 'edge')));
+    // exported and configured above: onoff opens the line (reconfigureDirection false keeps the level just set)
+    const gpio = new (onoff as OnoffModule).Gpio(n, output ? offLevel(ref) : 'in', interrupts ? 'both' : undefined, { activeLow: ref.activeLow, reconfigureDirection: false, debounceTimeout: output ? 0 : 20 });
+    return new OnoffLine(gpio, output, interrupts);
   };
-  return { name: viaOnoff ? 'sysfs (onoff)' : 'sysfs', output: (ref) => open(ref, true), input: (ref) => open(ref, false) };
+  const name = viaOnoff ? 'sysfs (onoff)' : typeof onoff === 'string' ? `sysfs files (onoff did not load: ${onoff})` : `sysfs files (onoff drives ${SYSFS_GPIO} only)`;
+  return { name, output: (ref) => open(ref, true), input: (ref) => open(ref, false) };
 }
 
 /** Whether sysfs GPIO exists at `root` (it is gone from kernels built without CONFIG_GPIO_SYSFS). */
 export async function sysfsAvailable(root: string): Promise<boolean> {
-  return access(join(root, 'export')).then(() => true, () => false);
+  return exists(join(root, 'export'));
 }

@@ -63,11 +63,13 @@ export interface SimDevice {
 }
 
 /** Starts `fota sim run` for a device (created on first use). */
-export function startDevice(ws: Workspace, id: string, broker: string, opts: { env?: Record<string, string>; agentSet?: string[] } = {}): SimDevice {
+export function startDevice(ws: Workspace, id: string, broker: string, opts: { env?: Record<string, string>; agentSet?: string[]; wrap?: string[] } = {}): SimDevice {
   const dir = join(ws.dir, id);
   const args = [FOTA, 'sim', 'run', '--dir', dir, '--id', id, '--broker', broker, '--trust', ws.pub, '--image-size', '1M', '--slot-size', '64M'];
   for (const kv of opts.agentSet ?? []) args.push('--agent-set', kv);
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  // wrap: a command that execs the rest of its argv (e.g. unshare into a mount namespace); it must exec, not fork
+  const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
+  const child: ChildProcess = spawn(cmd!, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));

@@ -2,16 +2,19 @@
 // stand-in kernel that creates gpioN when it is exported) and fake libgpiod tools in v1 and v2 flavours that log their
 // arguments, hold an output until killed, and print edges from a feed. Then the whole front panel: the LED blinking
 // into the value file, a held button starting a factory reset, and a board without GPIO running on, said once.
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
-import { watch as fsWatch, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { gpiodBackend, type GpiodTools } from '../../agent/adapters/gpio-gpiod.js';
+import { spawn } from 'node:child_process';
+import { gpiodBackend, gpiodVersion, gpiomonArgs, gpiosetArgs } from '../../agent/adapters/gpio-gpiod.js';
 import { startPanel, type PanelConfig } from '../../agent/adapters/gpio-panel.js';
 import { globalNumber, sysfsBackend } from '../../agent/adapters/gpio-sysfs.js';
 import { initialFirmwareState, type FirmwareState } from '../../agent/core/firmware-machine.js';
 import type { Logger } from '../../agent/core/ports.js';
+import { fakeGpioSysfs } from '../helpers/fake-gpio-sysfs.js';
+import { fakeGpiodTools } from '../helpers/fake-gpiod-tools.js';
 
 const until = async (cond: () => Promise<boolean> | boolean, ms = 5000) => {
   const end = Date.now() + ms;
@@ -27,29 +30,6 @@ function logs(): Logger & { lines: string[] } {
   return { lines, info: put('info'), warn: put('warn'), error: put('error'), transition: () => undefined };
 }
 
-/** A sysfs GPIO folder: chips with base/label/ngpio, and a stand-in kernel that creates gpioN on export. */
-async function fakeSysfs(dir: string, chips: { name: string; label: string; base: number; ngpio: number }[]) {
-  const root = join(dir, 'gpio');
-  await mkdir(root, { recursive: true });
-  for (const c of chips) {
-    await mkdir(join(root, c.name));
-    await writeFile(join(root, c.name, 'label'), `${c.label}\n`);
-    await writeFile(join(root, c.name, 'base'), `${c.base}\n`);
-    await writeFile(join(root, c.name, 'ngpio'), `${c.ngpio}\n`);
-  }
-  await writeFile(join(root, 'export'), '');
-  // synchronous, like the kernel: gpioN and its files exist whole once the export write returns
-  const kernel = fsWatch(join(root, 'export'), () => {
-    const n = readFileSync(join(root, 'export'), 'utf8').trim();
-    const d = join(root, `gpio${n}`);
-    if (!n || existsSync(d)) return;
-    mkdirSync(join(d, 'tmp'), { recursive: true });
-    for (const f of ['direction', 'value', 'active_low']) writeFileSync(join(d, 'tmp', f), f === 'direction' ? 'in' : '0');
-    for (const f of ['direction', 'active_low', 'value']) renameSync(join(d, 'tmp', f), join(d, f));
-  });
-  return { root, close: () => kernel.close() };
-}
-
 describe('sysfs GPIO', () => {
   let dir: string;
   beforeEach(async () => {
@@ -58,7 +38,7 @@ describe('sysfs GPIO', () => {
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
   it('global numbers come from the labelled chip\'s base (Pi 4 on 6.6: 512 + offset), never a fixed one', async () => {
-    const { root, close } = await fakeSysfs(dir, [
+    const { root, close } = await fakeGpioSysfs(dir, [
       { name: 'gpiochip512', label: 'pinctrl-bcm2711', base: 512, ngpio: 58 },
       { name: 'gpiochip570', label: 'raspberrypi-exp-gpio', base: 570, ngpio: 8 },
     ]);
@@ -70,10 +50,10 @@ describe('sysfs GPIO', () => {
   });
 
   it('exports, configures and drives a line through its files; an input is followed by polling', async () => {
-    const { root, close } = await fakeSysfs(dir, [{ name: 'gpiochip571', label: 'pinctrl-rp1', base: 571, ngpio: 54 }]);
+    const { root, close } = await fakeGpioSysfs(dir, [{ name: 'gpiochip571', label: 'pinctrl-rp1', base: 571, ngpio: 54 }]);
     try {
-      const backend = sysfsBackend(root, undefined);
-      expect(backend.name).toBe('sysfs');
+      const backend = sysfsBackend(root, 'Cannot find package onoff');
+      expect(backend.name).toBe('sysfs files (onoff did not load: Cannot find package onoff)');
       const led = await backend.output({ chip: '', line: 4, activeLow: true });
       expect(await readFile(join(root, 'export'), 'utf8')).toBe('575');
       expect(await readFile(join(root, 'gpio575', 'active_low'), 'utf8')).toBe('1');
@@ -99,27 +79,7 @@ describe('sysfs GPIO', () => {
   });
 });
 
-/** Fake gpiod tools: argv logged to LOG, gpioset holds until SIGTERM, gpiomon prints FEED's new lines. */
-async function fakeGpiod(dir: string, version: 1 | 2): Promise<GpiodTools & { log: string; feed: string }> {
-  const log = join(dir, `gpiod-v${version}.log`);
-  const feed = join(dir, `gpiomon-v${version}.feed`);
-  await writeFile(log, '');
-  await writeFile(feed, '');
-  const tool = async (name: string, body: string) => {
-    const p = join(dir, `${name}-v${version}`);
-    await writeFile(p, `#!${process.execPath}\nconst fs = require('fs');\nconst args = process.argv.slice(2);\n${body}\n`);
-    await chmod(p, 0o755);
-    return p;
-  };
-  const record = `fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify([require('path').basename(process.argv[1]), ...args]) + '\\n');`;
-  return {
-    log,
-    feed,
-    gpiodetect: await tool('gpiodetect', `${record}\nconsole.log('gpiochip0 [pinctrl-rp1] (54 lines)');\nconsole.log('gpiochip10 [gpio-brcmstb@107d508500] (32 lines)');`),
-    gpioset: await tool('gpioset', `if (args[0] === '--version') { console.log('gpioset (libgpiod) v${version === 1 ? '1.6.3' : '2.1'}'); process.exit(0); }\n${record}\nprocess.on('SIGTERM', () => { fs.appendFileSync(${JSON.stringify(log)}, '"released"\\n'); process.exit(0); });\nsetInterval(() => undefined, 1000);`),
-    gpiomon: await tool('gpiomon', `${record}\nlet at = 0;\nsetInterval(() => { const t = fs.readFileSync(${JSON.stringify(feed)}, 'utf8'); process.stdout.write(t.slice(at)); at = t.length; }, 20);\nprocess.on('SIGTERM', () => process.exit(0));`),
-  };
-}
+const fakeGpiod = (dir: string, version: 1 | 2) => fakeGpiodTools(dir, version);
 
 const lines = async (f: string) => (await readFile(f, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
 
@@ -141,12 +101,16 @@ describe.each([1, 2] as const)('libgpiod tools, v%i', (version) => {
     await led.set(true); // the same value: nothing respawned
     await led.set(false);
     await until(async () => (await holds()) === 2);
+    // the holder we ended exits 0 after SIGTERM, as the real tools do: that is no failure of the line
+    await new Promise((r) => setTimeout(r, 200));
+    await led.set(true);
+    await until(async () => (await holds()) === 3);
     await led.close();
     const want = version === 1 ? (v: number) => ['gpioset-v1', '-l', '-m', 'signal', 'gpiochip0', `17=${v}`] : (v: number) => ['gpioset-v2', '-l', '-c', 'gpiochip0', `17=${v}`];
-    await until(async () => (await lines(tools.log)).filter((l) => l === 'released').length === 2);
-    expect((await lines(tools.log)).filter((l) => l !== 'released' && (l as string[])[0] !== 'gpiodetect-v' + version)).toEqual([want(1), want(0)]);
+    await until(async () => (await lines(tools.log)).filter((l) => l === 'released').length === 3);
+    expect((await lines(tools.log)).filter((l) => l !== 'released' && (l as string[])[0] !== 'gpiodetect-v' + version)).toEqual([want(1), want(0), want(1)]);
     // each holder was released before the next took the line
-    expect((await lines(tools.log)).filter((l) => (l as string[])[0] !== `gpiodetect-v${version}`).map((l) => (l === 'released' ? 'released' : 'hold'))).toEqual(['hold', 'released', 'hold', 'released']);
+    expect((await lines(tools.log)).filter((l) => (l as string[])[0] !== `gpiodetect-v${version}`).map((l) => (l === 'released' ? 'released' : 'hold'))).toEqual(['hold', 'released', 'hold', 'released', 'hold', 'released']);
   });
 
   it('an input is one gpiomon printing edges (%e): rising is pressed, 0 (v1) or 2 (v2) released', async () => {
@@ -155,6 +119,7 @@ describe.each([1, 2] as const)('libgpiod tools, v%i', (version) => {
     const button = await backend.input({ chip: '', line: 27, activeLow: true });
     const seen: boolean[] = [];
     button.watch((on) => seen.push(on));
+    await until(async () => (await lines(tools.log)).some((l) => (l as string[])[0] === `gpiomon-v${version}`));
     await appendFile(tools.feed, `1\n${version === 1 ? 0 : 2}\n1\n`);
     await until(() => seen.length === 4);
     expect(seen).toEqual([false, true, false, true]);
@@ -180,14 +145,14 @@ describe('front panel', () => {
   });
 
   it('the LED follows the firmware state and a held button asks for a factory reset', async () => {
-    const { root, close } = await fakeSysfs(dir, [{ name: 'gpiochip512', label: 'pinctrl-bcm2711', base: 512, ngpio: 58 }]);
+    const { root, close } = await fakeGpioSysfs(dir, [{ name: 'gpiochip512', label: 'pinctrl-bcm2711', base: 512, ngpio: 58 }]);
     let state: FirmwareState = initialFirmwareState();
     let watcher: (s: FirmwareState) => void = () => undefined;
     let held = 0;
     const logger = logs();
     const panel = await startPanel(config(root), { logger, watch: (fn) => ((watcher = fn), () => undefined), current: () => state, onHeld: () => held++ });
     try {
-      expect(panel?.backend).toBe('sysfs');
+      expect(panel?.backend).toBe('sysfs files (onoff drives /sys/class/gpio only)');
       const value = join(root, 'gpio516', 'value');
       // downloading blinks at 1 Hz: both levels show up within a couple of seconds
       state = { ...state, phase: 'downloading' };
@@ -197,13 +162,36 @@ describe('front panel', () => {
       await until(() => existsSync(join(root, 'gpio517', 'value')));
       await writeFile(join(root, 'gpio517', 'value'), '1'); // pressed (logical, active-low handled by the kernel)
       await until(() => held === 1, 5000);
-      expect(logger.lines.join('\n')).toMatch(/info front panel .*"backend":"sysfs"/);
+      expect(logger.lines.join('\n')).toMatch(/info front panel .*"backend":"sysfs files/);
+      expect(logger.lines.filter((l) => l.startsWith('info status LED')).map((l) => /"status":"(\w+)"/.exec(l)?.[1])).toEqual(['idle', 'downloading']);
     } finally {
       await panel?.close();
       close();
     }
     expect((await stat(join(root, 'gpio516', 'value'))).size).toBeGreaterThan(0);
   }, 20_000);
+
+  it('a chip that is not there (a board other than a Pi, chip left empty) is a warning naming what is there', async () => {
+    const { root, close } = await fakeGpioSysfs(dir, [{ name: 'gpiochip0', label: 'gpio_ich', base: 0, ngpio: 64 }]);
+    try {
+      const logger = logs();
+      const panel = await startPanel(config(root), { logger, watch: () => () => undefined, current: initialFirmwareState, onHeld: () => undefined });
+      await panel?.close();
+      const warns = logger.lines.filter((l) => l.startsWith('warn'));
+      expect(warns).toEqual([
+        expect.stringMatching(/^warn running without the status LED .*no GPIO chip labelled pinctrl-rp1 or pinctrl-bcm2711 or pinctrl-bcm2835 in .* \(found: gpio_ich\); set gpio\.\*\.chip/),
+        expect.stringMatching(/^warn running without the reset button .*no GPIO chip labelled/),
+      ]);
+      // the right label works on the same board
+      const ok = logs();
+      const named = await startPanel(config(root, { led: { line: 3, chip: 'gpio_ich', activeLow: false }, button: { line: -1, chip: '', activeLow: true, holdSec: 10 } }), { logger: ok, watch: () => () => undefined, current: initialFirmwareState, onHeld: () => undefined });
+      expect(ok.lines.filter((l) => l.startsWith('warn'))).toEqual([]);
+      await until(() => existsSync(join(root, 'gpio3', 'value')));
+      await named?.close();
+    } finally {
+      close();
+    }
+  });
 
   it('without GPIO the agent runs on, and says so once', async () => {
     const logger = logs();
@@ -215,5 +203,70 @@ describe('front panel', () => {
     const quiet = logs();
     expect(await startPanel({ ...config(join(dir, 'no-sysfs')), led: { line: -1, chip: '', activeLow: false }, button: { line: -1, chip: '', activeLow: true, holdSec: 10 } }, { logger: quiet, watch: () => () => undefined, current: initialFirmwareState, onHeld: () => undefined })).toBeUndefined();
     expect(quiet.lines).toEqual([]);
+  });
+});
+
+describe('libgpiod tools that fail', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fota-gpiod-fail-'));
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it('a gpioset that exits on its own (a busy line) fails the next set(); a gpiomon that exits is reported, once', async () => {
+    const tools = await fakeGpiod(dir, 2);
+    // the real tools' messages when another program holds the line (v2 gpioset.c die_perror, errno EBUSY)
+    const failing = async (name: string, message: string) => {
+      const p = join(dir, `${name}-busy`);
+      await writeFile(p, `#!${process.execPath}\nif (process.argv[2] === '--version') { console.log('${name} (libgpiod) v2.1'); process.exit(0); }\nconsole.error(${JSON.stringify(message)});\nprocess.exit(1);\n`);
+      await chmod(p, 0o755);
+      return p;
+    };
+    const busy = { ...tools, gpioset: await failing('gpioset', 'gpioset: unable to request lines on chip /dev/gpiochip0: Device or resource busy'), gpiomon: await failing('gpiomon', 'gpiomon: unable to request lines on chip /dev/gpiochip0: Device or resource busy') };
+    const backend = (await gpiodBackend(busy))!;
+    const led = await backend.output({ chip: '', line: 17, activeLow: false });
+    await led.set(true); // started: whether it holds is only known once it exits
+    await until(async () => led.set(false).then(() => false, (e: Error) => /exited \(1\): gpioset: unable to request lines .*Device or resource busy/.test(e.message)));
+    await led.close();
+    const button = await backend.input({ chip: '', line: 27, activeLow: true });
+    const errors: string[] = [];
+    button.watch(() => undefined, (e) => errors.push(String(e)));
+    await until(() => errors.length === 1);
+    expect(errors[0]).toMatch(/gpiomon-busy -l -F %e -c gpiochip0 27 exited \(1\): gpiomon: unable to request lines .*busy/);
+    await button.close();
+    expect(errors).toHaveLength(1);
+  });
+});
+
+describe('the real libgpiod tools (Debian gpiod) take the argv built for their version', () => {
+  // No GPIO chip exists on this machine (no /dev/gpiochip*, no gpio-sim): each tool gets as far as opening the chip,
+  // which proves the options parsed; a usage error would stop it earlier. The other version's argv is the control.
+  const tool = (name: string, args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(name, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('close', (code) => resolve({ code, stderr }));
+    });
+  const usageError = /invalid option|unrecognized option|try \S+ --help|at least one GPIO line/;
+
+  it('gpioset and gpiomon: options accepted, then no such chip', async () => {
+    const version = await gpiodVersion();
+    expect(version, 'gpioset --version: install Debian gpiod (.ci/run)').toBeDefined();
+    const ref = { chip: 'fota-no-such-chip', line: 17, activeLow: true };
+    for (const [name, args, other] of [
+      ['gpioset', gpiosetArgs(version!, ref.chip, ref, true), gpiosetArgs(version === 1 ? 2 : 1, ref.chip, ref, true)],
+      ['gpiomon', gpiomonArgs(version!, ref.chip, ref), gpiomonArgs(version === 1 ? 2 : 1, ref.chip, ref)],
+    ] as const) {
+      const ok = await tool(name, [...args]);
+      expect(ok.code, `${name} ${args.join(' ')}: ${ok.stderr}`).not.toBe(0);
+      expect(ok.stderr).not.toMatch(usageError);
+      expect(ok.stderr).toMatch(/No such file or directory|cannot find|unable to open chip/);
+      const wrong = await tool(name, [...other]);
+      expect(wrong.stderr, `${name} ${other.join(' ')} should be refused by v${version}`).toMatch(usageError);
+    }
+    // and gpiodetect on a machine without chips: nothing, which the backend turns into a clear "no chip" error
+    const backend = (await gpiodBackend())!;
+    await expect(backend.output({ chip: '', line: 4, activeLow: false })).rejects.toThrow(/no GPIO chip labelled pinctrl-rp1 or pinctrl-bcm2711 or pinctrl-bcm2835 \(gpiodetect: none\); set gpio\.\*\.chip/);
   });
 });

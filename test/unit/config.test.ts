@@ -63,3 +63,19 @@ describe('agent configuration', () => {
     }
   });
 });
+
+describe('gpio keys (status LED and reset button)', () => {
+  it('off by default; a bad value names its key', () => {
+    expect(parseConfig(base).gpio).toEqual({ backend: 'auto', sysfsRoot: '/sys/class/gpio', led: { line: -1, chip: '', activeLow: false }, button: { line: -1, chip: '', activeLow: true, holdSec: 10 } });
+    expect(err({ ...base, gpio: { backend: 'wiringpi' } })).toMatch(/^gpio\.backend: /);
+    expect(err({ ...base, gpio: { led: { line: 17.5 } } })).toMatch(/^gpio\.led\.line: /);
+    expect(err({ ...base, gpio: { button: { holdSec: 1 } } })).toMatch(/^gpio\.button\.holdSec: /);
+    expect(err({ ...base, gpio: { button: { pin: 27 } } })).toMatch(/gpio\.button\.pin/);
+    expect(err({ ...base, gpio: { sysfsRoot: 'sys/class/gpio' } })).toMatch(/^gpio\.sysfsRoot: /);
+  });
+
+  it('the LED and the button on one line is refused; the same offset on two chips is fine', () => {
+    expect(err({ ...base, gpio: { led: { line: 17 }, button: { line: 17 } } })).toMatch(/^gpio\.button\.line: line 17 on the Raspberry Pi's header chip is also gpio\.led\.line/);
+    expect(parseConfig({ ...base, gpio: { led: { line: 17 }, button: { line: 17, chip: 'raspberrypi-exp-gpio' } } }).gpio.button.chip).toBe('raspberrypi-exp-gpio');
+  });
+});

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { deviceStatus } from '../../agent/core/device-status.js';
 import { initialFirmwareState } from '../../agent/core/firmware-machine.js';
 import type { GpioLine } from '../../agent/adapters/gpio-port.js';
-import { PATTERNS, ResetButton, StatusLed, type Timers } from '../../agent/adapters/gpio-status.js';
+import { PATTERNS, RELEASE_DEBOUNCE_MS, ResetButton, StatusLed, type Timers } from '../../agent/adapters/gpio-status.js';
 
 /** A clock the test advances by hand. */
 function clock() {
@@ -125,9 +125,58 @@ describe('reset button', () => {
     await c.advance(60_000);
     expect(held()).toBe(1); // once per press
     press(false);
+    await c.advance(100);
     press(true);
     await c.advance(10_000);
     expect(held()).toBe(2);
+  });
+
+  it('debounces: a release shorter than 50 ms neither ends the hold nor restarts it; a longer one does', async () => {
+    const { c, press, held } = button();
+    press(false);
+    // contact bounce as the button goes down, then a glitch halfway through the hold
+    press(true);
+    press(false);
+    press(true);
+    await c.advance(5_000);
+    press(false);
+    await c.advance(RELEASE_DEBOUNCE_MS - 10);
+    press(true);
+    await c.advance(5_000 - RELEASE_DEBOUNCE_MS + 10 - 1);
+    expect(held()).toBe(0);
+    await c.advance(1);
+    expect(held()).toBe(1); // 10 s after the first press, not after the glitch
+    press(false);
+    await c.advance(RELEASE_DEBOUNCE_MS);
+    // a real release (over 50 ms) at 9.9 s: the next press starts from zero
+    press(true);
+    await c.advance(9_900);
+    press(false);
+    await c.advance(RELEASE_DEBOUNCE_MS);
+    press(true);
+    await c.advance(9_999);
+    expect(held()).toBe(1);
+    await c.advance(1);
+    expect(held()).toBe(2);
+  });
+
+  it('the hold time running out during a bounce: decided once the release is confirmed or taken back', async () => {
+    const { c, press, held } = button();
+    press(false);
+    press(true);
+    await c.advance(9_990);
+    press(false); // a bounce or the finger leaving, 10 ms before the time is up
+    await c.advance(20);
+    press(true); // ...taken back: the press went on past 10 s
+    await c.advance(RELEASE_DEBOUNCE_MS);
+    expect(held()).toBe(1);
+    press(false);
+    await c.advance(100);
+    press(true);
+    await c.advance(9_990);
+    press(false); // let go for good 10 ms before the time: no reset
+    await c.advance(60_000);
+    expect(held()).toBe(1);
   });
 
   it('a button already pressed at start (stuck) must be released and pressed again', async () => {
