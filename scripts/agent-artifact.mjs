@@ -10,8 +10,10 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const meta = JSON.parse(readFileSync('dist/fota-agent.meta.json', 'utf8'));
 const imports = meta.outputs['dist/fota-agent.mjs'].imports;
 // ws (MQTT over WebSocket) tries these native speed-ups inside try/catch and runs without them (ws README,
-// "Opt-in for performance"); they are not installed here either, so every test already runs without them
-const OPTIONAL = new Set(['bufferutil', 'utf-8-validate']);
+// "Opt-in for performance"); they are not installed here either, so every test already runs without them. onoff
+// (status LED and reset button on sysfs GPIO, with the native epoll) is imported the same way, only when gpio.* is
+// configured, and without it the agent drives the sysfs files or the libgpiod tools (docs/platforms.md)
+const OPTIONAL = new Set(['bufferutil', 'utf-8-validate', 'onoff']);
 const foreign = [...new Set(imports.filter((i) => i.external && !isBuiltin(i.path) && !OPTIONAL.has(i.path)).map((i) => i.path))];
 if (foreign.length > 0) {
   console.error(`build:agent: the agent bundle loads ${foreign.join(', ')} from node_modules at run time.`);

@@ -8,7 +8,7 @@ import type { FirmwareState } from '../core/firmware-machine.js';
 import type { Logger } from '../core/ports.js';
 import { DEFAULT_GPIOD_TOOLS, gpiodBackend, type GpiodTools } from './gpio-gpiod.js';
 import type { GpioBackend } from './gpio-port.js';
-import { loadOnoff, sysfsAvailable, sysfsBackend } from './gpio-sysfs.js';
+import { loadOnoff, sysfsBackend, sysfsProblem } from './gpio-sysfs.js';
 import { PATTERNS, ResetButton, StatusLed, type Timers } from './gpio-status.js';
 
 export interface PanelConfig {
@@ -37,9 +37,10 @@ export interface Panel {
 
 /** The backend the configuration asks for, or undefined (with the reason) when this board has none. */
 export async function openBackend(cfg: PanelConfig, tools: GpiodTools = DEFAULT_GPIOD_TOOLS): Promise<GpioBackend | string> {
-  if (cfg.backend !== 'gpiod' && (await sysfsAvailable(cfg.sysfsRoot))) return sysfsBackend(cfg.sysfsRoot, await loadOnoff());
-  if (cfg.backend === 'sysfs') return `no sysfs GPIO at ${cfg.sysfsRoot} (a kernel without CONFIG_GPIO_SYSFS); try gpio.backend "gpiod"`;
-  return (await gpiodBackend(tools)) ?? `no sysfs GPIO at ${cfg.sysfsRoot} and no libgpiod tools (install gpiod)`;
+  const sysfs = cfg.backend === 'gpiod' ? 'gpio.backend is "gpiod"' : await sysfsProblem(cfg.sysfsRoot);
+  if (sysfs === undefined) return sysfsBackend(cfg.sysfsRoot, await loadOnoff());
+  if (cfg.backend === 'sysfs') return `${sysfs}; try gpio.backend "gpiod"`;
+  return (await gpiodBackend(tools)) ?? `${sysfs}, and no libgpiod tools (install gpiod)`;
 }
 
 /** Starts the panel; resolves with what runs (maybe nothing). Never rejects. */

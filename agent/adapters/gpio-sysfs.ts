@@ -3,6 +3,7 @@
 // onoff (interrupts through epoll) when it loads and the root is the real /sys/class/gpio (onoff knows no other),
 // else with plain file operations on the configured root. onoff stays optional: it is imported dynamically.
 
+import { constants } from 'node:fs';
 import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GpioError, PI_HEADER_CHIPS, type GpioBackend, type GpioLine, type LineRef } from './gpio-port.js';
@@ -190,7 +191,14 @@ export function sysfsBackend(root: string, onoff: OnoffModule | string): GpioBac
   return { name, output: (ref) => open(ref, true), input: (ref) => open(ref, false) };
 }
 
-/** Whether sysfs GPIO exists at `root` (it is gone from kernels built without CONFIG_GPIO_SYSFS). */
-export async function sysfsAvailable(root: string): Promise<boolean> {
-  return exists(join(root, 'export'));
+/**
+ * Whether sysfs GPIO can be used at `root`: its export file is there (kernels without CONFIG_GPIO_SYSFS have none)
+ * and writable (the shipped unit's ProtectKernelTunables=yes mounts /sys read-only; onoff's Gpio.accessible asks the
+ * same). Resolves with the reason when it cannot.
+ */
+export async function sysfsProblem(root: string): Promise<string | undefined> {
+  const e = await access(join(root, 'export'), constants.W_OK).then(() => undefined, (err: NodeJS.ErrnoException) => err.code ?? 'EIO');
+  if (e === undefined) return undefined;
+  if (e === 'ENOENT') return `no sysfs GPIO at ${root} (a kernel without CONFIG_GPIO_SYSFS)`;
+  return `${join(root, 'export')} is not writable (${e}${e === 'EROFS' ? ': systemd ProtectKernelTunables=yes, docs/installation.md' : ''})`;
 }
