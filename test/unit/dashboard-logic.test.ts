@@ -16,6 +16,13 @@ import type { JobRecord } from '../../hub/jobs/job-model.js';
 import { cliEquivalent, formFilter, historyQuery, parseFilterText } from '../../hub/dashboard/ui/history-query.js';
 import { EventParser } from '../../hub/dashboard/ui/event-parser.js';
 import { listQuery } from '../../cli/job-args.js';
+import type { DevicePage as PageDevicePage, Job as PageJob } from '../../hub/dashboard/ui/types.js';
+import type { DevicePage } from '../../hub/fleet/device-query.js';
+
+// The browser code keeps its own copy of the API's shapes (it may import nothing of the hub's server side): checked
+// here at compile time, so `npm run typecheck` fails when what the hub sends and what the page reads drift apart.
+export const pageReadsInventory = (p: DevicePage): PageDevicePage => p;
+export const pageReadsJobs = (j: Omit<JobRecord, 'Log'>): PageJob => j;
 
 function device(n: number, over: Partial<DeviceInfo> = {}): DeviceInfo {
   return {

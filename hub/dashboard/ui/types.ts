@@ -21,7 +21,7 @@ export interface Job {
   ErrorCode: string | null;
   FirmwareVersionBefore: string | null;
   FirmwareVersionAfter: string | null;
-  Parameters: Record<string, unknown>;
+  Parameters: object;
 }
 
 export interface JobPage {
