@@ -149,7 +149,7 @@ export class QemuBoard {
 
   /**
    * CPU seconds QEMU has used over this board's life, every power-on (all its threads, /proc/PID/stat utime +
-   * stime): the guest's work, which unlike wall time hardly depends on how loaded the host is.
+   * stime): the guest's work, which depends far less than wall time on how loaded the host is.
    */
   cpuSeconds(): number {
     return this.cpuDone + (this.proc ? this.readCpu() : 0);
