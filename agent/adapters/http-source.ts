@@ -1,5 +1,7 @@
 // The agent's package byte source over HTTP(S), on node:http/node:https (3 MiB leaner than node-fetch v3, same CPU:
-// bench/http-client-compare.mjs). Range + If-Range resume, full-jitter backoff, connect and stall timeouts, the pace
+// bench/http-client-compare.mjs). Not node-fetch: its body is the response piped into a PassThrough by
+// stream.pipeline, which an early end destroys with the bytes received but not yet read; tried (branch `fetch`,
+// e582f52), a server whose Content-Length lies then never completes (its last bytes are lost at every attempt). Range + If-Range resume, full-jitter backoff, connect and stall timeouts, the pace
 // rules of download-pace.ts, no link-local or metadata addresses (address-guard.ts). Streams with backpressure, never
 // buffers the body, never puts credentials or query strings of a URL into a message.
 
