@@ -1,5 +1,6 @@
 // `fota device …` as a user runs it (the built CLI as a process) against an agent over a real Mosquitto broker:
 // bare values on stdout, codes and reasons on stderr, exit codes for refusals and timeouts.
+// node18-leg: no (it runs the `fota` CLI, which needs Node >= 20 and says so at start; the agent it talks to is covered there by mqtt-protocol and the contract tests)
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

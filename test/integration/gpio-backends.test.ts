@@ -2,6 +2,7 @@
 // stand-in kernel that creates gpioN when it is exported) and fake libgpiod tools in v1 and v2 flavours that log their
 // arguments, hold an output until killed, and print edges from a feed. Then the whole front panel: the LED blinking
 // into the value file, a held button starting a factory reset, and a board without GPIO running on, said once.
+// node18-leg: no (onoff's native epoll add-on is built for the system Node's ABI by npm ci; on a board it is built for the board's Node)
 import { chmod, mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
