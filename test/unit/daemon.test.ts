@@ -4,6 +4,26 @@ import { FotaError } from '../../agent/core/errors.js';
 import { FakePlatform, MemoryStore, until } from '../helpers/fakes.js';
 import { rig } from '../helpers/daemon-rig.js';
 
+/**
+ * A download the test drives by hand: `step(percent)` reports progress; it never ends by itself (an abort rejects it).
+ * Resolves once the daemon shows 10 %.
+ */
+async function downloadingAt10(r: ReturnType<typeof rig>): Promise<{ r: ReturnType<typeof rig>; step: (percent: number) => void }> {
+  let step = (_percent: number) => {};
+  r.downloader.plan = (hooks) =>
+    new Promise((_, reject) => {
+      step = (percent) => hooks.progress(percent, 100);
+      hooks.signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
+    });
+  await r.daemon.start();
+  r.transport.connect();
+  await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
+  await until(() => r.downloader.requests.length === 1);
+  step(10);
+  await until(() => r.daemon.firmware.progress === 10);
+  return { r, step: (percent) => step(percent) };
+}
+
 describe('daemon: requests', () => {
   it('routes reads, writes and executes with LwM2M answers', async () => {
     const r = rig();
@@ -146,19 +166,7 @@ describe('daemon: the update loop', () => {
   });
 
   it('a wall clock set back 1 h does not hold progress reports back: the throttle is monotonic (issue 10 #7)', async () => {
-    const r = rig(undefined, { progressIntervalMs: 1000 });
-    let step = (_percent: number) => {};
-    r.downloader.plan = (hooks) =>
-      new Promise((_, reject) => {
-        step = (percent) => hooks.progress(percent, 100);
-        hooks.signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
-      });
-    await r.daemon.start();
-    r.transport.connect();
-    await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
-    await until(() => r.downloader.requests.length === 1);
-    step(10);
-    await until(() => r.daemon.firmware.progress === 10);
+    const { r, step } = await downloadingAt10(rig(undefined, { progressIntervalMs: 1000 }));
     for (const percent of [20, 30, 40]) {
       r.clock.t -= 3_600_000; // NTP or a person sets the clock back an hour
       r.clock.m += 1_500; // while 1.5 s really pass
@@ -174,19 +182,7 @@ describe('daemon: the update loop', () => {
   });
 
   it('a percent the throttle held back is reported when the interval ends, though no byte follows (a stall shows how far it got)', async () => {
-    const r = rig(undefined, { progressIntervalMs: 100 });
-    let step = (_percent: number) => {};
-    r.downloader.plan = (hooks) =>
-      new Promise((_, reject) => {
-        step = (percent) => hooks.progress(percent, 100);
-        hooks.signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
-      });
-    await r.daemon.start();
-    r.transport.connect();
-    await r.call('write', '/5/0/1', { value: 'https://pkg/a.tar' });
-    await until(() => r.downloader.requests.length === 1);
-    step(10);
-    await until(() => r.daemon.firmware.progress === 10);
+    const { r, step } = await downloadingAt10(rig(undefined, { progressIntervalMs: 100 }));
     // two more within the interval, then the server stalls: no further progress call
     step(30);
     step(45);
