@@ -5,7 +5,7 @@
 // environment partitions is a configuration error naming the platform.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +17,7 @@ import { readSimImageHeader } from '../../platform/simulator/image-header.js';
 import { initialEnv } from '../../platform/uboot/ab-scheme.js';
 import { FwToolsBootEnv } from '../../platform/uboot/fw-tools-boot-env.js';
 import { FOTA_BOARD_ENV, FOTA_BOOT_SCRIPT, loadPartition, powerOn } from '../helpers/uboot-board.js';
-import { platformContract, simImage, type PlatformFixture } from './platform.contract.js';
+import { fileBoardAccess, platformContract, simImage, type PlatformFixture } from './platform.contract.js';
 
 const run = promisify(execFile);
 const CAPACITY = 1024 * 1024;
@@ -76,11 +76,9 @@ async function makeEdison(opts: { envPartitions?: boolean } = {}): Promise<Platf
     platform: make(),
     restart: make,
     boot,
-    readSlot: async (slot: SlotName, length: number) => (await readFile(slots[slot])).subarray(0, length),
-    reboots: async () => (await readFile(rebootLog, 'utf8')).length,
+    ...fileBoardAccess(dir, slots, rebootLog),
     capacity: CAPACITY,
     trialBoots: 3,
-    cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
 

@@ -4,7 +4,7 @@
 // Also: grubenv is replaced whole (a copy renamed over it), and a broken grubenv is reported, never overwritten.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +14,7 @@ import { readSimImageHeader } from '../../platform/simulator/image-header.js';
 import { GrubEnv } from '../../platform/grub/grub-env.js';
 import { createPlatform } from '../../platform/registry.js';
 import { grubPowerOn } from '../helpers/grub-board.js';
-import { platformContract, simImage, type PlatformFixture } from './platform.contract.js';
+import { fileBoardAccess, platformContract, simImage, type PlatformFixture } from './platform.contract.js';
 
 const run = promisify(execFile);
 const CAPACITY = 1024 * 1024;
@@ -62,11 +62,9 @@ async function makeGrubBoard(): Promise<PlatformFixture & { envFile: string; dir
     platform: make(),
     restart: make,
     boot,
-    readSlot: async (slot: SlotName, length: number) => (await readFile(slots[slot])).subarray(0, length),
-    reboots: async () => (await readFile(rebootLog, 'utf8')).length,
+    ...fileBoardAccess(dir, slots, rebootLog),
     capacity: CAPACITY,
     trialBoots: 3,
-    cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
 

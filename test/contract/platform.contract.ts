@@ -4,6 +4,7 @@
 // firmware version from the simulated image header in the slot. Where the agent would reboot, the tests call
 // platform.reboot() first: a bootloader such as the Pi's tryboot learns the trial from the reboot itself.
 import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FotaError } from '../../agent/core/errors.js';
 import { otherSlot, type PlatformAdapter, type SlotName } from '../../agent/core/ports.js';
@@ -31,6 +32,18 @@ export interface PlatformFixture {
 }
 
 export type MakePlatformFixture = () => Promise<PlatformFixture>;
+
+/**
+ * What a fixture whose slots are files in `dir` and whose reboot command appends one byte per reboot to `rebootLog`
+ * gives the contract: a slot's first bytes, the reboot count, and removing it all.
+ */
+export function fileBoardAccess(dir: string, slots: Record<SlotName, string>, rebootLog: string): Pick<PlatformFixture, 'readSlot' | 'reboots' | 'cleanup'> {
+  return {
+    readSlot: async (slot, length) => (await readFile(slots[slot])).subarray(0, length),
+    reboots: async () => (await readFile(rebootLog, 'utf8')).length,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
 
 /** A simulated image (header + random bytes) of `size` bytes. */
 export function simImage(version: string, size = 64 * 1024): Buffer {

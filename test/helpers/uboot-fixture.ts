@@ -3,7 +3,7 @@
 // (uboot-board.ts). The kernel command line the platform reads is the bootargs the boot logic built.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,7 @@ import { createPlatform } from '../../platform/registry.js';
 import { initialEnv } from '../../platform/uboot/ab-scheme.js';
 import { formatFwEnvConfig } from '../../platform/uboot/fw-env-config.js';
 import { FwToolsBootEnv } from '../../platform/uboot/fw-tools-boot-env.js';
-import { simImage, type PlatformFixture } from '../contract/platform.contract.js';
+import { fileBoardAccess, simImage, type PlatformFixture } from '../contract/platform.contract.js';
 import { FOTA_BOARD_ENV, FOTA_BOOT_SCRIPT, loadPartition, menderEnv, powerOn, RAUC_BOOT_SCRIPT } from './uboot-board.js';
 
 const run = promisify(execFile);
@@ -127,11 +127,9 @@ export async function makeUBootBoard(convention: Convention, redundant: boolean,
     platform: make(),
     restart: make,
     boot,
-    readSlot: async (slot: SlotName, length: number) => (await readFile(slots[slot])).subarray(0, length),
-    reboots: async () => (await readFile(rebootLog, 'utf8')).length,
+    ...fileBoardAccess(dir, slots, rebootLog),
     capacity: CAPACITY,
     trialBoots: typeof extra['bootlimit'] === 'number' ? extra['bootlimit'] : board.trialBoots,
-    cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
 
