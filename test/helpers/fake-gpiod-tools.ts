@@ -39,20 +39,23 @@ export async function fakeGpiodTools(dir: string, version: 1 | 2, opts: { suffix
   const record = `fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify([require('path').basename(process.argv[1]), ...args]) + '\\n');`;
   const version$ = `if (args[0] === '--version') { console.log(require('path').basename(process.argv[1]).replace(/-.*/, '') + ' (libgpiod) v${version === 1 ? '1.6.3' : '2.1'}'); process.exit(0); }`;
   // the line is the last argument's offset (OFFSET=V); a lock file names the pid holding it
+  // the SIGTERM handler is in place before the run is logged: a test that kills a holder it saw in the log always
+  // gets "released" (killed between the two under load, it died silently: a CI timeout)
+  const trap = `let owned = false;
+process.on('SIGTERM', () => { if (owned) fs.rmSync(lock, { force: true }); fs.appendFileSync(${JSON.stringify(log)}, '"released"\\n'); process.exit(0); });`;
   const hold = `
-const lock = require('path').join(${JSON.stringify(locks)}, args[args.length - 1].split('=')[0]);
 let holder = 0;
 try { holder = Number(fs.readFileSync(lock, 'utf8')); process.kill(holder, 0); } catch { holder = 0; }
 if (holder) { console.error('gpioset: unable to request lines on chip /dev/gpiochip0: Device or resource busy'); process.exit(1); }
 fs.writeFileSync(lock, String(process.pid));
-process.on('SIGTERM', () => { fs.rmSync(lock, { force: true }); fs.appendFileSync(${JSON.stringify(log)}, '"released"\\n'); process.exit(0); });
+owned = true;
 setInterval(() => undefined, 1000);`;
   return {
     bin,
     log,
     feed,
     gpiodetect: await tool('gpiodetect', `${record}\n${chips.map((c) => `console.log(${JSON.stringify(c)});`).join('\n')}`),
-    gpioset: await tool('gpioset', `${version$}\n${record}\n${hold}`),
+    gpioset: await tool('gpioset', `${version$}\nconst lock = require('path').join(${JSON.stringify(locks)}, args[args.length - 1].split('=')[0]);\n${trap}\n${record}\n${hold}`),
     // logged once it knows where the feed ends: a test waits for the log line, then appends
     gpiomon: await tool('gpiomon', `${version$}\nlet at = fs.statSync(${JSON.stringify(feed)}).size;\n${record}\nsetInterval(() => { const t = fs.readFileSync(${JSON.stringify(feed)}, 'utf8'); process.stdout.write(t.slice(at)); at = t.length; }, 20);\nprocess.on('SIGTERM', () => process.exit(0));`),
   };
