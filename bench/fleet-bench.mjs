@@ -1,12 +1,15 @@
-// Fleet benchmark: N simulated devices (full agents, all in one fleet-host process) updated by ONE firmware-update
-// job through Mosquitto and the hub (`fota hub`, its own process); reports devices per minute, the hub's CPU and
-// memory, the agent host's memory per device, and query latency over 100,000 job records through the running hub's
-// HTTP API. Run: `npm run bench:fleet` (builds dist/ first). docs/benchmarks.md ("Fleet benchmark") explains it.
-// Knobs (env): N ("100 MAX"; numbers, MAX, SEARCH = double from 200 until a run fails or MAX_N), MAX_N, IMAGE_KIB
-// (1024), JOB_TIMEOUT_S (600), MAX_IN_FLIGHT (none: all devices at once), RUNS (30 per query), HISTORY_PARENTS (1000)
-// x HISTORY_CHILDREN (99), MOSQ_MAX_QUEUED (100000; "default" = Mosquitto's 1000), MOSQ_MAX_INFLIGHT (100; "default"
-// = 20), LOG_LEVEL (info), START_CONCURRENCY (32), HOST_NODE_OPTIONS, HUB_NODE_OPTIONS, BENCH_DIR (os.tmpdir()),
-// KEEP=1. Linux only (/proc); needs mosquitto.
+// Fleet benchmark: N simulated devices (full agents, spread over fleet-host processes of at most HOST_DEVICES each)
+// updated by ONE firmware-update job through Mosquitto and the hub (`fota hub`, its own process); reports devices per
+// minute, the hub's CPU and memory, the agent hosts' memory, and query latency over 100,000 job records through the
+// running hub's HTTP API, during the job (a sampler, every SAMPLE_MS) and after it. Run: `npm run bench:fleet`
+// (builds dist/ first). docs/benchmarks.md ("Fleet benchmark") explains it.
+// Knobs (env): N ("100 MAX"; numbers, MAX, SEARCH = double from 200 until a run fails or MAX_N), REPEAT (1: the N
+// list that many times, one run after the other), MAX_N, HOST_DEVICES (3200 devices per fleet-host process),
+// IMAGE_KIB (1024), JOB_TIMEOUT_S (600), MAX_IN_FLIGHT (none: all devices at once), RUNS (30 per query), SAMPLE_MS
+// (1000), RSS_MS (250), HISTORY_PARENTS (1000) x HISTORY_CHILDREN (99), MOSQ_MAX_QUEUED (100000; "default" =
+// Mosquitto's 1000), MOSQ_MAX_INFLIGHT (100; "default" = 20), LOG_LEVEL (info), START_CONCURRENCY (32, shared by the
+// hosts), HOST_NODE_OPTIONS, HUB_NODE_OPTIONS, BENCH_DIR (os.tmpdir()), KEEP=1. Linux only (/proc); needs
+// mosquitto and prlimit (util-linux).
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildBundles } from './fleet/bundle.mjs';
+import { raiseFdLimit } from './fleet/fd-limit.mjs';
 import { stopAll } from './fleet/processes.mjs';
 import { load1 } from './fleet/proc-stats.mjs';
 import { fix, toCsv } from './fleet/report.mjs';
@@ -39,6 +43,10 @@ const CFG = {
   imageSize: num('IMAGE_KIB', 1024) * 1024,
   jobTimeoutS: num('JOB_TIMEOUT_S', 600),
   runs: num('RUNS', 30),
+  repeat: num('REPEAT', 1),
+  hostDevices: num('HOST_DEVICES', 3200),
+  sampleEveryMs: num('SAMPLE_MS', 1000),
+  rssEveryMs: num('RSS_MS', 250),
   parents: num('HISTORY_PARENTS', 1000),
   children: num('HISTORY_CHILDREN', 99),
   maxQueued: limit('MOSQ_MAX_QUEUED', 100_000),
@@ -58,7 +66,9 @@ const log = (msg) => process.stderr.write(`[fleet-bench ${new Date().toISOString
 
 /** The N list: numbers, MAX (= MAX_N) and SEARCH (200, 400, … up to MAX_N, until one fails). */
 function plan() {
-  const tokens = (env.N ?? '100 MAX').trim().split(/[\s,]+/);
+  const once = (env.N ?? '100 MAX').trim().split(/[\s,]+/);
+  if (!Number.isInteger(CFG.repeat)) throw new Error(`REPEAT="${env.REPEAT}" must be a whole number`);
+  const tokens = Array.from({ length: CFG.repeat }, () => once).flat();
   return tokens.map((t) => {
     if (t === 'MAX') return { n: CFG.maxN };
     if (t === 'SEARCH') return { search: true };
@@ -119,7 +129,9 @@ async function main() {
     });
   }
   try {
-    log(`work dir ${work}; machine: ${machine()}; load1 ${load1()}`);
+    // the package server in this process holds one socket per downloading device
+    const benchFd = raiseFdLimit(process.pid);
+    log(`work dir ${work}; machine: ${machine()}; load1 ${load1()}; bench fd limit ${benchFd}`);
     const bundles = await buildBundles(ROOT, path.join(work, 'bundle'));
     const lib = await import(pathToFileURL(bundles.lib).href);
     const pkgDir = path.join(work, 'pkg');
@@ -130,7 +142,8 @@ async function main() {
     log(`seeding ${(CFG.parents * (CFG.children + 1)).toLocaleString('en')} job records…`);
     const seed = lib.seedHistory(historyDb, { parents: CFG.parents, children: CFG.children, endMs: Date.now() - 86_400_000 });
     log(`seeded ${seed.records.toLocaleString('en')} records in ${fix(seed.ms / 1000)} s`);
-    const ctx = { lib, bundles, work, pkg, pkgServer, seed, historyDb, started, cfg: CFG, log, fotaBin: FOTA, prefix: PREFIX, newVersion: NEW_VERSION, machine: machine() };
+    const samples = [];
+    const ctx = { lib, bundles, work, pkg, pkgServer, seed, historyDb, started, cfg: CFG, log, fotaBin: FOTA, prefix: PREFIX, newVersion: NEW_VERSION, machine: machine(), benchFd, samples, runIndex: 0 };
     const results = [];
     const outDir = path.join(ROOT, 'bench', 'results');
     mkdirSync(outDir, { recursive: true });
@@ -140,10 +153,12 @@ async function main() {
       const text = fleetReport(results, ctx);
       writeFileSync(path.join(outDir, `fleet-${stamp}.csv`), toCsv(results.map(({ queries, ...r }) => r)));
       writeFileSync(path.join(outDir, `fleet-${stamp}-queries.csv`), toCsv(results.flatMap((r) => (r.queries ?? []).map((q) => ({ n: r.n, ...q })))));
+      writeFileSync(path.join(outDir, `fleet-${stamp}-during.csv`), toCsv(samples.map((x) => ({ ...x, t_s: x.t_s.toFixed(2), ms: x.ms.toFixed(2) }))));
       writeFileSync(path.join(outDir, `fleet-${stamp}.md`), text);
       return text;
     };
     const run = async (n) => {
+      ctx.runIndex++;
       const r = await runFleet(n, ctx);
       results.push(r);
       save();
@@ -158,7 +173,7 @@ async function main() {
       for (let n = 200; n <= CFG.maxN && !interrupted; n *= 2) if (!(await run(n)).ok) break;
     }
     process.stdout.write(`\n${save()}`);
-    log(`results: bench/results/fleet-${stamp}{.csv,-queries.csv,.md}`);
+    log(`results: bench/results/fleet-${stamp}{.csv,-queries.csv,-during.csv,.md}`);
     process.exitCode = results.every((r) => r.ok) ? 0 : 1;
   } finally {
     if (!interrupted) await cleanup();

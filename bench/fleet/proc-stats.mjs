@@ -24,20 +24,29 @@ export function memKiB(pid) {
 /**
  * Samples the RSS of some processes every `intervalMs` and keeps each one's maximum (KiB). VmHWM is the exact
  * peak; the sampler is the fallback where clear_refs is not allowed, and shows the peak within a phase.
+ * `groups` ({ name: [keys of pids] }) also keeps the maximum of each group's RSS summed at the same sample
+ * (the fleet hosts together), which no single process's VmHWM gives.
  */
 export class RssSampler {
-  constructor(pids, intervalMs = 500) {
+  constructor(pids, intervalMs = 500, groups = {}) {
     this.pids = pids;
-    this.max = Object.fromEntries(Object.keys(pids).map((k) => [k, 0]));
+    this.groups = groups;
+    this.max = Object.fromEntries([...Object.keys(pids), ...Object.keys(groups)].map((k) => [k, 0]));
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
     this.sample();
   }
 
   sample() {
+    const now = {};
     for (const [name, pid] of Object.entries(this.pids)) {
       const m = memKiB(pid);
+      now[name] = m?.rss ?? 0;
       if (m && m.rss > this.max[name]) this.max[name] = m.rss;
+    }
+    for (const [name, keys] of Object.entries(this.groups)) {
+      const sum = keys.reduce((s, k) => s + (now[k] ?? 0), 0);
+      if (sum > this.max[name]) this.max[name] = sum;
     }
   }
 

@@ -19,6 +19,11 @@ function startChild(name, cmd, args, { logFile, env, graceMs = 5000 } = {}) {
   return register(name, child, graceMs);
 }
 
+/** Registers a child started elsewhere (e.g. forked) so that stopAll() ends it too. Returns { child, exited, name }. */
+export function registerChild(name, child, graceMs) {
+  return register(name, child, graceMs);
+}
+
 function register(name, child, graceMs) {
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const entry = { name, child, exited, graceMs, pid: child.pid };
@@ -81,14 +86,15 @@ export async function startHubProcess(dir, { fotaBin, brokerUrl, db, nodeOptions
 }
 
 /**
- * Forks the bundled fleet host (bench/fleet/fleet-host-main.ts) with an IPC channel; agent logs go to DIR/agents.log.
+ * Forks the bundled fleet host (bench/fleet/fleet-host-main.ts) with an IPC channel; agent logs go to DIR/`logName`.
  * Returns a handle: send(cmd), next(type, timeoutMs) for the next event of that type, status(), and the entry.
  */
-export async function forkFleetHost(dir, { bundle, nodeOptions }) {
-  const fd = openSync(path.join(dir, 'agents.log'), 'a');
+export async function forkFleetHost(dir, { bundle, nodeOptions, name = 'fleet host', logName = 'agents.log' }) {
+  const logFile = path.join(dir, logName);
+  const fd = openSync(logFile, 'a');
   const child = fork(bundle, [], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: nodeOptions });
   closeSync(fd);
-  const entry = register('fleet host', child, 30_000);
+  const entry = register(name, child, 30_000);
   const waiters = [];
   let failure;
   const fail = (e) => {
@@ -100,7 +106,7 @@ export async function forkFleetHost(dir, { bundle, nodeOptions }) {
     const i = waiters.findIndex((w) => w.type === m.type);
     if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
   });
-  entry.exited.then(({ code, signal }) => fail(new Error(`the fleet host exited (${signal ?? `code ${code}`}); see ${path.join(dir, 'agents.log')}`)));
+  entry.exited.then(({ code, signal }) => fail(new Error(`${name} exited (${signal ?? `code ${code}`}); see ${logFile}`)));
   const next = (type, timeoutMs) =>
     new Promise((resolve, reject) => {
       if (failure) return reject(failure);
@@ -108,7 +114,7 @@ export async function forkFleetHost(dir, { bundle, nodeOptions }) {
       const t = setTimeout(() => {
         const i = waiters.indexOf(w);
         if (i >= 0) waiters.splice(i, 1);
-        reject(new Error(`the fleet host sent no "${type}" within ${Math.round(timeoutMs / 1000)} s`));
+        reject(new Error(`${name} sent no "${type}" within ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
       waiters.push(w);
     });
@@ -135,11 +141,11 @@ export async function forkFleetHost(dir, { bundle, nodeOptions }) {
       if (child.exitCode === null && child.signalCode === null) return undefined;
       let tail = '';
       try {
-        tail = readFileSync(path.join(dir, 'agents.log'), 'utf8').split('\n').filter((l) => l && !l.startsWith('{')).slice(0, 6).join(' / ');
+        tail = readFileSync(logFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('{')).slice(0, 6).join(' / ');
       } catch {
         // no log: say what is known
       }
-      return `the fleet host exited (${child.signalCode ?? `code ${child.exitCode}`})${tail ? `: ${tail.slice(0, 800)}` : ''}`;
+      return `${name} exited (${child.signalCode ?? `code ${child.exitCode}`})${tail ? `: ${tail.slice(0, 800)}` : ''}`;
     },
     /** Asks for a clean stop (every agent disconnects); resolves with its duration in ms, or NaN when it had to be killed. */
     async stop(timeoutMs = 60_000) {

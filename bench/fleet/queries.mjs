@@ -7,7 +7,7 @@ import { stats } from './report.mjs';
 const c = (property, comparisonOperator, value) => ({ type: 'comparison', property, comparisonOperator, value });
 
 /** The queries, as [name, (client) => Promise<{ rows, total }>]. */
-function queries(seed, fleetJobId) {
+export function queries(seed, fleetJobId) {
   const page = (p) => ({ rows: p.jobs.length, total: p.total });
   return [
     ['by status: Status eq Failed (page 50)', (cl) => cl.queryJobHistory({ filter: c('Status', 'eq', 'Failed'), page: { size: 50 } }).then(page)],
@@ -22,8 +22,11 @@ function queries(seed, fleetJobId) {
   ];
 }
 
-/** Runs each query `warmup` times untimed, then `runs` times timed. Returns [{ name, rows, total, median, p95, max }]. */
-export async function measureQueries(client, seed, fleetJobId, { runs = 50, warmup = 3 } = {}) {
+/**
+ * Runs each query `warmup` times untimed, then `runs` times timed. Returns [{ name, rows, total, median, p95, p99,
+ * max }]; every timed latency (ms) is also pushed to `all` when given.
+ */
+export async function measureQueries(client, seed, fleetJobId, { runs = 50, warmup = 3, all } = {}) {
   const out = [];
   for (const [name, run] of queries(seed, fleetJobId)) {
     let last;
@@ -34,6 +37,7 @@ export async function measureQueries(client, seed, fleetJobId, { runs = 50, warm
       last = await run(client);
       xs.push(performance.now() - t);
     }
+    all?.push(...xs);
     out.push({ name, rows: last.rows, total: last.total, ...stats(xs) });
   }
   return out;

@@ -1,10 +1,11 @@
 // Formatting for the fleet benchmark: order statistics, Markdown tables and CSV (RFC 4180 quoting).
 
-/** { median, p95, max } of a list of numbers (nearest rank); NaN for an empty list. */
+/** { median, p95, p99, max, count } of a list of numbers (nearest rank); NaN for an empty list. */
 export function stats(xs) {
-  if (xs.length === 0) return { median: NaN, p95: NaN, max: NaN };
+  if (xs.length === 0) return { median: NaN, p95: NaN, p99: NaN, max: NaN, count: 0 };
   const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor((s.length - 1) / 2)], p95: s[Math.min(s.length - 1, Math.ceil(s.length * 0.95) - 1)], max: s[s.length - 1] };
+  const rank = (q) => s[Math.min(s.length - 1, Math.ceil(s.length * q) - 1)];
+  return { median: s[Math.floor((s.length - 1) / 2)], p95: rank(0.95), p99: rank(0.99), max: s[s.length - 1], count: s.length };
 }
 
 /** A Markdown table; `align` is a string of l/r per column. */

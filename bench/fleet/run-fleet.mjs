@@ -1,12 +1,16 @@
 // One run of the fleet benchmark for one N: device folders, Mosquitto, the hub on a copy of the seeded history,
-// the fleet host; power on, wait until the hub sees every device, one firmware-update job, follow it to its end,
-// collect every child's outcome, the processes' CPU and memory, the devices' timelines and the query latencies.
+// the fleet hosts (fleet-group.mjs); power on, wait until the hub sees every device, one firmware-update job, follow
+// it to its end while a sampler times API queries, collect every child's outcome, the processes' CPU and memory,
+// the devices' timelines and the query latencies during and after the job.
 
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { forkFleetHost, sleep, startHubProcess, startMosquitto, stopProcess } from './processes.mjs';
+import { openFds, raiseFdLimit } from './fd-limit.mjs';
+import { startFleetGroup } from './fleet-group.mjs';
+import { sleep, startHubProcess, startMosquitto, stopProcess } from './processes.mjs';
 import { cpuSeconds, load1, memKiB, resetPeak, RssSampler } from './proc-stats.mjs';
 import { measureQueries } from './queries.mjs';
+import { startSamplerProcess, summarize } from './query-sampler.mjs';
 import { fix, stats } from './report.mjs';
 
 /** Polls `probe` every `everyMs` until it returns a truthy value; throws `what` after `ms`. */
@@ -82,7 +86,7 @@ export async function runFleet(n, ctx) {
   const { lib, bundles, work, pkg, pkgServer, seed, cfg: CFG, log, fotaBin, prefix, newVersion } = ctx;
   const dir = path.join(work, `n${n}`);
   mkdirSync(dir, { recursive: true });
-  const r = { n, ok: false, reason: '', load1_start: load1() };
+  const r = { n, run: ctx.runIndex, ok: false, reason: '', load1_start: load1() };
   const ids = Array.from({ length: n }, (_, i) => `fleet-${String(i + 1).padStart(5, '0')}`);
   const devicesDir = path.join(dir, 'devices');
   let t = performance.now();
@@ -92,6 +96,8 @@ export async function runFleet(n, ctx) {
 
   const broker = await startMosquitto(dir, { maxQueued: CFG.maxQueued, maxInflight: CFG.maxInflight });
   r.broker_config = broker.config.join('; ') || 'mosquitto defaults';
+  // Mosquitto holds one socket per device; it inherits the bench's limit, raised here in case it was not
+  r.broker_fd_limit = raiseFdLimit(broker.pid);
   const db = path.join(dir, 'hub.db');
   copyFileSync(ctx.historyDb, db);
   const hub = await startHubProcess(dir, { fotaBin, brokerUrl: broker.url, db, nodeOptions: CFG.hubNodeOptions });
@@ -99,24 +105,43 @@ export async function runFleet(n, ctx) {
   const resets = { n: 0 };
   let host;
   let sampler;
+  let querySampler;
+  let querySamples = [];
   let job;
+  const stopSampler = async () => {
+    if (querySampler) querySamples = await querySampler.stop();
+    querySampler = undefined;
+  };
+  const fds = { hosts: 0, broker: 0, bench: 0 };
+  const countFds = () => {
+    fds.hosts = Math.max(fds.hosts, ...(host?.pids ?? []).map((p) => openFds(p) ?? 0));
+    fds.broker = Math.max(fds.broker, openFds(broker.pid) ?? 0);
+    fds.bench = Math.max(fds.bench, openFds(process.pid) ?? 0);
+  };
   try {
     await until(() => client.health().then((h) => h.ok, () => false), 30_000, 200, 'the hub did not answer /v1/health');
-    host = await forkFleetHost(dir, { bundle: bundles.host, nodeOptions: CFG.hostNodeOptions });
-    const ready = host.next('ready', 30_000);
-    host.send({ type: 'init', options: { brokerUrl: broker.url, prefix, baseDir: devicesDir, ids, trustedKeyPem: pkg.publicKeyPem, logLevel: CFG.logLevel, concurrency: CFG.startConcurrency } });
-    await ready;
-    r.host_baseline_rss_mib = memKiB(host.pid).rss / 1024;
-    const pids = { hub: hub.pid, host: host.pid, broker: broker.pid };
+    host = await startFleetGroup(dir, {
+      bundle: bundles.host,
+      nodeOptions: CFG.hostNodeOptions,
+      ids,
+      perHost: CFG.hostDevices,
+      options: { brokerUrl: broker.url, prefix, baseDir: devicesDir, trustedKeyPem: pkg.publicKeyPem, logLevel: CFG.logLevel, concurrency: CFG.startConcurrency },
+    });
+    r.hosts = host.pids.length;
+    r.host_sizes = host.sizes.join('+');
+    r.host_fd_limits = [...new Set(host.fdLimits)].join('; ');
+    const hostsRss = () => host.pids.reduce((s, p) => s + (memKiB(p)?.rss ?? 0), 0) / 1024;
+    r.host_baseline_rss_mib = hostsRss();
+    const hostKeys = host.pids.map((_, i) => `host${i + 1}`);
+    const pids = { hub: hub.pid, broker: broker.pid, ...Object.fromEntries(host.pids.map((p, i) => [hostKeys[i], p])) };
     for (const pid of Object.values(pids)) resetPeak(pid);
-    sampler = new RssSampler(pids, 500);
+    sampler = new RssSampler(pids, CFG.rssEveryMs, { hosts: hostKeys });
+    const hostsCpu = () => host.pids.reduce((s, p) => s + (cpuSeconds(p) ?? 0), 0);
 
     // power the fleet on; wait until the hub sees every device online (registration + presence)
-    const cpu0 = { hub: cpuSeconds(hub.pid), host: cpuSeconds(host.pid), broker: cpuSeconds(broker.pid) };
+    const cpu0 = { hub: cpuSeconds(hub.pid), host: hostsCpu(), broker: cpuSeconds(broker.pid) };
     t = performance.now();
-    const started = host.next('started', 600_000);
-    host.send({ type: 'start' });
-    await started;
+    await host.start(600_000);
     let online = 0;
     await until(
       async () => {
@@ -139,7 +164,7 @@ export async function runFleet(n, ctx) {
     for (const pid of Object.values(pids)) resetPeak(pid);
     sampler.reset();
     job = { t0: performance.now(), scheduledAt: Date.now(), polls: [], parent: undefined, measured: false };
-    job.c0 = { hub: cpuSeconds(hub.pid), host: cpuSeconds(host.pid), broker: cpuSeconds(broker.pid), bench: process.cpuUsage() };
+    job.c0 = { hub: cpuSeconds(hub.pid), host: hostsCpu(), broker: cpuSeconds(broker.pid), bench: process.cpuUsage() };
     // the job phase's figures, taken once: when the job ended, or when the run failed on the way
     job.measure = () => {
       if (job.measured) return;
@@ -147,15 +172,25 @@ export async function runFleet(n, ctx) {
       r.wall_s = (performance.now() - job.t0) / 1000;
       const bench = process.cpuUsage(job.c0.bench);
       r.hub_cpu_s = cpuSeconds(hub.pid) - job.c0.hub;
-      r.host_cpu_s = cpuSeconds(host.pid) - job.c0.host;
+      r.host_cpu_s = hostsCpu() - job.c0.host;
       r.broker_cpu_s = cpuSeconds(broker.pid) - job.c0.broker;
       r.bench_cpu_s = (bench.user + bench.system) / 1e6;
       sampler.sample();
       const peak = (name, pid) => Math.max(memKiB(pid)?.hwm ?? 0, sampler.max[name]) / 1024;
       r.hub_peak_rss_mib = peak('hub', hub.pid);
-      r.host_peak_rss_mib = peak('host', host.pid);
+      // the hosts' RSS summed at the same sample (their VmHWMs may peak at different times)
+      r.host_peak_rss_mib = sampler.max.hosts / 1024;
+      r.host_max_one_peak_rss_mib = Math.max(...host.pids.map((p, i) => peak(hostKeys[i], p)));
       r.broker_peak_rss_mib = peak('broker', broker.pid);
       r.host_kib_per_device = ((r.host_peak_rss_mib - r.host_baseline_rss_mib) * 1024) / n;
+      countFds();
+      Object.assign(r, { host_fds_max: fds.hosts, broker_fds_max: fds.broker, bench_fds_max: fds.bench });
+      const q = querySamples.length > 0 ? summarize(querySamples) : undefined;
+      if (q) {
+        Object.assign(r, { q_during_rounds: q.rounds, q_during_errors: q.errors, q_during_p50_ms: q.history.median, q_during_p95_ms: q.history.p95, q_during_p99_ms: q.history.p99, q_during_max_ms: q.history.max });
+        Object.assign(r, { show_during_p50_ms: q.show.median, show_during_p95_ms: q.show.p95, show_during_p99_ms: q.show.p99, show_during_max_ms: q.show.max });
+        if (q.firstError) r.q_during_first_error = q.firstError;
+      }
       const p = stats(job.polls);
       Object.assign(r, { poll_median_ms: p.median, poll_p95_ms: p.p95, poll_max_ms: p.max, last_status: job.parent?.StatusMessage ?? '' });
     };
@@ -173,6 +208,8 @@ export async function runFleet(n, ctx) {
     };
     await client.scheduleFirmwareUpdate(jobId, ids, pkgServer.urlOf(pkg.file), CFG.jobTimeoutS, CFG.maxInFlight === undefined ? {} : { maxInFlight: CFG.maxInFlight });
     r.schedule_ms = performance.now() - job.t0;
+    // its own process and connection: neither the bench's event loop nor the status poll below is in its times
+    querySampler = await startSamplerProcess({ lib: bundles.lib, hubUrl: hub.url, seed, jobId, everyMs: CFG.sampleEveryMs, t0Epoch: job.scheduledAt });
     let lastLog = 0;
     const deadline = job.t0 + (CFG.jobTimeoutS + 120) * 1000;
     for (;;) {
@@ -180,6 +217,7 @@ export async function runFleet(n, ctx) {
       const page = await retried(() => client.queryJobHistory({ filter: { type: 'comparison', property: 'JobId', comparisonOperator: 'eq', value: jobId }, page: { size: 1 } }), resets);
       job.polls.push(performance.now() - tp);
       job.parent = page.jobs[0];
+      countFds();
       if (job.parent && isTerminal(job.parent.Status)) break;
       const died = host.died();
       if (died) throw new Error(died);
@@ -194,9 +232,10 @@ export async function runFleet(n, ctx) {
       }
       await sleep(Math.max(0, 1000 - (performance.now() - tp)));
     }
+    await stopSampler();
     job.measure();
-    const hostStatus = await host.status().catch(() => undefined);
-    if (hostStatus) r.host_heap_used_mib = hostStatus.memory.heapUsed / 2 ** 20;
+    const statuses = await host.statuses();
+    r.host_heap_used_mib = statuses.reduce((s, m) => s + (m?.heapUsed ?? NaN), 0) / 2 ** 20;
 
     // every child's outcome
     const detail = await retried(() => client.getJob(jobId), resets);
@@ -216,10 +255,21 @@ export async function runFleet(n, ctx) {
     log(`N=${n}: job ${detail.job.Status} in ${fix(r.wall_s)} s: ${r.completed} completed, ${r.failed} failed, ${r.cancelled} cancelled`);
 
     // query latency over the history (100,000 seeded records + this job), through the running hub's API
-    r.queries = await measureQueries(client, seed, jobId, { runs: CFG.runs });
+    const after = [];
+    r.queries = await measureQueries(client, seed, jobId, { runs: CFG.runs, all: after });
+    const qa = stats(after);
+    Object.assign(r, { q_after_p50_ms: qa.median, q_after_p95_ms: qa.p95, q_after_p99_ms: qa.p99, q_after_max_ms: qa.max });
+    const shows = [];
+    for (let i = 0; i < Math.min(CFG.runs, 10); i++) {
+      const ts = performance.now();
+      await client.getJob(jobId);
+      shows.push(performance.now() - ts);
+    }
+    const sa = stats(shows);
+    Object.assign(r, { show_after_p50_ms: sa.median, show_after_p99_ms: sa.p99 });
     r.hub_final_peak_rss_mib = Math.max(memKiB(hub.pid).hwm, sampler.max.hub) / 1024;
     await job.devices(kids);
-    r.host_stop_s = (await host.stop(30_000 + n * 30)) / 1000;
+    r.host_stop_s = (await host.stop(30_000 + CFG.hostDevices * 30)) / 1000;
     host = undefined;
     r.ok = r.reason === '' && r.completed === n && r.devices_on_new_fw === n;
     if (!r.ok && r.reason === '') r.reason = r.completed !== n ? `${n - r.completed} of ${n} children did not complete: ${r.failures}` : `${n - r.devices_on_new_fw} devices did not end on ${newVersion} in slot B`;
@@ -228,15 +278,18 @@ export async function runFleet(n, ctx) {
     log(`N=${n}: FAILED: ${r.reason}`);
     // what can still be measured: the job phase's CPU and memory, and what the devices themselves reached
     if (job && host) {
+      await stopSampler();
       job.measure();
       if (host.died()) r.host_died = host.died();
       await job.devices([]).catch(() => undefined);
     }
   } finally {
     r.api_retries = resets.n;
+    await stopSampler();
+    ctx.samples?.push(...querySamples.map((x) => ({ n, run: ctx.runIndex, ...x })));
     sampler?.stop();
     client.close();
-    if (host) await host.stop(30_000 + n * 30).catch(() => undefined);
+    if (host) await host.stop(30_000 + CFG.hostDevices * 30).catch(() => undefined);
     await stopProcess(hub);
     r.broker_exit = broker.child.exitCode ?? broker.child.signalCode ?? 'running';
     await stopProcess(broker);
