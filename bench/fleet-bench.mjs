@@ -8,7 +8,7 @@
 // IMAGE_KIB (1024), JOB_TIMEOUT_S (600), MAX_IN_FLIGHT (none: all devices at once), RUNS (30 per query), SAMPLE_MS
 // (1000), RSS_MS (250), HISTORY_PARENTS (1000) x HISTORY_CHILDREN (99), MOSQ_MAX_QUEUED (100000; "default" =
 // Mosquitto's 1000), MOSQ_MAX_INFLIGHT (100; "default" = 20), LOG_LEVEL (info), START_CONCURRENCY (32, shared by the
-// hosts), HOST_NODE_OPTIONS, HUB_NODE_OPTIONS, BENCH_DIR (os.tmpdir()), KEEP=1. Linux only (/proc); needs
+// hosts), HOST_NODE_OPTIONS, HUB_NODE_OPTIONS, BENCH_DIR (os.tmpdir()), KEEP (1: the work folder; logs: without the devices). Linux only (/proc); needs
 // mosquitto and prlimit (util-linux).
 
 import { execFileSync } from 'node:child_process';
@@ -56,7 +56,8 @@ const CFG = {
   hostNodeOptions: (env.HOST_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean),
   hubNodeOptions: (env.HUB_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean),
   baseDir: path.resolve(env.BENCH_DIR ?? os.tmpdir()),
-  keep: env.KEEP === '1',
+  // 1: keep the work folder; logs: keep it without the device folders (GBs at 10,000 devices)
+  keep: env.KEEP === '1' ? 'all' : env.KEEP === 'logs' ? 'logs' : '',
   maxInFlight: env.MAX_IN_FLIGHT ? num('MAX_IN_FLIGHT', 0) : undefined,
 };
 const PREFIX = 'lwm2m';

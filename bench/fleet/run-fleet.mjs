@@ -84,7 +84,8 @@ const isTerminal = (s) => s === 'Completed' || s === 'Failed' || s === 'Cancelle
  */
 export async function runFleet(n, ctx) {
   const { lib, bundles, work, pkg, pkgServer, seed, cfg: CFG, log, fotaBin, prefix, newVersion } = ctx;
-  const dir = path.join(work, `n${n}`);
+  // one folder per run: a repeated N must not find the last run's database, logs or devices
+  const dir = path.join(work, `run${ctx.runIndex}-n${n}`);
   mkdirSync(dir, { recursive: true });
   const r = { n, run: ctx.runIndex, ok: false, reason: '', load1_start: load1() };
   const ids = Array.from({ length: n }, (_, i) => `fleet-${String(i + 1).padStart(5, '0')}`);
@@ -295,7 +296,7 @@ export async function runFleet(n, ctx) {
     await stopProcess(broker);
     r.broker_drop_notices = countLines(path.join(dir, 'mosquitto.log'), /messages are being dropped/);
     r.load1_end = load1();
-    if (!CFG.keep) rmSync(devicesDir, { recursive: true, force: true });
+    if (CFG.keep !== 'all') rmSync(devicesDir, { recursive: true, force: true });
   }
   return r;
 }
