@@ -5,11 +5,12 @@
 // (builds dist/ first). docs/benchmarks.md ("Fleet benchmark") explains it.
 // Knobs (env): N ("100 MAX"; numbers, MAX, SEARCH = double from 200 until a run fails or MAX_N), REPEAT (1: the N
 // list that many times, one run after the other), MAX_N, HOST_DEVICES (3200 devices per fleet-host process),
-// IMAGE_KIB (1024), JOB_TIMEOUT_S (600), MAX_IN_FLIGHT (none: all devices at once), RUNS (30 per query), SAMPLE_MS
-// (1000), RSS_MS (250), HISTORY_PARENTS (1000) x HISTORY_CHILDREN (99), MOSQ_MAX_QUEUED (100000; "default" =
-// Mosquitto's 1000), MOSQ_MAX_INFLIGHT (100; "default" = 20), LOG_LEVEL (info), START_CONCURRENCY (32, shared by the
-// hosts), HOST_NODE_OPTIONS, HUB_NODE_OPTIONS, BENCH_DIR (os.tmpdir()), KEEP (1: the work folder; logs: without the devices). Linux only (/proc); needs
-// mosquitto and prlimit (util-linux).
+// INVENTORY (1: schedule once the hub's inventory observed every device; 0: at once), IMAGE_KIB (1024),
+// JOB_TIMEOUT_S (600), MAX_IN_FLIGHT (none: all devices at once), RUNS (30 per query), SAMPLE_MS (1000), RSS_MS
+// (250), HISTORY_PARENTS (1000) x HISTORY_CHILDREN (99), MOSQ_MAX_QUEUED (100000; "default" = Mosquitto's 1000),
+// MOSQ_MAX_INFLIGHT (100; "default" = 20), LOG_LEVEL (info), START_CONCURRENCY (32, shared by the hosts),
+// HOST_NODE_OPTIONS, HUB_NODE_OPTIONS, BENCH_DIR (os.tmpdir()), KEEP (1: the work folder; logs: without the device
+// folders). Linux only (/proc); needs mosquitto and prlimit (util-linux).
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,6 +47,7 @@ const CFG = {
   repeat: num('REPEAT', 1),
   hostDevices: num('HOST_DEVICES', 3200),
   sampleEveryMs: num('SAMPLE_MS', 1000),
+  waitInventory: env.INVENTORY !== '0',
   rssEveryMs: num('RSS_MS', 250),
   parents: num('HISTORY_PARENTS', 1000),
   children: num('HISTORY_CHILDREN', 99),

@@ -157,6 +157,26 @@ export async function runFleet(n, ctx) {
     r.connect_s = (performance.now() - t) / 1000;
     r.hub_connect_cpu_s = cpuSeconds(hub.pid) - cpu0.hub;
     log(`N=${n}: all ${n} devices online at the hub after ${fix(r.connect_s)} s`);
+    if (CFG.waitInventory) {
+      // the hub's inventory (the dashboard's) observes Objects 3 and 5 of every device that registers, 16 devices
+      // at a time: tens of thousands of requests. A fleet does not come online all at once in one second, so the
+      // job is scheduled once that start-up is over instead of racing it (INVENTORY=0 schedules at once)
+      t = performance.now();
+      let observed = 0;
+      await until(
+        async () => {
+          // a slow or failed answer is asked again at the next poll (until() bounds the wait)
+          const page = await fetch(`${hub.url}/v1/inventory?size=1&state=0`, { signal: AbortSignal.timeout(60_000) }).then((res) => (res.ok ? res.json() : {}), () => ({}));
+          observed = page.total ?? observed;
+          return observed >= n;
+        },
+        120_000 + n * 100,
+        2000,
+        () => `the hub's inventory observed only ${observed} of ${n} devices`,
+      );
+      r.inventory_s = (performance.now() - t) / 1000;
+      log(`N=${n}: the hub's inventory observed all ${n} devices after ${fix(r.inventory_s)} s more`);
+    }
     await sleep(2000); // let registration follow-ups settle before the measured phase
     r.hub_idle_rss_mib = memKiB(hub.pid).rss / 1024;
 
