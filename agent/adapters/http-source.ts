@@ -1,16 +1,15 @@
-// The agent's package byte source over HTTP(S), on node:http/node:https (3 MiB leaner than node-fetch v3, same CPU:
-// bench/http-client-compare.mjs). Not node-fetch: its body is the response piped into a PassThrough by
-// stream.pipeline, which an early end destroys with the bytes received but not yet read; tried (branch `fetch`,
-// e582f52), a server whose Content-Length lies then never completes (its last bytes are lost at every attempt). Range + If-Range resume, full-jitter backoff, connect and stall timeouts, the pace
-// rules of download-pace.ts, no link-local or metadata addresses (address-guard.ts). Streams with backpressure, never
-// buffers the body, never puts credentials or query strings of a URL into a message.
+// The agent's package byte source over HTTP(S), on node-fetch v3 (the user's choice; one GET: http-fetch.ts). Range +
+// If-Range resume, full-jitter backoff, connect and stall timeouts, the pace rules of download-pace.ts, redirects
+// followed here (node-fetch's `redirect: 'manual'`) under the scheme policy and the address guard (address-guard.ts).
+// Streams with backpressure; the body is buffered only in body-queue.ts's bounded queue, read in flowing mode so that
+// an early close loses no byte received (node-fetch's pipeline would drop them). No URL credentials or query strings
+// in any message.
 
-import http from 'node:http';
-import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { FotaError } from '../core/errors.js';
-import { checkHostLiteral, guardedLookup, type Lookup } from './address-guard.js';
+import { checkHostLiteral, type Lookup } from './address-guard.js';
 import { Pace, PROGRESS_BYTES } from './download-pace.js';
+import { fetchOnce, type Fetched } from './http-fetch.js';
 import { abortError, acceptResponse, checkScheme, networkError, REDIRECT_STATUS, Retryable, shown } from './http-response.js';
 import { reclaimEvery } from './memory.js';
 
@@ -70,6 +69,11 @@ export interface HttpStream extends AsyncIterable<Uint8Array> {
  * takes another ~1.5 MiB off the agent's peak at no measurable CPU cost (256 KiB: ~1 MiB more, but slower)
  */
 const RECLAIM_BYTES = 512 << 10;
+/**
+ * the body queue's high-water mark (body-queue.ts): above it the body is paused, and at a cut the bytes node-fetch
+ * holds for a paused reader are lost (fetched again by the resume); below it nothing received is ever lost
+ */
+const QUEUE_BYTES = 1 << 20;
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -141,8 +145,9 @@ class Session {
   private readonly halt = new AbortController();
   private readonly deadline: ReturnType<typeof setTimeout> | undefined;
   private fatal: FotaError | undefined;
-  private req: http.ClientRequest | undefined;
-  private res: http.IncomingMessage | undefined;
+  /** aborts the current request before its response (http-fetch.ts) */
+  private req: AbortController | undefined;
+  private res: Fetched | undefined;
   /** the URL of the latest request (after redirects): network errors name its host */
   private target: URL;
   private failures = 0;
@@ -196,7 +201,7 @@ class Session {
 
   private dispose(error?: Error): void {
     this.res?.destroy(error);
-    this.req?.destroy(error);
+    this.req?.abort();
     this.res = undefined;
     this.req = undefined;
   }
@@ -305,41 +310,30 @@ class Session {
   }
 
   /** One GET; resolves with the response once headers arrived (within connectTimeoutMs). */
-  private request(url: URL): Promise<http.IncomingMessage> {
-    const headers: http.OutgoingHttpHeaders = { 'accept-encoding': 'identity', 'user-agent': this.opts.userAgent ?? 'fota-agent' };
+  private async request(url: URL): Promise<Fetched> {
+    const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': this.opts.userAgent ?? 'fota-agent' };
     if (this.position > 0) {
       headers.range = `bytes=${this.position}-`;
       if (this.validator) headers['if-range'] = this.validator;
     }
-    return new Promise((resolve, reject) => {
-      // every DNS answer is checked too: a name may resolve to a metadata address (address-guard.ts)
-      const lookup = guardedLookup(shown(url), this.opts.lookup) as unknown as https.RequestOptions['lookup'];
-      const options: https.RequestOptions = { method: 'GET', headers, agent: false, lookup };
-      if (this.ca) options.ca = this.ca;
-      this.target = url;
-      const req = (url.protocol === 'https:' ? https : http).request(url, options);
-      this.req = req;
-      const timer = setTimeout(() => {
-        req.destroy(new Retryable('connection-lost', `${shown(url)} did not answer within ${this.opts.connectTimeoutMs} ms`));
-      }, this.opts.connectTimeoutMs);
-      req.once('response', (res) => {
-        clearTimeout(timer);
-        this.res = res;
-        resolve(res);
-      });
-      req.on('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      req.end();
-    });
+    const ctl = new AbortController();
+    this.req = ctl;
+    this.target = url;
+    // every DNS answer is checked too: a name may resolve to a metadata address (address-guard.ts)
+    const res = await fetchOnce(url, { headers, lookup: this.opts.lookup, ca: this.ca, connectTimeoutMs: this.opts.connectTimeoutMs, queueBytes: QUEUE_BYTES, signal: ctl.signal });
+    if (ctl.signal.aborted) {
+      res.destroy();
+      throw this.ending() ?? abortError(this.opts.signal, `download of ${this.where}`);
+    }
+    this.res = res;
+    return res;
   }
 
   /**
    * Checks a final response against what was asked (acceptResponse); sets total/etag/start on the open, `skip`
    * on a resume, `ended` when the resource ends where we are. False when the open should be retried from byte 0.
    */
-  private accept(res: http.IncomingMessage, where: string, first: boolean): boolean {
+  private accept(res: Fetched, where: string, first: boolean): boolean {
     const asked = { position: this.position, validator: this.validator, total: this.total, endProbe: this.probing };
     this.probing = false;
     const ok = acceptResponse(res, where, first, asked);
@@ -368,11 +362,9 @@ class Session {
         if (!res) throw this.ending() ?? abortError(this.opts.signal, `download of ${this.where}`);
         this.pace.attempt();
         try {
-          const chunks = res[Symbol.asyncIterator]();
           for (;;) {
-            const r = await this.nextChunk(chunks, res);
-            if (r.done) break;
-            let chunk = r.value as Buffer;
+            let chunk = await this.nextChunk(res);
+            if (chunk === undefined) break;
             if (this.skip > 0) {
               const drop = Math.min(this.skip, chunk.length);
               this.skip -= drop;
@@ -410,7 +402,10 @@ class Session {
    * count), no byte came, or fewer than minBytesPerSec × stallTimeoutMs / 1000 (download-pace.ts); or the too-slow
    * error when the whole download's average fell below its minimum.
    */
-  private async nextChunk(chunks: AsyncIterator<unknown>, res: http.IncomingMessage): Promise<IteratorResult<unknown>> {
+  private async nextChunk(res: Fetched): Promise<Buffer | undefined> {
+    // an abort, close() or the deadline ends the download at once, before chunks already queued
+    const end = this.ending();
+    if (end) throw end;
     const started = performance.now();
     const timer = setTimeout(() => {
       try {
@@ -420,13 +415,14 @@ class Session {
       }
     }, this.pace.nextWaitMs());
     try {
-      const r = await chunks.next();
-      if (!r.done) this.pace.received((r.value as Buffer).length, performance.now() - started);
-      return r;
+      const chunk = await res.body.take();
+      if (chunk) this.pace.received(chunk.length, performance.now() - started);
+      return chunk;
     } catch (e) {
       throw this.fatal ?? e;
     } finally {
       clearTimeout(timer);
     }
   }
+
 }
