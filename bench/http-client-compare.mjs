@@ -1,7 +1,8 @@
 // Measures HTTP clients for the agent's package download: body → SHA-256 → fs.writeSync → fsync, one child process
 // per run (wall, CPU, peak RSS from process.resourceUsage().maxRSS); median of interleaved rounds, Markdown table.
-// Usage: node bench/http-client-compare.mjs [--mib 512] [--rounds 5] [--only <name part>] [--reclaim-kib 1024]   (no build needed:
-// esbuild bundles agent/adapters/{memory,http-source}.ts into the temp dir)
+// Usage: node bench/http-client-compare.mjs [--mib 512] [--rounds 5] [--only <name part>] [--reclaim-kib 1024]
+//        [--base <checkout>]   (no build needed: esbuild bundles agent/adapters/{memory,http-source}.ts into the temp
+// dir; --base adds the openHttpStream of another checkout, e.g. a worktree of main, to the same interleaved rounds)
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -28,7 +29,7 @@ const CLIENTS = {
     return consume(res.body, out, reclaim);
   },
   'openHttpStream': async (url, out, reclaim, config) => {
-    const { openHttpStream } = await import(config.source);
+    const { openHttpStream } = await import(config.base ? config.baseSource : config.source);
     const stream = await openHttpStream(url, {
       allowedSchemes: ['http'], connectTimeoutMs: 10_000, stallTimeoutMs: 30_000, retries: 2,
       initialDelayMs: 100, maxDelayMs: 1000, reclaimEveryBytes: reclaim ? config.reclaimBytes : 0,
@@ -47,6 +48,9 @@ const VARIANTS = [
   { name: 'openHttpStream', client: 'openHttpStream', reclaim: false },
   { name: 'openHttpStream + reclaim', client: 'openHttpStream', reclaim: true },
 ];
+
+/** --base: the agent's source (as it runs, with reclaim) from another checkout */
+const BASE = { name: 'openHttpStream + reclaim (base)', client: 'openHttpStream', reclaim: true };
 
 async function consume(body, out, reclaim) {
   const { openSync, writeSync, fsyncSync, closeSync } = await import('node:fs');
@@ -69,8 +73,8 @@ async function consume(body, out, reclaim) {
 
 async function child() {
   const [variantName, url, out, configJson] = process.argv.slice(3);
-  const variant = VARIANTS.find((v) => v.name === variantName);
-  const config = JSON.parse(configJson);
+  const variant = [...VARIANTS, BASE].find((v) => v.name === variantName);
+  const config = { ...JSON.parse(configJson), base: variant === BASE };
   let result = { bytes: 0, sha256: '' };
   let gcMs = 0;
   const t0 = performance.now();
@@ -115,13 +119,14 @@ async function makeBody(file, mib) {
   return hash.digest('hex');
 }
 
-async function bundle(dir) {
+async function bundle(dir, base) {
   const { build } = await import('esbuild');
-  const entries = { memory: 'agent/adapters/memory.ts', source: 'agent/adapters/http-source.ts' };
+  const entries = { memory: [root, 'agent/adapters/memory.ts'], source: [root, 'agent/adapters/http-source.ts'] };
+  if (base) entries.baseSource = [path.resolve(base), 'agent/adapters/http-source.ts'];
   const modules = {};
-  for (const [name, entry] of Object.entries(entries)) {
+  for (const [name, [from, entry]] of Object.entries(entries)) {
     const outfile = path.join(dir, `${name}.mjs`);
-    await build({ entryPoints: [path.join(root, entry)], bundle: true, platform: 'node', format: 'esm', target: 'node18', outfile, logLevel: 'error' });
+    await build({ entryPoints: [path.join(from, entry)], bundle: true, platform: 'node', format: 'esm', target: 'node18', outfile, logLevel: 'error' });
     modules[name] = `file://${outfile}`;
   }
   return modules;
@@ -141,14 +146,15 @@ async function main() {
   const reclaimBytes = arg('--reclaim-kib', 1024) * 1024;
   // --only <substring>: measure just the variants whose name contains it (plus the floor)
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : '';
-  const variants = VARIANTS.filter((v) => !v.client || v.name.includes(only));
+  const base = process.argv.includes('--base') ? process.argv[process.argv.indexOf('--base') + 1] : '';
+  const variants = [...VARIANTS, ...(base ? [BASE] : [])].filter((v) => !v.client || v.name.includes(only));
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'fota-bench-'));
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(mib << 20) });
     createReadStream(path.join(dir, 'body.bin'), { highWaterMark: 1 << 16 }).pipe(res);
   });
   try {
-    const [expected, modules] = await Promise.all([makeBody(path.join(dir, 'body.bin'), mib), bundle(dir)]);
+    const [expected, modules] = await Promise.all([makeBody(path.join(dir, 'body.bin'), mib), bundle(dir, base)]);
     const config = { ...modules, reclaimBytes };
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${server.address().port}/body.bin`;
@@ -166,6 +172,7 @@ async function main() {
       }
     }
     console.log(`\n${mib} MiB over loopback, Node ${process.version}, ${os.cpus().length} CPUs, median (min–max) of ${rounds} rounds;`);
+    if (base) console.log(`(base) = agent/adapters/http-source.ts of ${base}`);
     console.log(`reclaim = a minor GC every ${reclaimBytes / 1024} KiB; "in GC" = time inside those calls (timed in the consumer)`);
     console.log('CPU = user + sys of the whole child process, startup included (see the floor row)\n');
     console.log('| client | peak RSS (MiB) | wall (ms) | CPU user (ms) | CPU sys (ms) | CPU total (ms) | in GC (ms) |');
