@@ -10,11 +10,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { JobRecord } from '../../hub/jobs/job-model.js';
 import { freePort } from '../helpers/mosquitto.js';
-import { requireBuild, ROOT, workspace, type Workspace } from '../helpers/sim-device.js';
+import { requireBuild, ROOT, waitFor, workspace, type Workspace } from '../helpers/sim-device.js';
 import { GUEST_HOST, QemuBoard } from './board/qemu-board.js';
 import { scenarioClock } from './board/scenario-clock.js';
 import { readSlot } from './board/slot-image.js';
-import { finished as jobEnded, firmwareJob as schedule, pack as packSlot, registered, startFleet, type Fleet } from './fleet.js';
+import { childOf, finished as jobEnded, firmwareJob as schedule, pack as packSlot, registered, startFleet, type Fleet } from './fleet.js';
 
 const run = promisify(execFile);
 const image = inject('hilImage');
@@ -37,7 +37,7 @@ async function version(): Promise<string> {
 }
 
 /** A package of the board's slot A as install.sh left it (the agent installed), with firmware version `v`. */
-async function pack(name: string, v: string, opts: { broken?: boolean } = {}): Promise<string> {
+async function pack(name: string, v: string, opts: { broken?: boolean; gzip?: boolean } = {}): Promise<string> {
   return packSlot(ws, dir, join(dir, 'installed-a.img'), name, v, 'fota-hil', opts);
 }
 
@@ -49,6 +49,14 @@ async function firmwareJob(pkg: string): Promise<string> {
 
 async function finished(jobId: string, ms: number): Promise<JobRecord> {
   return jobEnded(fleet, jobId, DEVICE, ms);
+}
+
+function running(jobId: string): JobRecord | undefined {
+  return childOf(fleet, jobId, DEVICE);
+}
+
+async function restarts(): Promise<number> {
+  return Number((await board.ssh('systemctl show -p NRestarts --value fota-agent')).trim());
 }
 
 async function agentJournal(): Promise<string> {
@@ -128,4 +136,87 @@ describe.skipIf(image === null)('a board with fota, from install to rollback (vi
     expect(await version()).toBe('2.0.0');
     expect(await board.env()).toMatchObject({ boot_part: 'B', upgrade_available: '0', bootcount: '0' });
   }, 1_800_000);
+
+  it('4a. power cut mid-download: the board boots its good slot, the download resumes, the job completes', async () => {
+    fleet.pkgs.setFaults([{ on: 'every', throttle: 2 * 1024 * 1024 }]);
+    // uncompressed: the agent resumes only a payload with compression "none" (package-install.ts, resumePackage);
+    // a gzip download cut short starts again from its first byte
+    const jobId = await firmwareJob(await pack('v4', '4.0.0', { gzip: false }));
+    const firstRequest = fleet.pkgs.requests.length;
+    await waitFor('the download to pass 20 %', 900_000, async () => (running(jobId)?.Progress ?? 0) >= 20 ? true : undefined);
+    await board.powerCut();
+    fleet.pkgs.setFaults([]);
+    const from = board.console.length;
+    board.powerOn();
+    const child = await finished(jobId, 1_800_000);
+    expect(child, await agentJournal()).toMatchObject({ Status: 'Completed', UpdateResult: 1, FirmwareVersionBefore: '2.0.0', FirmwareVersionAfter: '4.0.0' });
+    // after the cut: the good slot B first (nothing was armed), then the trial of A, committed
+    expect(board.boots(from).map((b) => b.slot)).toEqual(['B', 'A']);
+    // the agent resumed where its last checkpoint was (a Range request), it did not start over
+    const ranges = fleet.pkgs.requests.slice(firstRequest).map((r) => r.headers.range).filter((r): r is string => typeof r === 'string');
+    expect(ranges.some((r) => /^bytes=[1-9]\d*-/.test(r))).toBe(true);
+    expect(await slot()).toBe('A');
+    expect(await version()).toBe('4.0.0');
+    expect(await board.env()).toMatchObject({ boot_part: 'A', upgrade_available: '0', bootcount: '0' });
+  }, 3_000_000);
+
+  it('4b. power cut between the slot write and the environment write: the board boots its good slot and the job ends', async () => {
+    // the gate (customize.sh) holds the agent's fw_setenv once, so the cut lands exactly there
+    await board.ssh('touch /var/lib/fota-agent/hil-gate');
+    const jobId = await firmwareJob(await pack('v5', '5.0.0'));
+    await waitFor('the agent to reach the environment write', 1_200_000, async () => (await board.ssh('test -e /var/lib/fota-agent/hil-gate-reached && echo yes').catch(() => '')).trim() === 'yes' ? true : undefined);
+    expect(await board.env()).toMatchObject({ boot_part: 'A', upgrade_available: '0' });
+    await board.powerCut();
+    const from = board.console.length;
+    board.powerOn();
+    await board.waitBooted(from, BOOT_MS);
+    // the slot that boots is the good one: the cut left the environment as it was
+    expect(board.boots(from)[0]?.slot).toBe('A');
+    const child = await finished(jobId, 1_800_000);
+    if (child.Status === 'Completed') {
+      // resumed: the agent armed B again after the reboot, trial-booted and committed it
+      expect(child).toMatchObject({ UpdateResult: 1, FirmwareVersionAfter: '5.0.0' });
+      expect(await slot()).toBe('B');
+      expect(await version()).toBe('5.0.0');
+      expect(await board.env()).toMatchObject({ boot_part: 'B', upgrade_available: '0', bootcount: '0' });
+    } else {
+      // or clearly failed, with the device still on the good slot
+      expect(child.Status).toBe('Failed');
+      expect(child.UpdateResult).not.toBe(1);
+      expect(child.StatusMessage).not.toBe('');
+      expect(await slot()).toBe('A');
+      expect(await version()).toBe('4.0.0');
+      expect(await board.env()).toMatchObject({ boot_part: 'A', upgrade_available: '0' });
+    }
+    await board.ssh('rm -f /var/lib/fota-agent/hil-gate-reached');
+  }, 3_000_000);
+
+  it('5. the agent killed mid-download: systemd restarts it and the download resumes', async () => {
+    const before = await restarts();
+    const booted = (await slot()) as 'A' | 'B';
+    fleet.pkgs.setFaults([{ on: 'every', throttle: 2 * 1024 * 1024 }]);
+    const jobId = await firmwareJob(await pack('v6', '6.0.0', { gzip: false }));
+    const firstRequest = fleet.pkgs.requests.length;
+    await waitFor('the download to pass 20 %', 900_000, async () => (running(jobId)?.Progress ?? 0) >= 20 ? true : undefined);
+    await board.ssh('systemctl kill --signal=SIGKILL fota-agent');
+    fleet.pkgs.setFaults([]);
+    await waitFor('systemd to restart the agent', 120_000, async () => ((await restarts()) > before ? true : undefined));
+    const child = await finished(jobId, 1_800_000);
+    expect(child, await agentJournal()).toMatchObject({ Status: 'Completed', UpdateResult: 1, FirmwareVersionAfter: '6.0.0' });
+    const ranges = fleet.pkgs.requests.slice(firstRequest).map((r) => r.headers.range).filter((r): r is string => typeof r === 'string');
+    expect(ranges.some((r) => /^bytes=[1-9]\d*-/.test(r))).toBe(true);
+    expect(await slot()).toBe(booted === 'A' ? 'B' : 'A');
+    expect(await board.env()).toMatchObject({ boot_part: booted === 'A' ? 'B' : 'A', upgrade_available: '0' });
+  }, 3_000_000);
+
+  it('6. the agent hangs (SIGSTOP): the systemd watchdog kills and restarts it; the board has a hardware watchdog', async () => {
+    const before = await restarts();
+    await board.ssh('systemctl kill --signal=SIGSTOP fota-agent');
+    await waitFor('systemd to restart the hung agent', 300_000, async () => ((await restarts()) > before ? true : undefined));
+    expect(await board.ssh('journalctl -u fota-agent --no-pager -o cat')).toMatch(/Watchdog timeout/);
+    await waitFor('the agent to be active again', 120_000, async () => ((await board.ssh('systemctl is-active fota-agent').catch(() => '')).trim() === 'active' ? true : undefined));
+    // the layer below: systemd pets QEMU's i6300esb, so a hung system (not just the agent) resets the board
+    expect((await board.ssh('cat /sys/class/watchdog/watchdog0/identity')).trim()).toBe('i6300ESB timer');
+    expect((await board.ssh('systemctl show -p RuntimeWatchdogUSec --value')).trim()).toBe('20s');
+  }, 600_000);
 });

@@ -70,12 +70,15 @@ export async function registered(fleet: Fleet, device: string, ms: number): Prom
   await waitFor(`${device} to register with the hub`, ms, async () => fleet.hub.service.devices().find((d) => d.deviceId === device && d.registeredAt !== null));
 }
 
-/** A signed, gzipped package of `base` (an ext4 slot image) carrying firmware `version`, broken on request. */
-export async function pack(ws: Workspace, dir: string, base: string, name: string, version: string, deviceType: string, opts: { broken?: boolean } = {}): Promise<string> {
+/**
+ * A signed package of `base` (an ext4 slot image) carrying firmware `version`, broken on request; gzipped unless
+ * `gzip: false` (the agent resumes an interrupted download only of an uncompressed payload).
+ */
+export async function pack(ws: Workspace, dir: string, base: string, name: string, version: string, deviceType: string, opts: { broken?: boolean; gzip?: boolean } = {}): Promise<string> {
   const img = join(dir, `${name}.img`);
-  await makeSlotImage(base, img, { version, ...opts });
+  await makeSlotImage(base, img, { version, ...(opts.broken ? { broken: true } : {}) });
   const out = join(dir, `${name}.fota`);
-  await fota(['pack', '--image', img, '--version', version, '--device-type', deviceType, '--key', ws.key, '--gzip', '-o', out]);
+  await fota(['pack', '--image', img, '--version', version, '--device-type', deviceType, '--key', ws.key, ...(opts.gzip === false ? [] : ['--gzip']), '-o', out]);
   await rm(img);
   return out;
 }

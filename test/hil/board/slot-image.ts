@@ -38,11 +38,6 @@ export function slotOffset(slot: 'A' | 'B'): number {
   return p.startMiB * 1024 * 1024;
 }
 
-/** Writes a slot image into a powered-off board's disk (every block: the old slot's data must not show through). */
-export async function writeSlot(disk: string, slot: 'A' | 'B', image: string): Promise<void> {
-  await run('dd', [`if=${image}`, `of=${disk}`, 'bs=1M', `seek=${slotOffset(slot) / (1024 * 1024)}`, 'conv=notrunc', 'status=none']);
-}
-
 /**
  * Reads the file system in a slot of a powered-off board's disk into a file: the slot as the device wrote it, sized
  * to its file system (not the partition) and with every free block zero (`e2image -ra`: used blocks only, the rest
