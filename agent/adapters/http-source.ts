@@ -70,10 +70,13 @@ export interface HttpStream extends AsyncIterable<Uint8Array> {
  */
 const RECLAIM_BYTES = 512 << 10;
 /**
- * the body queue's high-water mark (body-queue.ts): above it the body is paused, and at a cut the bytes node-fetch
- * holds for a paused reader are lost (fetched again by the resume); below it nothing received is ever lost
+ * the body queue's high-water mark (body-queue.ts): below it nothing received is lost at a cut; above it the body is
+ * paused, and what node-fetch then holds (~48 KiB) is lost at a cut and fetched again. Kept well under RECLAIM_BYTES:
+ * a chunk that waits in the queue across two minor GCs is promoted to the old generation and its socket buffer freed
+ * only by a full GC (every 64 MiB), so with a consumer slower than the network a 1 MiB queue cost +30 MiB peak RSS,
+ * 512 KiB +9 MiB, 256 KiB +2 MiB (a 128 MiB download, agent flags, 1 ms per chunk in the consumer)
  */
-const QUEUE_BYTES = 1 << 20;
+const QUEUE_BYTES = 256 << 10;
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
