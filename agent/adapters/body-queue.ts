@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 
 /**
  * INVARIANTS: `queued` is the sum of the lengths of `chunks`; the body is paused only while `queued` exceeds
- * `highWater` and resumed once a take() brought it to half of it or less; the end or the error is surfaced only after
+ * `highWater` and resumed once a take() brought it to half of it or less, or unbound() lifted the bound; the end or the error is surfaced only after
  * every queued chunk was taken; at most one take() waits (`wake`), and any event wakes it.
  */
 export class BodyQueue {
@@ -20,7 +20,7 @@ export class BodyQueue {
 
   constructor(
     private readonly body: Readable,
-    private readonly highWater: number,
+    private highWater: number,
   ) {
     body.on('data', this.onData);
     body.once('end', this.onEnd);
@@ -48,6 +48,18 @@ export class BodyQueue {
       this.body.resume();
     }
     return chunk;
+  }
+
+  /**
+   * Never pauses the body again (and resumes it): for the last bytes of a download, so that a server that closes
+   * right after them (a Content-Length that lies) loses none to a pause. The caller bounds what is left.
+   */
+  unbound(): void {
+    this.highWater = Infinity;
+    if (this.paused) {
+      this.paused = false;
+      this.body.resume();
+    }
   }
 
   /** Ends the queue with `error` (the owner's reason for destroying the body), kept over any later error. */

@@ -74,9 +74,16 @@ const RECLAIM_BYTES = 512 << 10;
  * paused, and what node-fetch then holds (~48 KiB) is lost at a cut and fetched again. Kept well under RECLAIM_BYTES:
  * a chunk that waits in the queue across two minor GCs is promoted to the old generation and its socket buffer freed
  * only by a full GC (every 64 MiB), so with a consumer slower than the network a 1 MiB queue cost +30 MiB peak RSS,
- * 512 KiB +9 MiB, 256 KiB +2 MiB (a 128 MiB download, agent flags, 1 ms per chunk in the consumer)
+ * 512 KiB +9 MiB, 256 KiB +4 MiB, 128 KiB +3 MiB, 64 KiB +2.5 MiB over node:http (a 128 MiB download, agent flags,
+ * 1 ms per chunk in the consumer, load 10-15)
  */
-const QUEUE_BYTES = 256 << 10;
+const QUEUE_BYTES = 128 << 10;
+/**
+ * the last bytes of a body of known size are read without pausing: a server whose Content-Length promised more closes
+ * right after them, and bytes held for a paused queue would be lost at every attempt (the resume then sees a
+ * shorter resource and refuses to splice). Costs at most this much more memory, once, at the end of a download.
+ */
+const TAIL_BYTES = 1 << 20;
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -417,6 +424,7 @@ class Session {
         this.stop(e as FotaError);
       }
     }, this.pace.nextWaitMs());
+    if (this.total !== undefined && this.total - this.position <= TAIL_BYTES) res.body.unbound();
     try {
       const chunk = await res.body.take();
       if (chunk) this.pace.received(chunk.length, performance.now() - started);
