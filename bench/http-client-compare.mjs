@@ -1,8 +1,10 @@
 // Measures HTTP clients for the agent's package download: body → SHA-256 → fs.writeSync → fsync, one child process
 // per run (wall, CPU, peak RSS from process.resourceUsage().maxRSS); median of interleaved rounds, Markdown table.
 // Usage: node bench/http-client-compare.mjs [--mib 512] [--rounds 5] [--only <name part>] [--reclaim-kib 1024]
-//        [--base <checkout>]   (no build needed: esbuild bundles agent/adapters/{memory,http-source}.ts into the temp
-// dir; --base adds the openHttpStream of another checkout, e.g. a worktree of main, to the same interleaved rounds)
+//        [--base <checkout>] [--delay-ms N] [--agent-flags]   (no build needed: esbuild bundles agent/adapters/{memory,http-source}.ts into the temp
+// dir; --base adds the openHttpStream of another checkout, e.g. a worktree of main, to the same interleaved rounds;
+// --delay-ms waits N ms after each chunk, a consumer slower than the network as on a board; --agent-flags runs the
+// children with the agent's Node flags, --jitless --no-expose-wasm --max-semi-space-size=1)
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -52,7 +54,7 @@ const VARIANTS = [
 /** --base: the agent's source (as it runs, with reclaim) from another checkout */
 const BASE = { name: 'openHttpStream + reclaim (base)', client: 'openHttpStream', reclaim: true };
 
-async function consume(body, out, reclaim) {
+async function consume(body, out, reclaim, delayMs = Number(process.env.BENCH_DELAY_MS ?? 0)) {
   const { openSync, writeSync, fsyncSync, closeSync } = await import('node:fs');
   const fd = openSync(out, 'w');
   const hash = createHash('sha256');
@@ -63,6 +65,7 @@ async function consume(body, out, reclaim) {
       for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
       bytes += chunk.length;
       reclaim?.(chunk.length);
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
     fsyncSync(fd);
   } finally {
@@ -98,7 +101,8 @@ async function child() {
 
 function runChild(variant, url, out, config) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [self, '--child', variant.name, url, out, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const flags = config.agentFlags ? ['--jitless', '--no-expose-wasm', '--max-semi-space-size=1'] : [];
+    const p = spawn(process.execPath, [...flags, self, '--child', variant.name, url, out, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_DELAY_MS: String(config.delayMs) } });
     let text = '';
     p.stdout.on('data', (d) => (text += d));
     p.on('error', reject);
@@ -155,7 +159,7 @@ async function main() {
   });
   try {
     const [expected, modules] = await Promise.all([makeBody(path.join(dir, 'body.bin'), mib), bundle(dir, base)]);
-    const config = { ...modules, reclaimBytes };
+    const config = { ...modules, reclaimBytes, delayMs: arg('--delay-ms', 0), agentFlags: process.argv.includes('--agent-flags') };
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${server.address().port}/body.bin`;
     const samples = new Map(variants.map((v) => [v.name, []]));
@@ -174,6 +178,7 @@ async function main() {
     console.log(`\n${mib} MiB over loopback, Node ${process.version}, ${os.cpus().length} CPUs, median (min–max) of ${rounds} rounds;`);
     if (base) console.log(`(base) = agent/adapters/http-source.ts of ${base}`);
     console.log(`reclaim = a minor GC every ${reclaimBytes / 1024} KiB; "in GC" = time inside those calls (timed in the consumer)`);
+    if (config.delayMs || config.agentFlags) console.log(`consumer waits ${config.delayMs} ms per chunk; children ${config.agentFlags ? 'with' : 'without'} the agent's Node flags`);
     console.log('CPU = user + sys of the whole child process, startup included (see the floor row)\n');
     console.log('| client | peak RSS (MiB) | wall (ms) | CPU user (ms) | CPU sys (ms) | CPU total (ms) | in GC (ms) |');
     console.log('|---|---:|---:|---:|---:|---:|---:|');
