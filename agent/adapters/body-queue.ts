@@ -7,8 +7,8 @@ import type { Readable } from 'node:stream';
 
 /**
  * INVARIANTS: `queued` is the sum of the lengths of `chunks`; the body is paused only while `queued` exceeds
- * `highWater` and resumed once a take() brought it to half of it or less, or unbound() lifted the bound; the end or the error is surfaced only after
- * every queued chunk was taken; at most one take() waits (`wake`), and any event wakes it.
+ * `highWater`, and resumed once a take() brought it to half of that or unbound() lifted the bound; the end or the
+ * error is surfaced only after every queued chunk was taken; at most one take() waits (`wake`); every event wakes it.
  */
 export class BodyQueue {
   private readonly chunks: Buffer[] = [];
@@ -27,11 +27,6 @@ export class BodyQueue {
     body.once('error', this.onError);
     // destroyed without an error and without an end (an 'aborted' that pipeline reports late): a premature close
     body.once('close', this.onClose);
-  }
-
-  /** bytes received and not yet taken */
-  get length(): number {
-    return this.queued;
   }
 
   /** The next chunk; undefined at the end; rejects with the body's error once the queue is empty. */
