@@ -3,7 +3,9 @@
 // effect (slot synced, slot finished, environment written, reboot requested) — counted across agent runs in the state
 // directory, once per state directory. The simulator treats an agent killed by SIGKILL as a power cut and boots again.
 // Without the variable nothing is wrapped. Synchronous file IO on purpose: nothing may run between the operation and
-// the kill.
+// the kill. FOTA_FAULT_POWER_CUT_AT=after:KIND cuts right after the first operation of that kind instead ("slot
+// finished", "slot synced", "state saved", …): the number of an operation moves with time-driven saves (progress) and
+// with how the bytes arrive, so a sweep by number alone can miss a kind on a loaded machine.
 
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,17 +21,27 @@ export interface PowerCutInjector {
   config(c: ConfigPort): ConfigPort;
 }
 
-/** Undefined unless FOTA_FAULT_POWER_CUT_AT is a positive integer and this state directory has not been cut yet. */
+/** An operation's kind: "slot synced at 1048576" → "slot synced", "state saved: downloading …" → "state saved". */
+export function operationKind(op: string): string {
+  return op.replace(/ at \d+$/, '').replace(/^(state|failure) saved: .*/, '$1 saved');
+}
+
+/**
+ * Undefined unless FOTA_FAULT_POWER_CUT_AT is a positive integer or `after:KIND` and this state directory has not been
+ * cut yet.
+ */
 export function powerCutInjector(env: NodeJS.ProcessEnv, stateDir: string): PowerCutInjector | undefined {
-  const n = Number(env[POWER_CUT_ENV] ?? 0);
+  const spec = env[POWER_CUT_ENV] ?? '';
+  const kind = spec.startsWith('after:') ? spec.slice('after:'.length) : undefined;
+  const n = kind === undefined ? Number(spec) : 0;
   const file = (k: keyof typeof POWER_CUT_FILES) => join(stateDir, POWER_CUT_FILES[k]);
-  if (!Number.isInteger(n) || n <= 0 || existsSync(file('done'))) return undefined;
+  if ((kind === undefined ? !Number.isInteger(n) || n <= 0 : kind === '') || existsSync(file('done'))) return undefined;
   const after = (what: string): void => {
     if (existsSync(file('done'))) return;
     const ops = (existsSync(file('count')) ? Number(readFileSync(file('count'), 'utf8')) : 0) + 1;
     writeFileSync(file('count'), String(ops));
     appendFileSync(file('trail'), `${ops} ${what}\n`);
-    if (ops !== n) return;
+    if (kind === undefined ? ops !== n : operationKind(what) !== kind) return;
     writeFileSync(file('done'), `${ops} ${what}\n`);
     process.kill(process.pid, 'SIGKILL');
   };
