@@ -33,6 +33,13 @@ async function makeBrokenImage(base: string, out: string, version: string, tmp: 
   for (const [at, to] of BROKEN_LINKS) await symlink(to, join(tree, at));
   await writeFile(join(tree, 'etc/fota/firmware-version'), `${version}\n`);
   await run('mkfs.ext4', ['-q', '-F', '-L', 'rootfs', '-b', '4096', '-d', tree, out, '40M']);
+  // the initramfs runs no udev (customize.sh), so it does not move its devtmpfs over: run-init opens the root's own
+  // /dev/console (without it: "run-init: opening console", "No init found" and a reboot, not init dying)
+  // (debugfs's mknod takes a name in the current folder and leaves the mode bits 0: set them as mmdebstrap does)
+  await writeFile(script, 'cd /dev\nmknod console c 5 1\nmknod null c 1 3\nsif console mode 020666\nsif null mode 020666\n');
+  await run('debugfs', ['-w', '-f', script, out]);
+  const { stdout } = await run('debugfs', ['-R', 'stat /dev/console', out]);
+  if (!/Type: character special\s+Mode:\s+0666/.test(stdout)) throw new Error(`debugfs did not make /dev/console in ${out}`);
 }
 
 /** Copies the ext4 slot image `base` to `out` with firmware version `version` (or makes a broken one from it). */
