@@ -114,10 +114,14 @@ describe('fota-agent commands through a running agent', () => {
     expect(nothing.code).toBe(1);
     expect(nothing.stderr).toMatch(/nothing to mark: slot A is committed/);
 
+    // a timeout says where the device was (it happened once in a full run at load ~5, not reproduced alone)
+    let last: Status | undefined;
     const onTrial = async () =>
       waitFor('the trial boot', 60_000, async () => {
-        const s = await status(d.dir).catch(() => undefined);
+        const s = (last = await status(d.dir).catch(() => last));
         return s?.firmware.step === 'verifying' && s.agent.running ? s : undefined;
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}; last status: ${JSON.stringify(last)}\n--- device output ---\n${d.output().slice(-6000)}`, { cause: e });
       });
     expect((await agentCmd(d.dir, ['install', pkg, '--reboot'])).code).toBe(0);
     expect((await onTrial()).boot).toMatchObject({ booted: 'B', trial: true });
