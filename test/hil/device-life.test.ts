@@ -14,6 +14,7 @@ import { requireBuild, ROOT, waitFor, workspace, type Workspace } from '../helpe
 import { GUEST_HOST, QemuBoard } from './board/qemu-board.js';
 import { scenarioClock } from './board/scenario-clock.js';
 import { readSlot } from './board/slot-image.js';
+import { agentRestarts, bootedSlot, hangAndExpectWatchdogRestart } from './board/agent-service.js';
 import { childOf, finished as jobEnded, firmwareJob as schedule, pack as packSlot, registered, startFleet, type Fleet } from './fleet.js';
 
 const run = promisify(execFile);
@@ -28,9 +29,7 @@ let fleet: Fleet;
 let board: QemuBoard;
 let jobs = 0;
 
-async function slot(): Promise<string> {
-  return /fota\.slot=([AB])/.exec(await board.ssh('cat /proc/cmdline'))?.[1] ?? '?';
-}
+const slot = () => bootedSlot(board);
 
 async function version(): Promise<string> {
   return (await board.ssh('cat /etc/fota/firmware-version')).trim();
@@ -55,9 +54,7 @@ function running(jobId: string): JobRecord | undefined {
   return childOf(fleet, jobId, DEVICE);
 }
 
-async function restarts(): Promise<number> {
-  return Number((await board.ssh('systemctl show -p NRestarts --value fota-agent')).trim());
-}
+const restarts = () => agentRestarts(board);
 
 async function agentJournal(): Promise<string> {
   return board.ssh('journalctl -u fota-agent --no-pager -o cat | tail -n 80').catch((e: Error) => e.message);
@@ -210,11 +207,7 @@ describe.skipIf(image === null)('a board with fota, from install to rollback (vi
   }, 3_000_000);
 
   it('6. the agent hangs (SIGSTOP): the systemd watchdog kills and restarts it; the board has a hardware watchdog', async () => {
-    const before = await restarts();
-    await board.ssh('systemctl kill --signal=SIGSTOP fota-agent');
-    await waitFor('systemd to restart the hung agent', 300_000, async () => ((await restarts()) > before ? true : undefined));
-    expect(await board.ssh('journalctl -u fota-agent --no-pager -o cat')).toMatch(/Watchdog timeout/);
-    await waitFor('the agent to be active again', 120_000, async () => ((await board.ssh('systemctl is-active fota-agent').catch(() => '')).trim() === 'active' ? true : undefined));
+    await hangAndExpectWatchdogRestart(board);
     // the layer below: systemd pets QEMU's i6300esb, so a hung system (not just the agent) resets the board
     expect((await board.ssh('cat /sys/class/watchdog/watchdog0/identity')).trim()).toBe('i6300ESB timer');
     expect((await board.ssh('systemctl show -p RuntimeWatchdogUSec --value')).trim()).toBe('20s');

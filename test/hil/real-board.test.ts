@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBuild, ROOT, waitFor, workspace, type Workspace } from '../helpers/sim-device.js';
 import { parseTarget, SshBoard } from './board/ssh-board.js';
+import { agentRestarts, bootedSlot, hangAndExpectWatchdogRestart } from './board/agent-service.js';
 import { childOf, finished, firmwareJob, pack, registered, startFleet, type Fleet } from './fleet.js';
 
 const run = promisify(execFile);
@@ -26,13 +27,9 @@ let fleet: Fleet;
 let board: SshBoard;
 let n = 0;
 
-async function slot(): Promise<string> {
-  return /fota\.slot=([AB])/.exec(await board.ssh('cat /proc/cmdline'))?.[1] ?? '?';
-}
+const slot = () => bootedSlot(board);
 
-async function restarts(): Promise<number> {
-  return Number((await board.ssh('systemctl show -p NRestarts --value fota-agent')).trim());
-}
+const restarts = () => agentRestarts(board);
 
 async function update(version: string, opts: { broken?: boolean } = {}): Promise<string> {
   const pkg = await pack(ws, dir, IMAGE!, `v${version}`, version, DEVICE_TYPE, opts);
@@ -101,10 +98,6 @@ describe.runIf(TARGET)('a real board with fota (FOTA_HIL_TARGET)', () => {
   }, 7_200_000);
 
   it('6. the agent hangs (SIGSTOP): the systemd watchdog kills and restarts it', async () => {
-    const before = await restarts();
-    await board.ssh('systemctl kill --signal=SIGSTOP fota-agent');
-    await waitFor('systemd to restart the hung agent', 300_000, async () => ((await restarts()) > before ? true : undefined));
-    expect(await board.ssh('journalctl -u fota-agent --no-pager -o cat')).toMatch(/Watchdog timeout/);
-    await waitFor('the agent to be active again', 120_000, async () => ((await board.ssh('systemctl is-active fota-agent').catch(() => '')).trim() === 'active' ? true : undefined));
+    await hangAndExpectWatchdogRestart(board);
   }, 600_000);
 });
