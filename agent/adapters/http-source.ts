@@ -435,5 +435,4 @@ class Session {
       clearTimeout(timer);
     }
   }
-
 }

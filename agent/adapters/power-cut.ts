@@ -26,22 +26,30 @@ export function operationKind(op: string): string {
   return op.replace(/ at \d+$/, '').replace(/^(state|failure) saved: .*/, '$1 saved');
 }
 
+/** The cut FOTA_FAULT_POWER_CUT_AT asks for: N (a positive integer) or after:KIND; undefined for anything else. */
+function cutPoint(spec: string): ((ops: number, what: string) => boolean) | undefined {
+  if (spec.startsWith('after:')) {
+    const kind = spec.slice('after:'.length);
+    return kind ? (_ops, what) => operationKind(what) === kind : undefined;
+  }
+  const n = Number(spec);
+  return Number.isInteger(n) && n > 0 ? (ops) => ops === n : undefined;
+}
+
 /**
  * Undefined unless FOTA_FAULT_POWER_CUT_AT is a positive integer or `after:KIND` and this state directory has not been
  * cut yet.
  */
 export function powerCutInjector(env: NodeJS.ProcessEnv, stateDir: string): PowerCutInjector | undefined {
-  const spec = env[POWER_CUT_ENV] ?? '';
-  const kind = spec.startsWith('after:') ? spec.slice('after:'.length) : undefined;
-  const n = kind === undefined ? Number(spec) : 0;
+  const isCut = cutPoint(env[POWER_CUT_ENV] ?? '');
   const file = (k: keyof typeof POWER_CUT_FILES) => join(stateDir, POWER_CUT_FILES[k]);
-  if ((kind === undefined ? !Number.isInteger(n) || n <= 0 : kind === '') || existsSync(file('done'))) return undefined;
+  if (!isCut || existsSync(file('done'))) return undefined;
   const after = (what: string): void => {
     if (existsSync(file('done'))) return;
     const ops = (existsSync(file('count')) ? Number(readFileSync(file('count'), 'utf8')) : 0) + 1;
     writeFileSync(file('count'), String(ops));
     appendFileSync(file('trail'), `${ops} ${what}\n`);
-    if (kind === undefined ? ops !== n : operationKind(what) !== kind) return;
+    if (!isCut(ops, what)) return;
     writeFileSync(file('done'), `${ops} ${what}\n`);
     process.kill(process.pid, 'SIGKILL');
   };
