@@ -2,10 +2,10 @@
 // change lines otherwise) until it ends or Ctrl-C. Writes to stdout/stderr; the exit code says how it ended.
 
 import { JobClientError, type JobClient } from '../hub/job-client.js';
-import { isTerminal } from '../hub/jobs/job-model.js';
-import type { JobDetail } from '../hub/jobs/job-service-api.js';
+import { isTerminal, zeroCounts } from '../hub/jobs/job-model.js';
 import { EXIT } from './command.js';
-import { clean, LiveTable } from './job-table.js';
+import { jobPoller } from './job-poll.js';
+import { clean, LiveTable, totalOf, viewCounts, type JobView } from './job-table.js';
 
 const POLL_MS = 1000;
 /** consecutive failed polls (hub restarting, network blip) that --wait rides out before giving up */
@@ -24,6 +24,8 @@ export function termSize(what: 'columns' | 'rows'): number | undefined {
 export async function follow(c: JobClient, jobId: string, opts: { json?: boolean } = {}): Promise<number> {
   const out = process.stdout;
   const table = new LiveTable(out.isTTY ? { tty: true, width: termSize('columns') ?? 80, height: termSize('rows') ?? 24 } : { tty: false });
+  // counts and a bounded page each second, never the whole list of children (a 6,400-device job is 4.4 MB of JSON)
+  const next = jobPoller(c, jobId, table.rows);
   let stop = (): void => undefined;
   const stopped = new Promise<'stop'>((resolve) => (stop = () => resolve('stop')));
   process.on('SIGINT', stop);
@@ -32,7 +34,7 @@ export async function follow(c: JobClient, jobId: string, opts: { json?: boolean
     let answered = false;
     for (;;) {
       // never rejects: a poll still in flight when Ctrl-C wins the race must not become an unhandled rejection
-      const poll = c.getJob(jobId).then((d) => ({ d }), (e: unknown) => ({ e }));
+      const poll = next().then((d) => ({ d }), (e: unknown) => ({ e }));
       const r = await Promise.race([poll, stopped]);
       if (r === 'stop') break;
       if ('e' in r) {
@@ -45,10 +47,9 @@ export async function follow(c: JobClient, jobId: string, opts: { json?: boolean
       } else {
         answered = true;
         failures = 0;
-        // following a child: show it as a one-row table
         // --json: silent while waiting, the final job (and its children) as one JSON document at the end
-        if (!opts.json) out.write(table.frame(r.d.job.ParentJobId === '' ? r.d : { job: r.d.job, children: [r.d.job] }));
-        if (isTerminal(r.d.job.Status)) return finished(r.d, opts.json === true);
+        if (!opts.json) out.write(table.frame(r.d));
+        if (isTerminal(r.d.job.Status)) return finished(c, r.d, opts.json === true);
       }
       let timer: NodeJS.Timeout | undefined;
       const slept = await Promise.race([new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), POLL_MS))), stopped]);
@@ -62,17 +63,20 @@ export async function follow(c: JobClient, jobId: string, opts: { json?: boolean
   }
 }
 
-function finished(d: JobDetail, json: boolean): number {
-  const kids = d.children.length > 0 ? d.children : [d.job];
-  if (json) console.log(JSON.stringify(d, null, 2));
-  else if (d.job.Type === 'read-device-properties') {
-    for (const k of kids) for (const [path, v] of Object.entries(k.Values ?? {})) console.log(`${k.DeviceId}  ${path}  ${clean(typeof v === 'string' ? v : JSON.stringify(v))}`);
+/** Prints how the job ended (once: a read job's values and --json need every child, fetched page by page). */
+async function finished(c: JobClient, d: JobView, json: boolean): Promise<number> {
+  const parent = d.job.ParentJobId === '';
+  const all = parent && (json || d.job.Type === 'read-device-properties') ? await c.getJobWithAllChildren(d.job.JobId) : undefined;
+  if (json) console.log(JSON.stringify(all ?? { job: d.job, counts: zeroCounts(), children: [] }, null, 2));
+  else if (all) {
+    for (const k of all.children) for (const [path, v] of Object.entries(k.Values ?? {})) console.log(`${k.DeviceId}  ${path}  ${clean(typeof v === 'string' ? v : JSON.stringify(v))}`);
   }
-  const bad = kids.filter((k) => k.Status !== 'Completed').length;
+  const counts = viewCounts(d);
+  const total = totalOf(counts);
   if (d.job.Status === 'Completed') {
-    process.stderr.write(`job ${d.job.JobId} completed on ${kids.length} device${kids.length === 1 ? '' : 's'}\n`);
+    process.stderr.write(`job ${d.job.JobId} completed on ${total} device${total === 1 ? '' : 's'}\n`);
     return EXIT.ok;
   }
-  process.stderr.write(`job ${d.job.JobId} ${d.job.Status.toLowerCase()}: ${bad} of ${kids.length} devices did not complete (details: fota job show ${d.job.JobId})\n`);
+  process.stderr.write(`job ${d.job.JobId} ${d.job.Status.toLowerCase()}: ${total - counts.Completed} of ${total} devices did not complete (details: fota job show ${d.job.JobId})\n`);
   return EXIT.failure;
 }

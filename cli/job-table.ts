@@ -3,8 +3,17 @@
 
 import type { UpdateResultValue } from '../protocol/lwm2m.js';
 import type { JsonValue } from '../protocol/messages.js';
-import { JOB_STATUSES, type JobRecord, type JobStatus } from '../hub/jobs/job-model.js';
-import type { JobDetail } from '../hub/jobs/job-service-api.js';
+import { JOB_STATUSES, zeroCounts, type JobRecord, type JobStatus } from '../hub/jobs/job-model.js';
+
+/**
+ * What the table draws: a job and children of it. `counts` (per status, over ALL its children, as the hub counts
+ * them) is there when `children` are only some of them; without it `children` are all of them.
+ */
+export interface JobView {
+  job: JobRecord;
+  children: readonly JobRecord[];
+  counts?: Record<JobStatus, number>;
+}
 
 /** Update Result (Object 5 /5/0/5) as a short word, for a narrow column. */
 const RESULT_WORD = {
@@ -55,17 +64,28 @@ export function childCells(r: JobRecord): [string, string, string, string, strin
   return [r.DeviceId, r.Status, `${r.Progress}%`, resultText(r), clean(r.StatusMessage)];
 }
 
-/** "3 completed, 1 failed, 2 running" over the children (statuses with zero left out). */
-export function countText(children: readonly JobRecord[]): string {
-  const n = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+/** How many of `children` are in each status. */
+export function countsOf(children: readonly JobRecord[]): Record<JobStatus, number> {
+  const n = zeroCounts();
   for (const c of children) n[c.Status]++;
+  return n;
+}
+
+/** The view's counts over all its children: the hub's, or counted here when every child is at hand. */
+export const viewCounts = (d: JobView): Record<JobStatus, number> => d.counts ?? countsOf(d.children);
+export const totalOf = (n: Record<JobStatus, number>): number => JOB_STATUSES.reduce((sum, s) => sum + n[s], 0);
+
+/** "3 completed, 1 failed, 2 running" (statuses with zero left out). */
+export function countText(n: Record<JobStatus, number>): string {
   return JOB_STATUSES.filter((s) => n[s] > 0).map((s) => `${n[s]} ${s.toLowerCase()}`).join(', ') || 'no devices';
 }
 
 /** The line above the table: "fw-1  firmware-update  Running  40%  10 devices: 4 completed, 6 running". */
-export function summaryLine(d: JobDetail): string {
+export function summaryLine(d: JobView): string {
   const msg = d.job.StatusMessage ? `  (${clean(d.job.StatusMessage)})` : '';
-  return `${d.job.JobId}  ${d.job.Type}  ${d.job.Status}  ${d.job.Progress}%  ${d.children.length} device${d.children.length === 1 ? '' : 's'}: ${countText(d.children)}${msg}`;
+  const n = viewCounts(d);
+  const total = totalOf(n);
+  return `${d.job.JobId}  ${d.job.Type}  ${d.job.Status}  ${d.job.Progress}%  ${total} device${total === 1 ? '' : 's'}: ${countText(n)}${msg}`;
 }
 
 /**
@@ -92,23 +112,28 @@ export function formatRow(cells: readonly string[], widths: readonly number[]): 
   }).join(GAP).trimEnd();
 }
 
-// Which rows to keep when the screen is too small: what is happening and what went wrong first.
-const RANK: Record<JobStatus, number> = { Running: 0, Failed: 1, Queued: 2, Cancelled: 3, Completed: 4 };
+/** Which rows to keep when the screen is too small: what is happening and what went wrong first. */
+export const SHOWN_FIRST: readonly JobStatus[] = ['Running', 'Failed', 'Queued', 'Cancelled', 'Completed'];
+const RANK = Object.fromEntries(SHOWN_FIRST.map((s, i) => [s, i])) as Record<JobStatus, number>;
 
 /**
- * The table of a parent's children: summary line, column header, one row per child. With `maxRows`, at most
- * that many rows (the running and failed ones first, in creation order) and a "… N more" line.
- * With `width`, every line is cut to fit.
+ * The table of a parent's children: summary line, column header, one row per child at hand. With `maxRows`, at
+ * most that many rows (the running and failed ones first, in the order at hand) and a "… N more" line that
+ * counts the rest from the view's counts. With `width`, every line is cut to fit.
  */
-export function renderJobTable(d: JobDetail, opts: { width?: number; maxRows?: number } = {}): string[] {
+export function renderJobTable(d: JobView, opts: { width?: number; maxRows?: number } = {}): string[] {
   const widths = columnWidths(d.children, opts.width);
+  const counts = viewCounts(d);
+  const total = totalOf(counts);
   let shown: readonly JobRecord[] = d.children;
   let more = '';
-  if (opts.maxRows !== undefined && d.children.length > opts.maxRows) {
+  if (opts.maxRows !== undefined && total > opts.maxRows) {
     const keep = Math.max(0, opts.maxRows - 1);
     const picked = new Set(d.children.map((c, i) => ({ c, i })).sort((a, b) => RANK[a.c.Status] - RANK[b.c.Status] || a.i - b.i).slice(0, keep).map((x) => x.c));
     shown = d.children.filter((c) => picked.has(c));
-    more = `… ${d.children.length - shown.length} more: ${countText(d.children.filter((c) => !picked.has(c)))}`;
+    const rest = countsOf(shown);
+    for (const s of JOB_STATUSES) rest[s] = Math.max(0, counts[s] - rest[s]);
+    more = `… ${total - shown.length} more: ${countText(rest)}`;
   }
   const lines = [summaryLine(d), formatRow(COLUMNS, widths), ...shown.map((c) => formatRow(childCells(c), widths))];
   if (more) lines.push(more);
@@ -148,10 +173,14 @@ export interface LiveTableOptions {
   height?: number;
 }
 
+/** Children a plain (not a TTY) --wait log follows per poll: a job with more logs the changes of the ones shown first. */
+const CHANGE_ROWS = 100;
+
 /**
  * The live view of a job while `--wait` polls it. `frame(detail)` returns the text to write for this poll:
  * on a TTY the whole table with cursor moves that overwrite the previous one ("" when nothing changed);
- * otherwise the summary line when the parent changed and one row per child that changed (all rows the first time).
+ * otherwise the summary line when the parent or its counts changed and one row per child at hand that changed (all
+ * rows the first time). A poll brings at most `rows` children (job-poll.ts), so a large job logs those only.
  */
 export class LiveTable {
   private drawn: string[] = [];
@@ -166,23 +195,31 @@ export class LiveTable {
     this.drawn = [];
   }
 
-  frame(d: JobDetail): string {
+  /** How many children a frame can show: what a poll should ask the hub for. */
+  get rows(): number {
+    return this.opts.tty ? this.maxRows() : CHANGE_ROWS;
+  }
+
+  private maxRows(): number {
+    return Math.max(3, (this.opts.height ?? 24) - 4);
+  }
+
+  frame(d: JobView): string {
     return this.opts.tty ? this.redraw(d) : this.changes(d);
   }
 
-  private redraw(d: JobDetail): string {
+  private redraw(d: JobView): string {
     const width = Math.max(20, (this.opts.width ?? 80) - 1);
-    const maxRows = Math.max(3, (this.opts.height ?? 24) - 4);
-    const lines = renderJobTable(d, { width, maxRows });
+    const lines = renderJobTable(d, { width, maxRows: this.maxRows() });
     if (lines.length === this.drawn.length && lines.every((l, i) => l === this.drawn[i])) return '';
     const up = this.drawn.length > 0 ? cursorUp(this.drawn.length) : '';
     this.drawn = lines;
     return `${up}${ERASE_DOWN}${lines.join('\n')}\n`;
   }
 
-  private changes(d: JobDetail): string {
+  private changes(d: JobView): string {
     const out: string[] = [];
-    const parentKey = `${d.job.Status}|${countText(d.children)}|${d.job.StatusMessage}`;
+    const parentKey = `${d.job.Status}|${countText(viewCounts(d))}|${d.job.StatusMessage}`;
     if (parentKey !== this.parentKey) out.push(summaryLine(d));
     this.parentKey = parentKey;
     if (this.widths === undefined) {

@@ -5,7 +5,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { JsonValue } from '../protocol/messages.js';
 import type { JobParameters, JobRecord, JobType } from './jobs/job-model.js';
-import type { Operator, PropertyName } from './jobs/job-query.js';
+import { MAX_PAGE_SIZE, type Operator, type PropertyName } from './jobs/job-query.js';
 import type { DeviceSummary, HubHealth, JobDetail, ScheduleRequest } from './jobs/job-service-api.js';
 import type { JobPage } from './jobs/job-store.js';
 
@@ -120,9 +120,27 @@ export class JobClient {
   cancelJob(jobId: string): Promise<JobRecord> {
     return this.call<JobRecord>('POST', `/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
   }
-  /** A job and, for a parent, its children. Rejects 404 not-found. */
-  getJob(jobId: string): Promise<JobDetail> {
-    return this.call<JobDetail>('GET', `/v1/jobs/${encodeURIComponent(jobId)}`);
+  /**
+   * A job, its children's counts per status and one page of its children (`children`: how many, 0..1000, default
+   * 100; `cursor`: the previous answer's nextPage). Rejects 404 not-found, 400 invalid-query.
+   */
+  getJob(jobId: string, page: { children?: number; cursor?: string } = {}): Promise<JobDetail> {
+    const q = new URLSearchParams();
+    if (page.children !== undefined) q.set('children', String(page.children));
+    if (page.cursor !== undefined) q.set('cursor', page.cursor);
+    const qs = q.toString() === '' ? '' : `?${q.toString()}`;
+    return this.call<JobDetail>('GET', `/v1/jobs/${encodeURIComponent(jobId)}${qs}`);
+  }
+  /** A job with every one of its children, 1000 a request: O(children) on both sides, for a one-off look (not a poll). */
+  async getJobWithAllChildren(jobId: string): Promise<JobDetail> {
+    const first = await this.getJob(jobId, { children: MAX_PAGE_SIZE });
+    const children = first.children;
+    for (let cursor = first.nextPage; cursor !== undefined; ) {
+      const next = await this.getJob(jobId, { children: MAX_PAGE_SIZE, cursor });
+      children.push(...next.children);
+      cursor = next.nextPage;
+    }
+    return { job: first.job, counts: first.counts, children };
   }
   /** One page of jobs matching `query`; pass `nextPage` back as page.cursor. Rejects 400 invalid-query. */
   queryJobHistory(query: JobQueryJson = {}): Promise<JobPage> {

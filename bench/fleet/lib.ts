@@ -4,5 +4,6 @@
 export { seedHistory, type SeedOptions, type SeedResult } from './seed.js';
 export { makePackage, type BenchPackage } from './fixtures.js';
 export { JobClient, JobClientError } from '../../hub/job-client.js';
+export { jobPoller } from '../../cli/job-poll.js';
 export { startPackageServer } from '../../hub/package-server.js';
 export { createFleetDevices } from './agents.js';

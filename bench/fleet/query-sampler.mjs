@@ -1,6 +1,7 @@
 // API latency WHILE the fleet job runs: every `everyMs` one round of the six job-history queries (queries.mjs) and
-// `fota job show` of the running job (GET /v1/jobs/:id, the job and all its children, what `job show --wait`
-// polls), each timed from request to parsed answer on its own keep-alive connection. It runs in a process of its
+// `fota job show` of the running job (one poll of `job show --wait`, cli/job-poll.ts: the job, its children's
+// counts and at most 100 children, the running and failed first; 1 + up to 5 requests), each timed from request
+// to parsed answer on its own keep-alive connection. It runs in a process of its
 // own (sampler-main.mjs): the bench's event loop serves every device's download, which would add to the times.
 //
 // INVARIANTS
@@ -15,12 +16,13 @@ import { queries } from './queries.mjs';
 import { stats } from './report.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const SHOW = 'job show (the running fleet job, all children)';
+const SHOW = 'job show (the running fleet job: counts + 100 children, as --wait polls)';
 
 export class QuerySampler {
-  /** `client`: a JobClient of its own; `t0Epoch`: ms epoch the samples' t_s count from. Starts at once. */
-  constructor(client, seed, jobId, { everyMs = 1000, t0Epoch = Date.now() } = {}) {
+  /** `client`: a JobClient of its own; `show`: one `job show --wait` poll; `t0Epoch`: ms epoch the samples' t_s count from. Starts at once. */
+  constructor(client, seed, jobId, { everyMs = 1000, t0Epoch = Date.now(), show }) {
     this.client = client;
+    this.show = show;
     this.list = queries(seed, jobId);
     this.jobId = jobId;
     this.everyMs = everyMs;
@@ -52,7 +54,7 @@ export class QuerySampler {
         await this.time(name, () => run(this.client));
       }
       if (!this.running) return;
-      await this.time(SHOW, () => this.client.getJob(this.jobId));
+      await this.time(SHOW, () => this.show());
       await sleep(Math.max(0, this.everyMs - (performance.now() - start)));
     }
   }

@@ -258,8 +258,8 @@ export async function runFleet(n, ctx) {
     const statuses = await host.statuses();
     r.host_heap_used_mib = statuses.reduce((s, m) => s + (m?.heapUsed ?? NaN), 0) / 2 ** 20;
 
-    // every child's outcome
-    const detail = await retried(() => client.getJob(jobId), resets);
+    // every child's outcome (once, 1000 a request)
+    const detail = await retried(() => client.getJobWithAllChildren(jobId), resets);
     const kids = detail.children;
     const by = (s) => kids.filter((k) => k.Status === s).length;
     Object.assign(r, { parent_status: detail.job.Status, completed: by('Completed'), failed: by('Failed'), cancelled: by('Cancelled'), unfinished: kids.filter((k) => !isTerminal(k.Status)).length, timed_out: kids.filter((k) => k.TimedOut).length });
@@ -281,9 +281,10 @@ export async function runFleet(n, ctx) {
     const qa = stats(after);
     Object.assign(r, { q_after_p50_ms: qa.median, q_after_p95_ms: qa.p95, q_after_p99_ms: qa.p99, q_after_max_ms: qa.max });
     const shows = [];
+    const show = lib.jobPoller(client, jobId, 100); // as the sampler's job show: one `job show --wait` poll
     for (let i = 0; i < Math.min(CFG.runs, 10); i++) {
       const ts = performance.now();
-      await client.getJob(jobId);
+      await show();
       shows.push(performance.now() - ts);
     }
     const sa = stats(shows);

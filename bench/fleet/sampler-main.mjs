@@ -13,7 +13,8 @@ process.on('message', (m) => {
     if (m.type === 'start') {
       const lib = await import(pathToFileURL(m.lib).href);
       client = new lib.JobClient({ url: m.hubUrl, requestTimeoutMs: 60_000 });
-      sampler = new QuerySampler(client, m.seed, m.jobId, { everyMs: m.everyMs, t0Epoch: m.t0Epoch });
+      // what `fota job show --wait` polls (not on a terminal: counts and at most 100 children a poll)
+      sampler = new QuerySampler(client, m.seed, m.jobId, { everyMs: m.everyMs, t0Epoch: m.t0Epoch, show: lib.jobPoller(client, m.jobId, 100) });
       process.send({ type: 'started' });
     } else if (m.type === 'stop') {
       await sampler?.stop();

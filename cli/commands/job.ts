@@ -228,10 +228,14 @@ const show: Command = {
   summary: 'show a fleet job and its devices, or one device job with its log',
   usage: `Usage: fota job show ID [--wait] [--json]
 
-ID is a fleet job (prints the job and a table of its devices) or a device job PARENT~DEVICE (prints its
-results and log).
-  --wait   follow the job until it ends (exit 0 completed, 1 failed or cancelled; Ctrl-C stops waiting)
-  --json   print the job (and its children) as JSON
+ID is a fleet job (prints the job, its devices' counts and a table of every device) or a device job
+PARENT~DEVICE (prints its results and log).
+  --wait   follow the job until it ends (exit 0 completed, 1 failed or cancelled; Ctrl-C stops waiting). Each
+           second it asks the hub for the counts and only the devices the screen shows (running and failed
+           first; 100 per poll when not on a terminal), so following a 10,000-device job costs the hub little
+  --json   print the job, its counts and every device as JSON
+Without --wait, the table and --json list every device: the hub sends them 1000 a request, so a large job
+costs time and memory in proportion (O(devices)); for a look at a running job prefer --wait.
 ${HUB_HELP}
 
 Example: fota job show fw-20261127-163045`,
@@ -241,7 +245,7 @@ Example: fota job show fw-20261127-163045`,
     withClient(args, 'job show', async (c) => {
       const id = args.positionals[0] as string;
       if (args.values.wait) return follow(c, id, { json: args.values.json === true });
-      const d = await c.getJob(id);
+      const d = await c.getJobWithAllChildren(id);
       if (args.values.json) console.log(JSON.stringify(d, null, 2));
       else if (d.job.ParentJobId !== '') for (const line of childDetailLines(d.job)) console.log(line);
       else {

@@ -184,7 +184,7 @@ async function main(o: DemoOptions, work: string, cleanup: Cleanup): Promise<num
 
   let drawn = 0;
   for (;;) {
-    const detail = await client.getJob(jobId);
+    const detail = await client.getJob(jobId, { children: o.devices }); // every child: a demo has at most 200
     const running = detail.children.filter((c) => c.Status === 'Running' || c.Status === 'Queued');
     const t = new Date().toISOString().slice(11, 19);
     const lines = [`${t}  running jobs: ${running.length} of ${detail.children.length}  (${detail.job.StatusMessage})`, ...running.map((c) => `  ${c.DeviceId.padEnd(8)} ${c.JobId.padEnd(jobId.length + 8)} ${describeChild(c)}`)];

@@ -3,8 +3,9 @@
 
 import { isValidEndpoint } from '../../protocol/topics.js';
 import { CHILD_ID_SEPARATOR, JOB_TYPES, PARENT_ID_RE } from '../jobs/job-model.js';
-import { parseJobQuery } from '../jobs/job-query.js';
-import type { JobServiceApi, ScheduleRequest } from '../jobs/job-service-api.js';
+import { DEFAULT_CHILDREN_PAGE, MAX_CHILDREN_PAGE } from '../jobs/job-detail.js';
+import { parseJobQuery, QueryError } from '../jobs/job-query.js';
+import type { ChildrenPage, JobServiceApi, ScheduleRequest } from '../jobs/job-service-api.js';
 import { ApiError } from './api-errors.js';
 import { listParamsToQuery } from './list-params.js';
 
@@ -76,6 +77,22 @@ export function parseScheduleRequest(body: unknown): ScheduleRequest {
   return { jobId, type: type as ScheduleRequest['type'], deviceIds: deviceIds as string[], parameters: parameters as unknown as ScheduleRequest['parameters'] };
 }
 
+/** GET /v1/jobs/:id?children=N&cursor=C: which children to send. Throws ApiError (unknown parameter), QueryError (bad value). */
+export function parseChildrenPage(params: URLSearchParams, id: string): ChildrenPage {
+  for (const name of new Set(params.keys())) {
+    if (name !== 'children' && name !== 'cursor') throw new ApiError(400, 'invalid-request', `unknown query parameter "${name}" (use children, cursor)`);
+  }
+  const raw = params.get('children');
+  if (raw !== null && !/^\d{1,7}$/.test(raw)) throw new QueryError('children', `must be an integer 0..${MAX_CHILDREN_PAGE}: how many children to send (0: only their counts; got '${raw.slice(0, 20)}')`);
+  const size = raw === null ? DEFAULT_CHILDREN_PAGE : Number(raw);
+  const more = `for more, follow nextPage: GET /v1/jobs/${encodeURIComponent(id)}?children=${MAX_CHILDREN_PAGE}&cursor=NEXTPAGE`;
+  if (size > MAX_CHILDREN_PAGE) throw new QueryError('children', `at most ${MAX_CHILDREN_PAGE} per answer (got ${size}); ${more}`);
+  const cursor = params.get('cursor');
+  if (cursor === null || cursor === '') return { size };
+  if (size === 0) throw new QueryError('cursor', 'goes with children=1 or more (children=0 sends only the counts)');
+  return { size, cursor };
+}
+
 const ROUTES: Route[] = [
   {
     segments: ['health'],
@@ -114,8 +131,8 @@ const ROUTES: Route[] = [
   {
     segments: ['jobs', ':id'],
     methods: {
-      GET: (_r, env, id) => {
-        const detail = env.service.get(id);
+      GET: (req, env, id) => {
+        const detail = env.service.get(id, parseChildrenPage(req.query, id));
         if (!detail) throw new ApiError(404, 'not-found', `job ${id} does not exist`);
         return { status: 200, body: detail };
       },

@@ -19,6 +19,8 @@ export type JobType = (typeof JOB_TYPES)[number];
 export const JOB_STATUSES = ['Queued', 'Running', 'Completed', 'Failed', 'Cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['Completed', 'Failed', 'Cancelled']);
+/** A count per status, every one 0 (children's counts start here). */
+export const zeroCounts = (): Record<JobStatus, number> => Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
 
 /** Settings every job type takes. Rollout knobs (maxInFlight, abortFailureRatio) matter on the parent. */
 export interface CommonParameters {

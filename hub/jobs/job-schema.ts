@@ -36,6 +36,12 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_type_start ON jobs (type, start_time);
    CREATE INDEX jobs_start ON jobs (start_time);
    CREATE INDEX jobs_created ON jobs (created_time);`,
+  // 2: a page of a parent's children in creation order (GET /v1/jobs/:id, `fota job show --wait`), with or without
+  // a status, straight from an index: without them SQLite sorted every child per page, or walked jobs_status
+  // through the whole history's Completed rows (11 ms at 100k jobs, growing with it)
+  `DROP INDEX jobs_parent;
+   CREATE INDEX jobs_parent_status ON jobs (parent_job_id, status, created_time);
+   CREATE INDEX jobs_parent_created ON jobs (parent_job_id, created_time);`,
 ];
 /** the schema version this hub writes (SQLite user_version) */
 export const SCHEMA_VERSION = MIGRATIONS.length;

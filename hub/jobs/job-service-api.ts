@@ -1,7 +1,7 @@
 // What the hub's job service offers to its front ends (the HTTP API, and through it JobClient and `fota job`).
 // Types only: hub/jobs/job-service.ts implements it.
 
-import type { JobParameters, JobRecord, JobType } from './job-model.js';
+import type { JobParameters, JobRecord, JobStatus, JobType } from './job-model.js';
 import type { JobQuery } from './job-query.js';
 import type { JobPage } from './job-store.js';
 
@@ -14,10 +14,20 @@ export interface ScheduleRequest {
   parameters: JobParameters;
 }
 
+/** GET /v1/jobs/:id: a job, how many of its children are in each status, and one page of them. */
 export interface JobDetail {
   job: JobRecord;
-  /** the children of a parent (empty for a child) */
+  /** the children per status, counted in SQL over all of them (all 0 for a device job) */
+  counts: Record<JobStatus, number>;
+  /** one page of the children of a parent, in creation order (empty for a device job, or when 0 were asked for) */
   children: JobRecord[];
+  /** more children follow: pass as `cursor` (same ID) for the next page; absent on the last page */
+  nextPage?: string;
+}
+/** Which children GET /v1/jobs/:id carries: `size` (0 = none, counts only; at most 1000) after `cursor`. */
+export interface ChildrenPage {
+  size: number;
+  cursor?: string;
 }
 
 /** A device as the hub knows it from registrations and presence. */
@@ -45,7 +55,8 @@ export interface JobServiceApi {
   schedule(req: ScheduleRequest): JobRecord;
   /** Cancels a parent (pending children Cancelled, running ones cancelled on the device where LwM2M allows) or one child. Throws JobStoreError('not-found'). */
   cancel(jobId: string): JobRecord;
-  get(jobId: string): JobDetail | undefined;
+  /** The job, its children's counts and one page of them (default 100). Throws QueryError for a bad page. */
+  get(jobId: string, page?: ChildrenPage): JobDetail | undefined;
   /** Throws QueryError for a bad query. */
   query(q: JobQuery): JobPage;
   devices(): DeviceSummary[];

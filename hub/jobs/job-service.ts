@@ -20,7 +20,8 @@ import { configurationDriver, configToResources, factoryResetDriver, readDriver,
 import { firmwareUpdateDriver } from './drivers/firmware-update.js';
 import { checkParameters, isTerminal, JOB_STATUSES, JobStoreError, MAX_CHILDREN, type JobPatch, type JobRecord, type JobType } from './job-model.js';
 import type { JobQuery } from './job-query.js';
-import type { DeviceSummary, HubHealth, JobDetail, JobServiceApi, ScheduleRequest } from './job-service-api.js';
+import { jobDetail } from './job-detail.js';
+import type { ChildrenPage, DeviceSummary, HubHealth, JobDetail, JobServiceApi, ScheduleRequest } from './job-service-api.js';
 import type { JobPage, JobStore } from './job-store.js';
 import { isBusy, StoreGate } from './store-gate.js';
 
@@ -160,10 +161,8 @@ export class JobService implements JobServiceApi {
     return this.opts.store.get(jobId)!;
   }
 
-  get(jobId: string): JobDetail | undefined {
-    const job = this.opts.store.get(jobId);
-    if (!job) return undefined;
-    return { job, children: job.ParentJobId ? [] : this.opts.store.children(jobId) };
+  get(jobId: string, page?: ChildrenPage): JobDetail | undefined {
+    return jobDetail(this.opts.store, jobId, page);
   }
 
   query(q: JobQuery): JobPage {

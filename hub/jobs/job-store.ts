@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import {
   JobStoreError, MAX_CHILDREN, MAX_LOG_ENTRIES, MAX_TEXT_LENGTH, checkDeviceId, checkParameters, checkParentJobId,
-  checkPatch, childJobId, isTerminal, JOB_STATUSES, JOB_TYPES,
+  checkPatch, childJobId, isTerminal, JOB_TYPES, zeroCounts,
   type JobParameters, type JobPatch, type JobRecord, type JobStatus, type JobType,
 } from './job-model.js';
 import { encodeCursor, type JobQuery } from './job-query.js';
@@ -210,7 +210,7 @@ export class JobStore {
 
   /** How many children of a parent are in each status. */
   summary(parentId: string): Record<JobStatus, number> {
-    const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const out = zeroCounts();
     const rows = this.read(`count the children of ${parentId}`, () => this.stmt('SELECT status, count(*) AS n FROM jobs WHERE parent_job_id = ? GROUP BY status').all(parentId) as { status: JobStatus; n: number }[]);
     for (const r of rows) out[r.status] = r.n;
     return out;

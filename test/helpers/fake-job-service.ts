@@ -4,7 +4,8 @@
 import type { JobPatch, JobRecord, JobStatus } from '../../hub/jobs/job-model.js';
 import { isTerminal } from '../../hub/jobs/job-model.js';
 import type { JobQuery } from '../../hub/jobs/job-query.js';
-import type { DeviceSummary, HubHealth, JobDetail, JobServiceApi, ScheduleRequest } from '../../hub/jobs/job-service-api.js';
+import { jobDetail } from '../../hub/jobs/job-detail.js';
+import type { ChildrenPage, DeviceSummary, HubHealth, JobDetail, JobServiceApi, ScheduleRequest } from '../../hub/jobs/job-service-api.js';
 import { JobStore, type JobPage } from '../../hub/jobs/job-store.js';
 
 type Method = 'schedule' | 'cancel' | 'get' | 'query' | 'devices' | 'health';
@@ -59,10 +60,9 @@ export class FakeJobService implements JobServiceApi {
     return this.store.get(jobId)!;
   }
 
-  get(jobId: string): JobDetail | undefined {
-    this.enter('get', jobId);
-    const job = this.store.get(jobId);
-    return job && { job, children: this.store.children(job.ParentJobId === '' ? jobId : '') };
+  get(jobId: string, page?: ChildrenPage): JobDetail | undefined {
+    this.enter('get', page === undefined ? jobId : { jobId, page });
+    return jobDetail(this.store, jobId, page);
   }
 
   query(q: JobQuery): JobPage {

@@ -10,7 +10,10 @@ import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHttpApi, type HttpApi } from '../../hub/api/http-api.js';
 import { JOB_COMMANDS } from '../../cli/commands/job.js';
+import { jobPoller } from '../../cli/job-poll.js';
+import { JobClient } from '../../hub/job-client.js';
 import { FakeJobService } from '../helpers/fake-job-service.js';
+import { LARGE_COUNTS, LARGE_DEVICES, LARGE_STATUS_AT, seedLargeJob } from '../helpers/large-job.js';
 
 const REPO = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
 const PKG = 'https://fw.example/os-2.4.0.fota';
@@ -270,6 +273,76 @@ describe('fota job list / show / cancel', () => {
     expect(r).toMatchObject({ code: 0, stdout: 'cancelled a-fw\n' });
     expect(service.store.children('a-fw').map((c) => c.Status)).toEqual(['Cancelled', 'Cancelled']);
     expect((await fota('job', 'cancel', 'b-reboot')).stdout).toBe('b-reboot is Completed (it had already ended)\n');
+  });
+});
+
+describe('fota job show: a job larger than one page (1,500 devices)', () => {
+  const SUMMARY = 'big  reboot  Running  0%  1500 devices: 600 queued, 300 running, 300 completed, 150 failed, 150 cancelled';
+  beforeEach(() => seedLargeJob(service));
+
+  it('--wait polls the counts and a bounded page (never the whole list), shows the true counts and running devices first', async () => {
+    // a recording hub: how many children each answer carried
+    const sent: { what: 'get' | 'query'; children: number }[] = [];
+    const get = service.get.bind(service);
+    service.get = (id, page) => {
+      const d = get(id, page);
+      sent.push({ what: 'get', children: d?.children.length ?? 0 });
+      return d;
+    };
+    const query = service.query.bind(service);
+    service.query = (q) => {
+      const p = query(q);
+      sent.push({ what: 'query', children: p.jobs.length });
+      return p;
+    };
+    const w = run(['job', 'show', 'big', '--wait']);
+    await w.stdoutMatches(/^DEVICE/m);
+    for (let t = Date.now(); sent.filter((x) => x.what === 'get').length < 2; ) {
+      if (Date.now() - t > 10_000) throw new Error('the CLI did not poll twice in 10 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    service.cancel('big');
+    const r = await w.done;
+    expect(r.code).toBe(1);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe(SUMMARY);
+    // 100 rows a poll when not on a terminal: running devices first (300 of them), in creation order
+    expect(lines.slice(2, 102).every((l) => /^d-\d{4} +Running +40% +rebooting$/.test(l))).toBe(true);
+    expect(lines[2]).toMatch(/^d-0004 /);
+    expect(lines[102]).toMatch(/^big  reboot  Cancelled  .*1500 devices: 300 completed, 150 failed, 1050 cancelled/);
+    expect(r.stderr).toContain('job big cancelled: 1200 of 1500 devices did not complete');
+    expect(Math.max(...sent.map((x) => x.children))).toBeLessThanOrEqual(100);
+    expect(sent.filter((x) => x.what === 'get').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('without --wait prints the true counts and every device (paged); --json every device and the counts', async () => {
+    const r = await fota('job', 'show', 'big');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe(SUMMARY);
+    expect(r.stdout.split('\n').filter((l) => /^d-\d{4} /.test(l))).toHaveLength(1500);
+    const json = await fota('job', 'show', 'big', '--json');
+    const d = JSON.parse(json.stdout) as { counts: object; children: { DeviceId: string }[]; nextPage?: string };
+    expect(d.counts).toEqual(LARGE_COUNTS);
+    expect(d.children.map((c) => c.DeviceId)).toEqual(LARGE_DEVICES);
+    expect(d.nextPage).toBeUndefined();
+  });
+
+  it('a poll of `rows` brings the running devices first, then the failed ones', async () => {
+    const c = new JobClient({ url: api.url });
+    try {
+      const poll = jobPoller(c, 'big', 20);
+      const first = await poll();
+      expect(first.counts).toEqual(LARGE_COUNTS);
+      expect(first.children.map((k) => k.DeviceId)).toEqual(LARGE_DEVICES.filter((_, i) => LARGE_STATUS_AT[i % 10] === 'Running').slice(0, 20));
+      // all but 5 running devices end: 5 running rows, then failed ones fill the rest
+      const running = service.store.childrenWithStatus('big', 'Running', 1000);
+      service.store.batch(() => running.slice(5).forEach((k) => service.store.update(k.JobId, { Status: 'Completed' })));
+      const second = await poll();
+      expect(second.children.map((k) => k.Status)).toEqual([...Array(5).fill('Running'), ...Array(15).fill('Failed')]);
+      expect(second.counts).toMatchObject({ Running: 5, Completed: 595 });
+    } finally {
+      c.close();
+    }
   });
 });
 

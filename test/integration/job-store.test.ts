@@ -247,6 +247,9 @@ describe('indexes', () => {
     ['device', { filter: c('DeviceId', 'eq', 'd') }, 'jobs_device'],
     ['start time range', { filter: c('StartTime', 'lt', T0), sort: 'StartTime' }, 'jobs_start'],
     ['created time order', { sort: '-CreatedTime' }, 'jobs_created'],
+    // the pages of GET /v1/jobs/:id and `fota job show --wait`: straight from the index, no sort of every child
+    ['parent in creation order', { filter: c('ParentJobId', 'eq', 'j'), sort: 'CreatedTime' }, 'jobs_parent_created'],
+    ['parent and status in creation order', { filter: { type: 'and', filters: [c('ParentJobId', 'eq', 'j'), c('Status', 'eq', 'Completed')] }, sort: 'CreatedTime' }, 'jobs_parent_status'],
   ])('serve a query by %s', (_name, query, index) => {
     open().close();
     const sql = toSql(parseJobQuery(query));
@@ -254,6 +257,7 @@ describe('indexes', () => {
     const plan = (raw.prepare(`EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE ${sql.where} ORDER BY ${sql.orderBy} LIMIT ?`).all(...sql.params, sql.limit) as { detail: string }[]).map((r) => r.detail).join('; ');
     raw.close();
     expect(plan).toContain(`INDEX ${index}`);
+    if (index.startsWith('jobs_parent_')) expect(plan).not.toContain('TEMP B-TREE');
   });
 });
 

@@ -6,7 +6,7 @@ import {
   childCells, childDetailLines, cursorUp, ERASE_DOWN, jobListLines, LiveTable, renderJobTable, resultText, truncate,
 } from '../../cli/job-table.js';
 import type { JobRecord, JobStatus } from '../../hub/jobs/job-model.js';
-import type { JobDetail } from '../../hub/jobs/job-service-api.js';
+import type { JobView } from '../../cli/job-table.js';
 
 const T = '2026-11-27T16:30:45.000Z';
 function rec(p: Partial<JobRecord> = {}): JobRecord {
@@ -17,7 +17,7 @@ function rec(p: Partial<JobRecord> = {}): JobRecord {
   };
 }
 const child = (device: string, p: Partial<JobRecord> = {}) => rec({ JobId: `fw-1~${device}`, ParentJobId: 'fw-1', DeviceId: device, ...p });
-const detail = (children: JobRecord[], p: Partial<JobRecord> = {}): JobDetail => ({ job: rec({ Status: 'Running', ...p }), children });
+const detail = (children: JobRecord[], p: Partial<JobRecord> = {}): JobView => ({ job: rec({ Status: 'Running', ...p }), children });
 const ESC = '\x1b';
 
 describe('cells', () => {
@@ -81,6 +81,25 @@ describe('renderJobTable', () => {
     const lines = renderJobTable(detail(many), { maxRows: 4 });
     expect(lines.slice(2).map((l) => l.split(' ')[0])).toEqual(['d2', 'd4', 'd6', '…']);
     expect(lines[5]).toBe('… 7 more: 3 queued, 3 completed, 1 cancelled');
+  });
+});
+
+describe('a view of a large job (some children at hand, counts from the hub)', () => {
+  const counts = { Queued: 5000, Running: 1000, Completed: 300, Failed: 99, Cancelled: 1 };
+  const view: JobView = { ...detail([child('d1', { Status: 'Running' }), child('d2', { Status: 'Failed' })]), counts };
+
+  it('the summary and the "more" line count every child, not the rows at hand', () => {
+    const lines = renderJobTable(view, { maxRows: 3 });
+    expect(lines[0]).toBe('fw-1  firmware-update  Running  0%  6400 devices: 5000 queued, 1000 running, 300 completed, 99 failed, 1 cancelled');
+    expect(lines.slice(2).map((l) => l.split(' ')[0])).toEqual(['d1', 'd2', '…']);
+    expect(lines[4]).toBe('… 6398 more: 5000 queued, 999 running, 300 completed, 98 failed, 1 cancelled');
+  });
+
+  it('asks a poll for the rows the screen holds (a TTY) or a page of 100 (a log)', () => {
+    expect(new LiveTable({ tty: true, width: 80, height: 24 }).rows).toBe(20);
+    expect(new LiveTable({ tty: false }).rows).toBe(100);
+    const log = new LiveTable({ tty: false }).frame(view);
+    expect(log.split('\n')[0]).toMatch(/ 6400 devices: /);
   });
 });
 

@@ -45,9 +45,10 @@ export const jobsView: View = (root, ctx) => {
   };
   const loadSelected = async () => {
     try {
-      const d = await api<{ job: Job }>('GET', `/v1/jobs/${encodeURIComponent(selected)}`);
-      // an ended job's counts are in its message; a running one's come with the next push
-      if (!jobs.has(selected)) jobs.set(selected, { job: d.job, counts: { Queued: 0, Running: 0, Completed: 0, Failed: 0, Cancelled: 0 }, progress: d.job.Progress });
+      // children=0: the job and its children's counts only (the children table pages through them itself)
+      const d = await api<Pick<JobEvent, 'job' | 'counts'>>('GET', `/v1/jobs/${encodeURIComponent(selected)}?children=0`);
+      // a running job's counts and progress then come with every push
+      if (!jobs.has(selected)) jobs.set(selected, { job: d.job, counts: d.counts, progress: d.job.Progress });
       renderDetail();
     } catch (e) {
       error.textContent = e instanceof HubError ? e.message : String(e);
