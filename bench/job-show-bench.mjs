@@ -68,7 +68,8 @@ try {
       ? [
           ['GET /v1/jobs/big?children=0 (counts only; the dashboard)', () => client.getJob('big', { children: 0 }), '/v1/jobs/big?children=0'],
           ['GET /v1/jobs/big?children=1000 (the most per answer)', () => client.getJob('big', { children: 1000 }), '/v1/jobs/big?children=1000'],
-          ['one `job show --wait` poll, not a TTY (counts + 100 children)', lib.jobPoller(client, 'big', 100)],
+          ['one `job show --wait` poll, 104-row TTY (counts + 100 children)', lib.jobPoller(client, 'big', 100)],
+          ['one `job show --wait` poll, a pipe (counts + failures since the last poll)', lib.jobPoller(client, 'big', 100, 'log')],
           ['one `job show --wait` poll, 24-row TTY (counts + 20 children)', lib.jobPoller(client, 'big', 20)],
           [`every child, paged (\`job show\`, \`--json\`: ${N.toLocaleString('en')})`, () => client.getJobWithAllChildren('big')],
         ]

@@ -25,7 +25,7 @@ export async function follow(c: JobClient, jobId: string, opts: { json?: boolean
   const out = process.stdout;
   const table = new LiveTable(out.isTTY ? { tty: true, width: termSize('columns') ?? 80, height: termSize('rows') ?? 24 } : { tty: false });
   // counts and a bounded page each second, never the whole list of children (a 6,400-device job is 4.4 MB of JSON)
-  const next = jobPoller(c, jobId, table.rows);
+  const next = jobPoller(c, jobId, table.rows, out.isTTY ? 'screen' : 'log');
   let stop = (): void => undefined;
   const stopped = new Promise<'stop'>((resolve) => (stop = () => resolve('stop')));
   process.on('SIGINT', stop);

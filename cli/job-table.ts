@@ -173,14 +173,15 @@ export interface LiveTableOptions {
   height?: number;
 }
 
-/** Children a plain (not a TTY) --wait log follows per poll: a job with more logs the changes of the ones shown first. */
+/** Children a plain (not a TTY) --wait log takes per poll: a job with more logs its counts and each failure only. */
 const CHANGE_ROWS = 100;
 
 /**
  * The live view of a job while `--wait` polls it. `frame(detail)` returns the text to write for this poll:
  * on a TTY the whole table with cursor moves that overwrite the previous one ("" when nothing changed);
  * otherwise the summary line when the parent or its counts changed and one row per child at hand that changed (all
- * rows the first time). A poll brings at most `rows` children (job-poll.ts), so a large job logs those only.
+ * rows the first time). A poll brings at most `rows` children (job-poll.ts): of a larger job, a log gets the devices
+ * that failed since the last poll, so its lines are the counts as they change and each failure once.
  */
 export class LiveTable {
   private drawn: string[] = [];

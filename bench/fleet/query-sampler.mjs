@@ -1,7 +1,7 @@
 // API latency WHILE the fleet job runs: every `everyMs` one round of the six job-history queries (queries.mjs) and
-// `fota job show` of the running job (one poll of `job show --wait`, cli/job-poll.ts: the job, its children's
-// counts and at most 100 children, the running and failed first; 1 + up to 5 requests), each timed from request
-// to parsed answer on its own keep-alive connection. It runs in a process of its
+// `fota job show` of the running job (one poll of `job show --wait` on a 104-row terminal, cli/job-poll.ts: the
+// job, its children's counts and 100 children, the running and failed first; 1 + up to 5 requests), each timed
+// from request to parsed answer on its own keep-alive connection. It runs in a process of its
 // own (sampler-main.mjs): the bench's event loop serves every device's download, which would add to the times.
 //
 // INVARIANTS

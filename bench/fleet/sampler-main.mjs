@@ -13,7 +13,7 @@ process.on('message', (m) => {
     if (m.type === 'start') {
       const lib = await import(pathToFileURL(m.lib).href);
       client = new lib.JobClient({ url: m.hubUrl, requestTimeoutMs: 60_000 });
-      // what `fota job show --wait` polls (not on a terminal: counts and at most 100 children a poll)
+      // what `fota job show --wait` polls on a 104-row terminal: the counts and 100 children, running and failed first
       sampler = new QuerySampler(client, m.seed, m.jobId, { everyMs: m.everyMs, t0Epoch: m.t0Epoch, show: lib.jobPoller(client, m.jobId, 100) });
       process.send({ type: 'started' });
     } else if (m.type === 'stop') {

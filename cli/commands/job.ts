@@ -232,7 +232,8 @@ ID is a fleet job (prints the job, its devices' counts and a table of every devi
 PARENT~DEVICE (prints its results and log).
   --wait   follow the job until it ends (exit 0 completed, 1 failed or cancelled; Ctrl-C stops waiting). Each
            second it asks the hub for the counts and only the devices the screen shows (running and failed
-           first; 100 per poll when not on a terminal), so following a 10,000-device job costs the hub little
+           first), so following a 10,000-device job costs the hub little. Not on a terminal, a job of more
+           than 100 devices is logged as its counts when they change and one line per device that fails
   --json   print the job, its counts and every device as JSON
 Without --wait, the table and --json list every device: the hub sends them 1000 a request, so a large job
 costs time and memory in proportion (O(devices)); for a look at a running job prefer --wait.
