@@ -6,7 +6,8 @@
 // Knobs (env): N ("100 MAX"; numbers, MAX, SEARCH = double from 200 until a run fails or MAX_N), REPEAT (1: the N
 // list that many times, one run after the other), MAX_N, HOST_DEVICES (3200 devices per fleet-host process),
 // INVENTORY (1: schedule once the hub's inventory observed every device; 0: at once), IMAGE_KIB (1024),
-// JOB_TIMEOUT_S (600), MAX_IN_FLIGHT (none: all devices at once), RUNS (30 per query), SAMPLE_MS (1000), RSS_MS
+// JOB_TIMEOUT_S (600), MAX_IN_FLIGHT (500; all = every device at once: one kernel then carries every device's TCP
+// buffers, docs/benchmarks.md), RUNS (30 per query), SAMPLE_MS (1000), RSS_MS
 // (250), HISTORY_PARENTS (1000) x HISTORY_CHILDREN (99), MOSQ_MAX_QUEUED (100000; "default" = Mosquitto's 1000),
 // MOSQ_MAX_INFLIGHT (100; "default" = 20), LOG_LEVEL (info), START_CONCURRENCY (32, shared by the hosts),
 // HOST_NODE_OPTIONS, HUB_NODE_OPTIONS, BENCH_DIR (os.tmpdir()), KEEP (1: the work folder; logs: without the device
@@ -60,7 +61,7 @@ const CFG = {
   baseDir: path.resolve(env.BENCH_DIR ?? os.tmpdir()),
   // 1: keep the work folder; logs: keep it without the device folders (GBs at 10,000 devices)
   keep: env.KEEP === '1' ? 'all' : env.KEEP === 'logs' ? 'logs' : '',
-  maxInFlight: env.MAX_IN_FLIGHT ? num('MAX_IN_FLIGHT', 0) : undefined,
+  maxInFlight: env.MAX_IN_FLIGHT === 'all' ? undefined : num('MAX_IN_FLIGHT', 500),
 };
 const PREFIX = 'lwm2m';
 const NEW_VERSION = '2.0.0';

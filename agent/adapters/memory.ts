@@ -8,12 +8,24 @@ import vm from 'node:vm';
 type GcFunction = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
 
 let cachedGc: GcFunction | null | undefined;
+let forcedGcOff = false;
+
+/**
+ * Turns every forced GC of this process off (reclaimEvery, reclaimNow and the MQTT cap's become no-ops). For a process
+ * that hosts many agents (the fleet benchmark's hosts: thousands in one heap of gigabytes): there each download's
+ * "full GC now" would collect every agent's heap, seconds each, and stall them all (keep-alives missed in waves).
+ * A device runs one agent per process, where a full GC of its ~10 MiB heap takes a few ms. Call before any agent starts.
+ */
+export function disableForcedGc(): void {
+  forcedGcOff = true;
+}
 
 /**
  * The V8 `gc` function, or null when this runtime does not give it. `--expose-gc` set at run time only affects
  * contexts created afterwards, so a fresh vm context hands it over; the flag is switched off again right after.
  */
 function gcFunction(): GcFunction | null {
+  if (forcedGcOff) return null;
   if (cachedGc !== undefined) return cachedGc;
   cachedGc = null;
   try {

@@ -2,7 +2,11 @@
 // start N agents (their folders exist: createFleetDevices), answer status requests, stop on request (or on SIGTERM/SIGINT,
 // or when the parent goes away). Agent logs go to stdout (the bench points it at a file).
 
+import { disableForcedGc } from '../../agent/adapters/memory.js';
 import { FleetHost, type DeviceReport, type FleetHostOptions } from './agents.js';
+
+// thousands of agents share this heap: one download's forced full GC would stall them all (memory.ts)
+disableForcedGc();
 
 /** Messages from the bench to this process. */
 export type HostCommand = { type: 'init'; options: FleetHostOptions } | { type: 'start' } | { type: 'status' } | { type: 'report' } | { type: 'stop' };

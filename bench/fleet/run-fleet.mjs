@@ -232,7 +232,9 @@ export async function runFleet(n, ctx) {
     // its own process and connection: neither the bench's event loop nor the status poll below is in its times
     querySampler = await startSamplerProcess({ lib: bundles.lib, hubUrl: hub.url, seed, jobId, everyMs: CFG.sampleEveryMs, t0Epoch: job.scheduledAt });
     let lastLog = 0;
-    const deadline = job.t0 + (CFG.jobTimeoutS + 120) * 1000;
+    // each wave of maxInFlight devices may take up to the per-device timeout
+    const deadlineS = CFG.jobTimeoutS * (CFG.maxInFlight ? Math.ceil(n / CFG.maxInFlight) : 1) + 120;
+    const deadline = job.t0 + deadlineS * 1000;
     for (;;) {
       const tp = performance.now();
       const page = await retried(() => client.queryJobHistory({ filter: { type: 'comparison', property: 'JobId', comparisonOperator: 'eq', value: jobId }, page: { size: 1 } }), resets);
@@ -243,7 +245,7 @@ export async function runFleet(n, ctx) {
       const died = host.died();
       if (died) throw new Error(died);
       if (performance.now() > deadline) {
-        r.reason = `bench deadline: the job was still ${job.parent?.Status} after ${CFG.jobTimeoutS + 120} s (${job.parent?.StatusMessage})`;
+        r.reason = `bench deadline: the job was still ${job.parent?.Status} after ${deadlineS} s (${job.parent?.StatusMessage})`;
         await client.cancelJob(jobId).catch(() => undefined);
         break;
       }

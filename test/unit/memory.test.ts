@@ -3,7 +3,7 @@
 // minor GC, and each 16 MiB download left its slot writer's buffers behind: issue 10 #9).
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { reclaimEvery, reclaimNow } from '../../agent/adapters/memory.js';
+import { disableForcedGc, reclaimEvery, reclaimNow } from '../../agent/adapters/memory.js';
 
 /** A 1 MiB buffer moved to the old generation by minor GCs (V8 promotes what survives two), and a weak ref to it. */
 async function promotedBuffer(minor: (n: number) => void): Promise<{ drop: () => void; ref: WeakRef<Buffer> }> {
@@ -35,5 +35,16 @@ describe('memory reclaim', () => {
     await tick();
     reclaim(1);
     expect(ref.deref() === undefined, 'freed by the full GC of the 4th byte').toBe(true);
+  });
+
+  // last: the switch is process-wide (a fleet host of thousands of agents turns it on before any starts)
+  it('disableForcedGc makes reclaimNow and new counters no-ops', async () => {
+    const { drop, ref } = await promotedBuffer(reclaimEvery(1, Number.MAX_SAFE_INTEGER));
+    drop();
+    await tick();
+    disableForcedGc();
+    reclaimNow();
+    reclaimEvery(1, 1)(1);
+    expect(ref.deref() !== undefined, 'not collected: no forced GC ran').toBe(true);
   });
 });
