@@ -5,6 +5,7 @@
 // (builds dist/ first). docs/benchmarks.md ("Fleet benchmark") explains it.
 // Knobs (env): N ("100 MAX"; numbers, MAX, SEARCH = double from 200 until a run fails or MAX_N), REPEAT (1: the N
 // list that many times, one run after the other), MAX_N, HOST_DEVICES (3200 devices per fleet-host process),
+// HOST_NICE (10: the hosts' nice value, so the simulated devices' CPU yields to the hub; 0 = none),
 // INVENTORY (1: schedule once the hub's inventory observed every device; 0: at once), IMAGE_KIB (1024),
 // JOB_TIMEOUT_S (600), MAX_IN_FLIGHT (500; all = every device at once: one kernel then carries every device's TCP
 // buffers, docs/benchmarks.md), RUNS (30 per query), SAMPLE_MS (1000), RSS_MS
@@ -47,6 +48,7 @@ const CFG = {
   runs: num('RUNS', 30),
   repeat: num('REPEAT', 1),
   hostDevices: num('HOST_DEVICES', 3200),
+  hostNice: env.HOST_NICE === '0' ? 0 : num('HOST_NICE', 10),
   sampleEveryMs: num('SAMPLE_MS', 1000),
   waitInventory: env.INVENTORY !== '0',
   rssEveryMs: num('RSS_MS', 250),

@@ -21,11 +21,11 @@ export function slices(ids, perHost) {
  * the fleet's total start concurrency, shared between the hosts (so more hosts do not mean a bigger connect storm).
  * Returns { hosts, pids, fdLimits, start(), reports(), statuses(), died(), stop(timeoutMs) }.
  */
-export async function startFleetGroup(dir, { bundle, nodeOptions, ids, perHost, options }) {
+export async function startFleetGroup(dir, { bundle, nodeOptions, nice, ids, perHost, options }) {
   const parts = slices(ids, perHost);
   const hosts = [];
   try {
-    for (let i = 0; i < parts.length; i++) hosts.push(await forkFleetHost(dir, { bundle, nodeOptions, name: `fleet host ${i + 1}/${parts.length}`, logName: `agents-${i + 1}.log` }));
+    for (let i = 0; i < parts.length; i++) hosts.push(await forkFleetHost(dir, { bundle, nodeOptions, nice, name: `fleet host ${i + 1}/${parts.length}`, logName: `agents-${i + 1}.log` }));
   } catch (e) {
     await Promise.all(hosts.map((h) => h.stop(10_000).catch(() => undefined)));
     throw e;

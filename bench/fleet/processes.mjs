@@ -3,6 +3,7 @@
 // ends each one by its pid (SIGTERM, SIGKILL after a grace period), newest first, and is safe to call twice.
 
 import { fork, spawn } from 'node:child_process';
+import os from 'node:os';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, sleep, waitForPort } from '../lib/children.mjs';
@@ -89,11 +90,13 @@ export async function startHubProcess(dir, { fotaBin, brokerUrl, db, nodeOptions
  * Forks the bundled fleet host (bench/fleet/fleet-host-main.ts) with an IPC channel; agent logs go to DIR/`logName`.
  * Returns a handle: send(cmd), next(type, timeoutMs) for the next event of that type, status(), and the entry.
  */
-export async function forkFleetHost(dir, { bundle, nodeOptions, name = 'fleet host', logName = 'agents.log' }) {
+export async function forkFleetHost(dir, { bundle, nodeOptions, nice = 0, name = 'fleet host', logName = 'agents.log' }) {
   const logFile = path.join(dir, logName);
   const fd = openSync(logFile, 'a');
   const child = fork(bundle, [], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: nodeOptions });
   closeSync(fd);
+  // the simulated devices' CPU (on a fleet each device has its own) yields to the hub, the broker and the sampler
+  if (nice) os.setPriority(child.pid, nice);
   const entry = register(name, child, 30_000);
   const waiters = [];
   let failure;

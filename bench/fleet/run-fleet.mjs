@@ -124,6 +124,7 @@ export async function runFleet(n, ctx) {
     host = await startFleetGroup(dir, {
       bundle: bundles.host,
       nodeOptions: CFG.hostNodeOptions,
+      nice: CFG.hostNice,
       ids,
       perHost: CFG.hostDevices,
       options: { brokerUrl: broker.url, prefix, baseDir: devicesDir, trustedKeyPem: pkg.publicKeyPem, logLevel: CFG.logLevel, concurrency: CFG.startConcurrency },
