@@ -177,8 +177,8 @@ export class JobService implements JobServiceApi {
 
   /**
    * Starts what may start, aborts the rest when the failure ratio is passed, and ends the parent when done.
-   * Called at schedule time and after every child ends: it works on aggregates (SQL counts and the next queued
-   * children), never on the whole list of children, so a fleet of N devices costs O(N) and not O(N²).
+   * Called at schedule time and after each burst of child ends (pumpSoon): it works on aggregates (SQL counts and
+   * the next queued children), never on the whole list of children, so a fleet of N devices costs O(N) and not O(N²).
    */
   private pump(parentId: string): void {
     if (this.stopped) return;
