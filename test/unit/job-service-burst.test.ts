@@ -1,63 +1,35 @@
 // JobService under a burst of child ends (a wave of devices answering in one socket read): the job's aggregates are
 // read once per burst, not once per child, so the hub's event loop (and every API answer) is not held for a second.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { DeviceEvents, HubLink } from '../../hub/hub-link.js';
-import { JobStore } from '../../hub/jobs/job-store.js';
-import { JobService } from '../../hub/jobs/job-service.js';
 import type { Response } from '../../protocol/messages.js';
+import { startJobService, type JobServiceRig } from '../helpers/job-service-rig.js';
 
 const DEVICES = 200;
 const ids = Array.from({ length: DEVICES }, (_, i) => `d${i}`);
-const reg = (ep: string) => ({ op: 'register' as const, ep, lwm2m: '1.2' as const, lt: 60, objects: ['/3/0'], agent: { name: 'fota-agent', version: '1' }, regId: 'r1', time: Date.now() });
 
-/** a link that holds every request until release(), then answers them in one turn */
-function burstLink() {
-  let events: DeviceEvents = {};
+/** requests held until release(), then answered in one turn */
+function heldRequests() {
   const held: (() => void)[] = [];
-  const link = {
-    connected: true,
-    whenConnected: () => Promise.resolve(),
-    on(e: DeviceEvents) {
-      events = e;
-      return () => undefined;
-    },
-    request(): Promise<Response> {
-      return new Promise((resolve) => held.push(() => resolve({ id: '1', code: '2.05', value: '2.0.0' })));
-    },
-  };
+  const request = (): Promise<Response> => new Promise((resolve) => held.push(() => resolve({ id: '1', code: '2.05', value: '2.0.0' })));
   /** answers all held requests but the last `keep` in one turn */
   const release = (keep = 0) => held.splice(0, held.length - keep).forEach((f) => f());
-  return { link: link as unknown as HubLink, emit: () => events, held, release };
+  return { request, held, release };
 }
 
-let dir: string;
-let store: JobStore;
-let service: JobService;
-let burst: ReturnType<typeof burstLink>;
+let rig: JobServiceRig;
+let burst: ReturnType<typeof heldRequests>;
 
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fota-jobburst-'));
-  store = JobStore.open(join(dir, 'jobs.db'));
-  burst = burstLink();
-  service = new JobService({ store, link: burst.link, requestTimeoutMs: 60_000 });
-  await service.start();
-  for (const id of ids) {
-    burst.emit().registration?.(id, reg(id));
-    burst.emit().presence?.(id, { online: true, time: Date.now() });
-  }
+  burst = heldRequests();
+  rig = await startJobService(burst.request);
+  for (const id of ids) rig.online(id);
 });
 
-afterEach(async () => {
-  await service.stop();
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => rig.close());
 
 describe('JobService burst', () => {
   it(`reads the job's aggregates a few times, not per child, when ${DEVICES - 1} children end in one turn`, async () => {
+    const { service, store } = rig;
     service.schedule({ jobId: 'rd', type: 'read-device-properties', deviceIds: ids, parameters: { paths: ['/3/0/3'], timeoutSeconds: 120 } });
     await vi.waitFor(() => expect(burst.held.length).toBe(DEVICES));
     const rollup = vi.spyOn(store, 'rollup');
