@@ -4,6 +4,14 @@
 //
 // INVARIANTS: at most one QEMU process per board; stop() kills it and waits for its exit (also after a failed
 // test); every wait has a deadline and names what it waited for, with the console's tail.
+//
+// The firmware stall guard: once in the CI runs so far (2026-11-30), a freshly started QEMU stopped for good inside
+// U-Boot's own early init (after `Loading Environment from nowhere... OK`, before video and before our boot
+// script or any disk read), spinning a host core for 600 s. It did not happen again in 60 cold starts here, idle
+// or loaded. That is the emulated firmware, not the product, so the harness acts as the watchdog a board's boot ROM
+// arms: U-Boot's banner not followed by our script's `fota: booting slot` within `firmwareStallMs` (a boot takes
+// 0.2-3 s) is a power cycle, said on the console log and stderr and counted (`firmwareStalls`, in each test's
+// [hil] line). At most MAX_FIRMWARE_CYCLES per board: after that the waits time out and name what they waited for.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -30,7 +38,13 @@ export interface BoardOptions {
   sshPort: number;
   forwards: Forward[];
   memMiB?: number;
+  /** the firmware stall guard's limit (see the header); 120 s by default */
+  firmwareStallMs?: number;
 }
+
+const UBOOT_BANNER = /(?:^|\n)U-Boot \d{4}\./g;
+const BOOTING = /fota: booting slot [AB]/g;
+const MAX_FIRMWARE_CYCLES = 3;
 
 export interface Boot {
   slot: 'A' | 'B';
@@ -53,6 +67,11 @@ export class QemuBoard {
    * process that has exited has no /proc entry left to read) */
   private cpuDone = 0;
   private cpuLast = 0;
+  /** power cycles the firmware stall guard made (see the header) */
+  firmwareStalls = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** set by the guard between its SIGKILL and QEMU's exit: the exit powers the board on again */
+  private cycling = false;
 
   private constructor(readonly opts: BoardOptions) {
     this.disk = join(opts.dir, 'disk.img');
@@ -109,20 +128,65 @@ export class QemuBoard {
     sampler.unref();
     const onData = (d: Buffer) => {
       const chunk = d.toString('latin1').replaceAll('\r', '');
+      const scanFrom = Math.max(0, this.text.length - 40);
       this.text += chunk;
       appendFileSync(this.consoleLog, chunk);
+      this.guardFirmware(scanFrom);
       for (const w of this.waiters) w();
     };
     p.stdout.on('data', onData);
     p.stderr.on('data', onData);
     this.exited = new Promise((resolve) => p.on('exit', () => {
       clearInterval(sampler);
+      this.disarmGuard();
       this.cpuDone += this.cpuLast;
       this.cpuLast = 0;
       this.proc = undefined;
+      if (this.cycling) {
+        // the guard's power cycle: on again before any waiter sees the board off
+        this.cycling = false;
+        this.powerOn();
+      }
       for (const w of this.waiters) w();
       resolve();
     }));
+  }
+
+  /** Arms the stall timer at a U-Boot banner with no boot after it; disarms it at `fota: booting slot`. */
+  private guardFirmware(scanFrom: number): void {
+    let last: 'banner' | 'boot' | undefined;
+    let lastAt = -1;
+    for (const [re, kind] of [[UBOOT_BANNER, 'banner'], [BOOTING, 'boot']] as const) {
+      re.lastIndex = scanFrom;
+      for (let m = re.exec(this.text); m; m = re.exec(this.text)) {
+        if (m.index > lastAt) {
+          lastAt = m.index;
+          last = kind;
+        }
+      }
+    }
+    if (last === 'boot') this.disarmGuard();
+    if (last !== 'banner' || this.stallTimer || this.firmwareStalls >= MAX_FIRMWARE_CYCLES) return;
+    const ms = this.opts.firmwareStallMs ?? 120_000;
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      if (!this.proc) return;
+      this.firmwareStalls++;
+      const line = this.text.trimEnd().split('\n').at(-1) ?? '';
+      const say = `\n[hil harness] U-Boot started ${ms / 1000} s ago and has not reached the boot script (stuck after: ${JSON.stringify(line)}); ` +
+        `power-cycling the board, as a boot-ROM watchdog would (firmware stall ${this.firmwareStalls} of at most ${MAX_FIRMWARE_CYCLES})\n`;
+      appendFileSync(this.consoleLog, say);
+      this.text += say;
+      process.stderr.write(say);
+      this.cycling = true;
+      this.proc.kill('SIGKILL');
+    }, ms);
+    this.stallTimer.unref();
+  }
+
+  private disarmGuard(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
   }
 
   /** Waits until `re` matches the console after index `from`; returns the match. */
@@ -240,6 +304,8 @@ export class QemuBoard {
 
   /** Power cut: SIGKILL to QEMU (what the guest had not written to its disk is lost). */
   async powerCut(): Promise<void> {
+    this.cycling = false;
+    this.disarmGuard();
     this.proc?.kill('SIGKILL');
     await this.exited;
     await this.dropSsh();

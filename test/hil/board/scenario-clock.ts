@@ -9,6 +9,7 @@ import type { QemuBoard } from './qemu-board.js';
 export function scenarioClock(board: () => QemuBoard | undefined): void {
   let t0 = 0;
   let cpu0 = 0;
+  let stalls0 = 0;
   let loads: number[] = [];
   let sampler: NodeJS.Timeout | undefined;
   let fileT0 = 0;
@@ -22,6 +23,7 @@ export function scenarioClock(board: () => QemuBoard | undefined): void {
   beforeEach(() => {
     t0 = Date.now();
     cpu0 = board()?.cpuSeconds() ?? 0;
+    stalls0 = board()?.firmwareStalls ?? 0;
     loads = [loadavg()[0]!];
     sampler = setInterval(() => loads.push(loadavg()[0]!), 5000);
     sampler.unref();
@@ -32,7 +34,8 @@ export function scenarioClock(board: () => QemuBoard | undefined): void {
     const b = board();
     const mean = loads.reduce((a, x) => a + x, 0) / loads.length;
     const line = `[hil] ${ctx.task.name.slice(0, 60)}: ${ctx.task.result?.state ?? '?'}, ${((Date.now() - t0) / 1000).toFixed(0)} s wall, ` +
-      `QEMU ${((b?.cpuSeconds() ?? 0) - cpu0).toFixed(0)} CPU s, load ${mean.toFixed(1)} (${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)})`;
+      `QEMU ${((b?.cpuSeconds() ?? 0) - cpu0).toFixed(0)} CPU s, load ${mean.toFixed(1)} (${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)})` +
+      ((b?.firmwareStalls ?? 0) > stalls0 ? `, U-Boot stalls power-cycled by the harness: ${(b?.firmwareStalls ?? 0) - stalls0}` : '');
     process.stderr.write(`${line}\n`);
     if (b) appendFileSync(b.consoleLog, `\n${line}\n`);
   });
