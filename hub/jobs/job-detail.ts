@@ -23,11 +23,15 @@ export function childrenQuery(parentId: string, size: number, cursor?: string): 
 
 /**
  * The job `jobId` (undefined when there is none), its children's counts and up to `page.size` children after
- * `page.cursor` (size 0: counts only). A device job has no children: zero counts, []. The counts and the page are
- * two reads: a child that changes between them may be counted in its new status and listed in its old one.
+ * `page.cursor` (size 0: counts only). A device job has no children: zero counts, []. The job, the counts and the
+ * page come from one snapshot (JobStore.snapshot), so a child is counted and listed in the same status.
  * Throws QueryError (bad cursor, size above MAX_CHILDREN_PAGE), JobStoreError.
  */
 export function jobDetail(store: JobStore, jobId: string, page: ChildrenPage = { size: DEFAULT_CHILDREN_PAGE }): JobDetail | undefined {
+  return store.snapshot(() => detail(store, jobId, page));
+}
+
+function detail(store: JobStore, jobId: string, page: ChildrenPage): JobDetail | undefined {
   const job = store.get(jobId);
   if (!job) return undefined;
   if (job.ParentJobId !== '') return { job, counts: zeroCounts(), children: [] };

@@ -135,6 +135,19 @@ export class JobStore {
     return this.write('run a batch', fn);
   }
 
+  /**
+   * Runs the reads of `fn` on one snapshot of the database (a deferred read transaction): a writer in another
+   * connection or process (e.g. `fota` tools on the same file) cannot land between them. In this process every
+   * call is synchronous, so nothing of ours can either. What `fn` throws comes out as it was (e.g. a QueryError).
+   */
+  snapshot<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).deferred();
+    } catch (e) {
+      throw e instanceof Database.SqliteError ? storeError('read a snapshot', e, '') : e;
+    }
+  }
+
   private read<T>(what: string, fn: () => T): T {
     try {
       return fn();

@@ -24,6 +24,7 @@ const open = () => {
   stores.push(s);
   return s;
 };
+const zero = { Queued: 0, Running: 0, Completed: 0, Failed: 0, Cancelled: 0 };
 const devices = (...ids: string[]) => ids.map((DeviceId) => ({ DeviceId }));
 const codeOf = (fn: () => unknown): string => {
   try {
@@ -95,6 +96,21 @@ describe('creating jobs', () => {
     const store = open();
     expect(codeOf(() => store.createJob(parent as never, children))).toBe(code);
     expect(store.query(parseJobQuery({})).total).toBe(0);
+  });
+
+  it('reads one snapshot in snapshot(): a write from another connection lands after it, not between its reads', () => {
+    const store = open();
+    store.createJob({ JobId: 'j1', Type: 'reboot', Parameters: { timeoutSeconds: 60 } }, devices('dev-1', 'dev-2'));
+    const other = new Database(file);
+    const finishOne = () => other.prepare(`UPDATE jobs SET status = 'Completed' WHERE job_id = ?`).run('j1~dev-1');
+    const seen = store.snapshot(() => {
+      const before = store.summary('j1');
+      finishOne();
+      return [before, store.summary('j1'), store.get('j1~dev-1')?.Status];
+    });
+    other.close();
+    expect(seen).toEqual([{ ...zero, Queued: 2 }, { ...zero, Queued: 2 }, 'Queued']);
+    expect(store.summary('j1')).toEqual({ ...zero, Queued: 1, Completed: 1 });
   });
 
   it('refuses a job id that exists, keeping the first job', () => {
