@@ -5,23 +5,43 @@
 
 import type { Readable } from 'node:stream';
 
+/** What the queue stops and restarts when it is full and drained: the body itself, or the socket under it. */
+export interface FlowControl {
+  hold(): void;
+  release(): void;
+}
+
 /**
- * INVARIANTS: `queued` is the sum of the lengths of `chunks`; the body is paused only while `queued` exceeds
- * `highWater`, and resumed once a take() brought it to half of that or unbound() lifted the bound; the end or the
- * error is surfaced only after every queued chunk was taken; at most one take() waits (`wake`); every event wakes it.
+ * INVARIANTS: `queued` is the sum of the lengths of `chunks`; the flow is held only while `queued` exceeds the bound
+ * (`highWater`; 0 when pulling) and unbound() was not called; it is released once a take() brought `queued` to half of
+ * the bound (when pulling: once a take() finds the queue empty and waits) or by unbound(); the end or the error is
+ * surfaced only after every queued chunk was taken; at most one take() waits (`wake`); every event wakes it.
  */
 export class BodyQueue {
   private readonly chunks: Buffer[] = [];
   private queued = 0;
   private paused = false;
+  private unbounded = false;
   private ended = false;
   private failure: { error: unknown } | undefined;
   private wake: (() => void) | undefined;
+  private readonly flow: FlowControl;
+  private readonly pull: boolean;
 
+  /**
+   * Without `flow`, the queue pauses and resumes `body`, and holds up to `highWater` bytes. With a `flow` (the socket
+   * under the body, wide-read-socket.ts) it *pulls*: the flow is released only when a take() finds the queue empty
+   * and held as soon as a chunk arrives. A chunk then waits neither in node-fetch's pipeline nor here while the one
+   * before it is being written (the kernel's socket buffer is the queue), so it is not aged by the minor GC that
+   * follows each chunk (memory.ts): a chunk that outlives two is promoted, and its memory waits for a full GC.
+   */
   constructor(
-    private readonly body: Readable,
-    private highWater: number,
+    body: Readable,
+    private readonly highWater: number,
+    flow?: FlowControl,
   ) {
+    this.pull = flow !== undefined;
+    this.flow = flow ?? { hold: () => body.pause(), release: () => body.resume() };
     body.on('data', this.onData);
     body.once('end', this.onEnd);
     body.once('error', this.onError);
@@ -34,27 +54,28 @@ export class BodyQueue {
     while (this.chunks.length === 0) {
       if (this.failure) throw this.failure.error;
       if (this.ended) return undefined;
+      if (this.pull) this.release();
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
     const chunk = this.chunks.shift() as Buffer;
     this.queued -= chunk.length;
-    if (this.paused && this.queued <= this.highWater / 2) {
-      this.paused = false;
-      this.body.resume();
-    }
+    if (!this.pull && this.queued <= this.highWater / 2) this.release();
     return chunk;
   }
 
   /**
-   * Never pauses the body again (and resumes it): for the last bytes of a download, so that a server that closes
+   * Never holds the flow again (and releases it): for the last bytes of a download, so that a server that closes
    * right after them (a Content-Length that lies) loses none to a pause. The caller bounds what is left.
    */
   unbound(): void {
-    this.highWater = Infinity;
-    if (this.paused) {
-      this.paused = false;
-      this.body.resume();
-    }
+    this.unbounded = true;
+    this.release();
+  }
+
+  private release(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.flow.release();
   }
 
   /** Ends the queue with `error` (the owner's reason for destroying the body), kept over any later error. */
@@ -71,9 +92,9 @@ export class BodyQueue {
   private readonly onData = (chunk: Buffer) => {
     this.chunks.push(chunk);
     this.queued += chunk.length;
-    if (!this.paused && this.queued > this.highWater) {
+    if (!this.paused && !this.unbounded && this.queued > (this.pull ? 0 : this.highWater)) {
       this.paused = true;
-      this.body.pause();
+      this.flow.hold();
     }
     this.signal();
   };

@@ -9,6 +9,7 @@ import fetch from 'node-fetch';
 import { FotaError } from '../core/errors.js';
 import { guardedLookup, type Lookup } from './address-guard.js';
 import { BodyQueue } from './body-queue.js';
+import { WideReadAgent } from './wide-read-socket.js';
 import { Retryable, shown } from './http-response.js';
 
 export interface FetchOptions {
@@ -48,9 +49,10 @@ export async function fetchOnce(url: URL, o: FetchOptions): Promise<Fetched> {
       if (e instanceof FotaError) refused = e;
       callback(e, ...rest);
     });
-  // one agent per request, without keep-alive: one download holds one connection at a time, closed after the body
+  // one agent per request, without keep-alive: one download holds one connection at a time, closed after the body;
+  // plain HTTP reads in 512 KiB pieces (wide-read-socket.ts); TLS delivers its 16 KiB records as node:https does
   const agentOptions = { keepAlive: false, lookup: lookup as unknown as http.AgentOptions['lookup'] };
-  const agent = url.protocol === 'https:' ? new https.Agent({ ...agentOptions, ...(o.ca ? { ca: o.ca } : {}) }) : new http.Agent(agentOptions);
+  const agent = url.protocol === 'https:' ? new https.Agent({ ...agentOptions, ...(o.ca ? { ca: o.ca } : {}) }) : new WideReadAgent(agentOptions);
   const ctl = new AbortController();
   const abort = () => ctl.abort();
   if (o.signal.aborted) ctl.abort();
@@ -72,7 +74,10 @@ export async function fetchOnce(url: URL, o: FetchOptions): Promise<Fetched> {
     // compress: false — the body is the package's bytes as sent (a Content-Encoding is refused by acceptResponse)
     const r = await fetch(plain.href, { method: 'GET', headers, agent, redirect: 'manual', compress: false, signal: ctl.signal });
     const stream = r.body as unknown as Readable;
-    const body = new BodyQueue(stream, o.queueBytes);
+    // plain HTTP: the queue pulls from the socket (wide-read-socket.ts), so no piece waits between them
+    const socket = agent instanceof WideReadAgent ? agent.socket : undefined;
+    socket?.dropForeignReaders();
+    const body = new BodyQueue(stream, o.queueBytes, socket && { hold: () => socket.hold(), release: () => socket.release() });
     return {
       statusCode: r.status,
       headers: nodeHeaders(r.headers.raw()),
