@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import fetch from 'node-fetch';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openHttpStream } from '../../agent/adapters/http-source.js';
+import { openHttpStream, type HttpSourceOptions } from '../../agent/adapters/http-source.js';
 import { WIDE_READ_BYTES, WideReadAgent } from '../../agent/adapters/wide-read-socket.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../platform/agent-runtime.js';
 
@@ -48,7 +48,7 @@ async function serve(size: number, chunked = false): Promise<{ url: string; sha2
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, sha256: hash.digest('hex') };
 }
 
-function options() {
+function options(): HttpSourceOptions {
   return { allowedSchemes: ['http'], connectTimeoutMs: 10_000, stallTimeoutMs: 10_000, retries: 0, initialDelayMs: 10, maxDelayMs: 10 };
 }
 
