@@ -16,7 +16,10 @@ export interface StreamOptions {
   slot: { open(opts: { size: number; offset?: number; sha256?: string }): Promise<SlotWriter> };
   /** payload bytes written to the slot / payload size */
   progress?(written: number, total: number): void;
-  /** called after the slot was synced up to `point.written`; persist the point to resume after a restart */
+  /**
+   * called once the slot was synced up to `point.written` (the next bytes may be written meanwhile); persist the point
+   * to resume after a restart
+   */
   checkpoint?(point: ResumePoint): void;
   /** bytes of payload between checkpoints; default 16 MiB */
   checkpointBytes?: number;
@@ -140,6 +143,12 @@ export class Session<O extends StreamOptions = StreamOptions> {
 /** Writes payload bytes into the slot: hashes, counts, reports progress and checkpoints. */
 export class PayloadSink {
   #lastCheckpoint: number;
+  /**
+   * The checkpoint in flight: its fdatasync runs while the next chunks are written (fdatasyncs were ~40 ms each,
+   * 2.6 s per GiB of a stalled download on the loop device of docs/benchmarks.md); its resume point is recorded only
+   * once the fdatasync returned. At most one: the next checkpoint and finish() wait for it, and throw its error.
+   */
+  #syncing: Promise<void> | undefined;
   constructor(
     private readonly m: Manifest,
     private readonly writer: SlotWriter,
@@ -161,14 +170,31 @@ export class PayloadSink {
     this.written += chunk.length;
     this.opts.progress?.(this.written, size);
     const every = this.opts.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
-    if (this.opts.checkpoint && this.m.payload.compression === 'none' && this.written - this.#lastCheckpoint >= every && this.written < size) {
-      await this.writer.sync();
+    const checkpoint = this.opts.checkpoint;
+    if (checkpoint && this.m.payload.compression === 'none' && this.written - this.#lastCheckpoint >= every && this.written < size) {
+      await this.#synced();
+      // an abort ends the download at the checkpoint it interrupted: none is recorded after it
+      const signal = this.opts.signal;
+      if (signal?.aborted) return;
       this.#lastCheckpoint = this.written;
-      this.opts.checkpoint({ ...this.point, written: this.written, writtenSha256: this.hash.copy().digest('hex') });
+      const point = { ...this.point, written: this.written, writtenSha256: this.hash.copy().digest('hex') };
+      const syncing = this.writer.sync().then(() => {
+        if (!signal?.aborted) checkpoint(point);
+      });
+      syncing.catch(() => undefined); // surfaced by #synced()
+      this.#syncing = syncing;
     }
   }
 
+  /** Waits for the checkpoint in flight (and throws its error). */
+  async #synced(): Promise<void> {
+    const syncing = this.#syncing;
+    this.#syncing = undefined;
+    await syncing;
+  }
+
   async finish(): Promise<PackageInfo> {
+    await this.#synced();
     const { size, sha256 } = this.m.payload;
     if (this.written !== size) throw mismatch(`the payload ended after ${this.written} of the ${size} bytes its manifest declares`);
     const actual = this.hash.digest('hex');

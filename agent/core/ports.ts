@@ -31,7 +31,10 @@ export interface SlotWriter {
    * The caller may reuse the chunk's memory once this resolves. Throws FotaError('no-space') past the slot's end.
    */
   write(chunk: Uint8Array): Promise<void>;
-  /** Makes every byte written so far durable (fdatasync). */
+  /**
+   * Makes every byte written so far durable (fdatasync). write() and finish() may be called before it resolves (the
+   * download goes on during the fdatasync); what they add is not covered by this sync.
+   */
   sync(): Promise<void>;
   /** sync + close. The image is durable when this resolves. Idempotent. */
   finish(): Promise<void>;

@@ -61,7 +61,8 @@ export interface SlotWriteStats {
 }
 
 /**
- * INVARIANTS (the port's contract: one caller, calls in sequence)
+ * INVARIANTS (the port's contract: one caller, calls in sequence, except that write() and finish() may follow a sync()
+ * before it resolved)
  * - stage holds the bytes [flushed, position) not yet in the slot; a flush never crosses the next STAGE_BYTES boundary.
  * - without `expect`, `hash` covers exactly the bytes handed in since `start`, in order, and the read-back the same range;
  *   with it, the read-back covers 0..expect.size and is compared with expect.sha256.
@@ -74,6 +75,8 @@ export class BlockSlotWriter implements SlotWriter {
   private existing: Buffer | undefined;
   private staged = 0;
   private closing: Promise<void> | undefined;
+  /** the flush of a sync() in flight; write() and finish() wait for it */
+  private flushing: Promise<void> | undefined;
   private readonly hash: Hash | undefined;
   readonly stats: SlotWriteStats = { received: 0, written: 0, skipped: 0 };
 
@@ -95,6 +98,8 @@ export class BlockSlotWriter implements SlotWriter {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
+    // a sync() in flight: its flush owns the stage until it is written (its fdatasync may go on meanwhile)
+    if (this.flushing) await this.flushing;
     this.open();
     if (this.position + chunk.length > this.capacity)
       throw new FotaError('no-space', `the image does not fit slot ${this.path}: ${this.position + chunk.length} bytes needed, ${this.capacity} available`);
@@ -159,8 +164,17 @@ export class BlockSlotWriter implements SlotWriter {
     this.stats.written += to - from;
   }
 
+  /**
+   * Writes what is staged, then fdatasyncs. write() may be called before this resolves: it waits for the staged
+   * bytes to be written, not for the fdatasync, and what it writes is not promised durable by this sync.
+   */
   async sync(): Promise<void> {
-    await this.flush();
+    const flushing = (this.flushing = this.flush());
+    try {
+      await flushing;
+    } finally {
+      if (this.flushing === flushing) this.flushing = undefined;
+    }
     try {
       await this.open().datasync();
     } catch (e) {
@@ -173,6 +187,7 @@ export class BlockSlotWriter implements SlotWriter {
       const fh = this.fh;
       if (!fh) return;
       try {
+        if (this.flushing) await this.flushing;
         await this.flush();
         await fh.datasync();
         if (this.opts.verify !== false) await this.verify(fh);
@@ -195,15 +210,19 @@ export class BlockSlotWriter implements SlotWriter {
       throw new FotaError('integrity-mismatch', `slot ${this.path} was finished at byte ${this.position}, not at the end of the ${expect.size}-byte image`);
     const dropCache = this.opts.dropCache ?? (this.opts.blockDevice ? flushBlockDeviceBuffers : undefined);
     await dropCache?.(this.path).catch(() => undefined);
-    const buf = (this.stage ??= Buffer.allocUnsafe(STAGE_BYTES));
+    // two buffers (the stage and the comparison window): the next read runs while this one is hashed
+    const bufs = [(this.stage ??= Buffer.allocUnsafe(STAGE_BYTES)), (this.existing ??= Buffer.allocUnsafe(COMPARE_WINDOW))];
     const readBack = createHash('sha256');
     const from = expect ? 0 : this.start;
     const end = this.position;
-    for (let at = from; at < end; ) {
-      const n = await readAll(fh, buf, Math.min(buf.length, end - at), at);
+    const read = (at: number, buf: Buffer) => readAll(fh, buf, Math.min(buf.length, end - at), at);
+    let next = from < end ? read(from, bufs[0]!) : undefined;
+    for (let at = from, i = 0; next; i ^= 1) {
+      const n = await next;
       if (n === 0) throw new FotaError('integrity-mismatch', `slot ${this.path} ends at byte ${at}, before the ${end} bytes written`);
-      readBack.update(buf.subarray(0, n));
       at += n;
+      next = at < end ? read(at, bufs[i ^ 1]!) : undefined;
+      readBack.update(bufs[i]!.subarray(0, n));
     }
     const wrote = expect ? expect.sha256.toLowerCase() : this.hash?.digest('hex');
     const got = readBack.digest('hex');

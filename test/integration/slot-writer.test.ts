@@ -119,6 +119,20 @@ describe.each([
     expect((e as FotaError).code).toBe('integrity-mismatch');
     expect((e as FotaError).message).toMatch(/does not hold what was written/);
   });
+
+  it('takes writes while a sync() is in flight (a checkpoint’s fdatasync), and the slot holds every byte in order', async () => {
+    const image = randomBytes(4 * MiB + 12_345);
+    const w = await openSlotWriter(slot.path, 0, SLOT, { expect: { sha256: createHash('sha256').update(image).digest('hex'), size: image.length } });
+    const syncs: Promise<void>[] = [];
+    for (let at = 0, n = 0; at < image.length; at += 100_000, n++) {
+      await w.write(image.subarray(at, Math.min(at + 100_000, image.length)));
+      // not awaited: the next writes go on, and a stage left half full is written by the sync's flush first
+      if (n % 7 === 3) syncs.push(w.sync());
+    }
+    await w.finish(); // reads 0..size back and compares with the image's hash
+    await Promise.all(syncs);
+    expect((await readAt(slot.file, 0, image.length)).equals(image)).toBe(true);
+  });
 });
 
 describe('slot writer read-back against the signed image hash', () => {
