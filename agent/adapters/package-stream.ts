@@ -145,8 +145,9 @@ export class PayloadSink {
   #lastCheckpoint: number;
   /**
    * The checkpoint in flight: its fdatasync runs while the next chunks are written (fdatasyncs took ~40 ms each,
-   * 2.6 s per GiB during which the download stood still, on the loop device of docs/benchmarks.md); its resume point is recorded only
-   * once the fdatasync returned. At most one: the next checkpoint and finish() wait for it, and throw its error.
+   * 2.6 s per GiB during which the download stood still, on the loop device of docs/benchmarks.md); its resume point
+   * is recorded only once the fdatasync returned. At most one: the next checkpoint and finish() wait for it, and
+   * throw its error.
    */
   #syncing: Promise<void> | undefined;
   constructor(
