@@ -339,7 +339,7 @@ describe('resumePackage', () => {
     const { pkg, offset } = build();
     const point = await interrupted(pkg, 1);
     const fh = await open(slot.path, 'r+');
-    await fh.write(Buffer.from([0x55]), 0, 1, 100);
+    await fh.write(Buffer.from([IMAGE[100]! ^ 0x55]), 0, 1, 100); // a change whatever the random byte was
     await fh.close();
     await refusal(resumePackage(chunks(pkg.subarray(offset + point.written)), point, opts()), 'integrity-mismatch', /changed since the checkpoint/);
     expect(slot.opens.length).toBe(1);
@@ -349,7 +349,7 @@ describe('resumePackage', () => {
     const { pkg, offset } = build();
     const point = await interrupted(pkg, 1);
     const fh = await open(slot.path, 'r+');
-    await fh.write(Buffer.from([0x55]), 0, 1, 100);
+    await fh.write(Buffer.from([IMAGE[100]! ^ 0x55]), 0, 1, 100); // a change whatever the random byte was
     await fh.close();
     const forged = { ...point, writtenSha256: createHash('sha256').update((await slot.head(point.written))).digest('hex') };
     await refusal(resumePackage(chunks(pkg.subarray(offset + point.written)), forged, opts()), 'integrity-mismatch', /SHA-256 mismatch/);
