@@ -53,10 +53,13 @@ export function powerCutInjector(env: NodeJS.ProcessEnv, stateDir: string): Powe
     writeFileSync(file('done'), `${ops} ${what}\n`);
     process.kill(process.pid, 'SIGKILL');
   };
+  // the label is taken when the operation is asked for: a slot sync covers the position of that moment, and writes
+  // may go on while its fdatasync runs
   const wrap = <A extends unknown[], R>(what: string | ((...a: A) => string), fn: (...a: A) => Promise<R>) =>
     async (...a: A): Promise<R> => {
+      const label = typeof what === 'string' ? what : what(...a);
       const r = await fn(...a);
-      after(typeof what === 'string' ? what : what(...a));
+      after(label);
       return r;
     };
   const writer = (w: SlotWriter): SlotWriter => ({
@@ -64,12 +67,7 @@ export function powerCutInjector(env: NodeJS.ProcessEnv, stateDir: string): Powe
       return w.position;
     },
     write: (c) => w.write(c),
-    // the position when asked: writes may go on while the fdatasync runs, and this sync does not cover them
-    sync: async () => {
-      const at = w.position;
-      await w.sync();
-      after(`slot synced at ${at}`);
-    },
+    sync: wrap(() => `slot synced at ${w.position}`, () => w.sync()),
     finish: wrap('slot finished', () => w.finish()),
     abort: () => w.abort(),
   });
