@@ -263,6 +263,8 @@ export class BlockSlotWriter implements SlotWriter {
   async abort(): Promise<void> {
     const fh = this.fh;
     this.fh = undefined;
+    // a sync()'s flush or a read ahead still running ends before the handle is closed, as finish() waits for them
+    await this.flushing?.catch(() => undefined);
     await this.takeAhead(-1);
     this.stage = undefined;
     this.existing = undefined;
