@@ -29,13 +29,16 @@ mender-artifact swupdate cpio. It installs nothing; it writes /etc/fw_env.config
 (refusing if they exist and are not its own) and removes them at the end. Never run it on a device.
 
 Environment: SIZES_MIB ("256"), ROUNDS (3), WARMUP (1), TOOLS ("${ALL.join(' ')}"; fota = the systemd unit's Node
-flags, fota-jit = the same without --jitless), BENCH_DIR (/var/tmp), KEEP=1 (keep the work folder).`;
+flags, fota-jit = the same without --jitless), SCHEME (http; https serves the packages over TLS 1.3 with a throwaway
+CA that curl and fota are given; Mender and SWUpdate are then left out), BENCH_DIR (/var/tmp), KEEP=1 (keep the work
+folder).`;
 
 const SIZES = (process.env.SIZES_MIB ?? '256').trim().split(/\s+/).map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const WARMUP = Number(process.env.WARMUP ?? 1);
 const TOOLS = (process.env.TOOLS ?? ALL.join(' ')).trim().split(/\s+/);
 const BASE_DIR = path.resolve(process.env.BENCH_DIR ?? '/var/tmp');
+const SCHEME = process.env.SCHEME ?? 'http';
 const log = (msg) => process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** The agent's Node flags and environment as the systemd unit starts it (the settings the project recommends). */
@@ -45,6 +48,22 @@ function unitRuntime() {
   if (!exec) throw new Error('cannot read the Node flags from systemd/fota-agent.service (ExecStart=node FLAGS /opt/fota/fota-agent.mjs …)');
   const env = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(\S*)$/gm)].map((m) => [m[1], m[2]]));
   return { flags: exec[1].split(/\s+/).filter(Boolean), env };
+}
+
+/**
+ * A throwaway CA and a server certificate for 127.0.0.1 in `dir` (EC P-256, one day), made with openssl's argument
+ * arrays. Returns the PEM files' paths: `ca` for the clients, `key` + `cert` for the server.
+ */
+function makeServerCert(dir) {
+  mkdirSync(dir, { recursive: true });
+  const at = (f) => path.join(dir, f);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const quiet = { stdio: ['ignore', 'ignore', 'pipe'] };
+  execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.pem'), '-days', '1', '-subj', '/CN=fota bench CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], quiet);
+  execFileSync('openssl', ['req', ...ec, '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=127.0.0.1'], quiet);
+  writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  execFileSync('openssl', ['x509', '-req', '-in', at('server.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-set_serial', '1', '-days', '1', '-extfile', at('server.ext'), '-out', at('server.pem')], quiet);
+  return { ca: at('ca.pem'), key: at('server.key'), cert: at('server.pem') };
 }
 
 /** SHA-256 of the first `bytes` of the slot, read past the page cache (O_DIRECT). */
@@ -74,6 +93,7 @@ async function main() {
   const unknown = TOOLS.filter((t) => !ALL.includes(t));
   if (unknown.length || !TOOLS.includes('pipeline')) throw new Error(`TOOLS="${TOOLS.join(' ')}": choose from ${ALL.join(', ')}; pipeline is required (the ratios are per round against it)`);
   if (!SIZES.every((s) => Number.isInteger(s) && s >= 1) || !(ROUNDS >= 1 && WARMUP >= 0)) throw new Error('SIZES_MIB must be whole MiB counts, ROUNDS >= 1, WARMUP >= 0');
+  if (!['http', 'https'].includes(SCHEME)) throw new Error(`SCHEME="${SCHEME}" must be http or https`);
   const problems = checkNeeds(TOOLS);
   if (problems.length) throw new Error(`cannot run:\n- ${problems.join('\n- ')}`);
   if (!existsSync(path.join(ROOT, 'dist', 'fota-agent.mjs'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench:peers builds first)');
@@ -95,6 +115,10 @@ async function main() {
     const slotBytes = (maxMib + 64) * MiB;
     slots = makeSlots(work, slotBytes);
     let tools = TOOLS;
+    if (SCHEME === 'https' && tools.some((t) => t === 'mender' || t === 'swupdate')) {
+      log('SCHEME=https: Mender and SWUpdate are left out (this harness does not give them the throwaway CA)');
+      tools = tools.filter((t) => t !== 'mender' && t !== 'swupdate');
+    }
     if (slots.kind === 'file' && tools.includes('mender')) {
       log('no loop devices: Mender 3.4 refuses a regular file as its slot; it is left out');
       tools = tools.filter((t) => t !== 'mender');
@@ -109,7 +133,8 @@ async function main() {
       log(`images for ${mib} MiB made in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
     const broker = await startMosquitto(work);
-    const origin = await startFileServer(www, work);
+    const tls = SCHEME === 'https' ? makeServerCert(path.join(work, 'tls')) : undefined;
+    const origin = await startFileServer(www, work, tls);
     // the fota agent on its real uboot platform: the same slots and environment (through fw_setenv) as the peers
     const fotaDir = path.join(work, 'fota');
     mkdirSync(fotaDir);
@@ -121,6 +146,7 @@ async function main() {
       deviceId: 'peers-bench', broker: { url: broker },
       platform: { name: 'uboot', options: { slots: { A: slots.a, B: slots.b }, env: 'fw-tools', envConfig: '/etc/fw_env.config', firmwareVersionFile: path.join(fotaDir, 'firmware-version'), rebootCommand: ['/bin/true'], bootedSlot: { source: 'cmdline', path: path.join(fotaDir, 'cmdline') } } },
       stateDir: path.join(fotaDir, 'state'), trustedKeys: [pub], device: { deviceType: 'fwbench' },
+      ...(tls ? { download: { caFile: tls.ca } } : {}),
     }, null, 2));
     execFileSync(process.execPath, [path.join(ROOT, 'bin', 'fota-agent.js'), '--config', agentConfig, '--check'], { stdio: 'inherit' });
     link = await DeviceLink.open({ repoRoot: ROOT, workDir: work, broker, id: 'peers-bench' });
@@ -129,7 +155,7 @@ async function main() {
     const header = [
       `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; slots: ${slots.kind}`,
       `Versions: ${['mender-client', 'swupdate', 'curl', 'openssl'].map((p) => { try { return `${p} ${execFileSync('dpkg-query', ['-W', '-f=${Version}', p], { encoding: 'utf8' })}`; } catch { return `${p} ?`; } }).join(', ')}`,
-      `Run: ${new Date().toISOString()}, SIZES_MIB="${SIZES.join(' ')}" ROUNDS=${ROUNDS} WARMUP=${WARMUP} TOOLS="${tools.join(' ')}", load1 at start ${load1()}`,
+      `Run: ${new Date().toISOString()}, SIZES_MIB="${SIZES.join(' ')}" ROUNDS=${ROUNDS} WARMUP=${WARMUP} TOOLS="${tools.join(' ')}" SCHEME=${SCHEME}, load1 at start ${load1()}`,
       `fota: ${unit.flags.join(' ')} ${Object.entries(unit.env).map(([k, v]) => `${k}=${v}`).join(' ')} (systemd/fota-agent.service); fota-jit: ${flagsOf('fota-jit').join(' ')}`,
     ];
     const runOne = async (tool, mib, round) => {
@@ -137,7 +163,7 @@ async function main() {
       const logFile = path.join(work, `${tool}.log`);
       if (tool === 'pipeline') {
         let sampler;
-        const r = await runPipeline({ url: `${origin}/${path.basename(img.bin)}`, slot: slots.b, workDir: work, onSpawn: (c) => (sampler = sampleTree(c.pid, { self: false })) });
+        const r = await runPipeline({ url: `${origin}/${path.basename(img.bin)}`, slot: slots.b, workDir: work, caFile: tls?.ca, onSpawn: (c) => (sampler = sampleTree(c.pid, { self: false })) });
         const mem = sampler.stop();
         return { ok: r.sha256 === img.sha256, note: r.sha256 === img.sha256 ? '' : 'digest mismatch', wall_s: r.wallS, cpu_s: r.userS + r.sysS, rss: mem.rss, pss: mem.pss, private: mem.private };
       }

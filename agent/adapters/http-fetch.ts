@@ -3,13 +3,12 @@
 // CA, and the body is read through body-queue.ts. No error message shows a URL's credentials or query string.
 
 import http, { type IncomingHttpHeaders } from 'node:http';
-import https from 'node:https';
 import type { Readable } from 'node:stream';
 import fetch from 'node-fetch';
 import { FotaError } from '../core/errors.js';
 import { guardedLookup, type Lookup } from './address-guard.js';
 import { BodyQueue } from './body-queue.js';
-import { WideReadAgent } from './wide-read-socket.js';
+import { WideReadAgent, WideTlsAgent } from './wide-read-socket.js';
 import { Retryable, shown } from './http-response.js';
 
 export interface FetchOptions {
@@ -50,9 +49,9 @@ export async function fetchOnce(url: URL, o: FetchOptions): Promise<Fetched> {
       callback(e, ...rest);
     });
   // one agent per request, without keep-alive: one download holds one connection at a time, closed after the body;
-  // plain HTTP reads in 512 KiB pieces (wide-read-socket.ts); TLS delivers its 16 KiB records as node:https does
+  // its socket hands on pieces of up to 512 KiB (wide-read-socket.ts: plain reads, or TLS records gathered)
   const agentOptions = { keepAlive: false, lookup: lookup as unknown as http.AgentOptions['lookup'] };
-  const agent = url.protocol === 'https:' ? new https.Agent({ ...agentOptions, ...(o.ca ? { ca: o.ca } : {}) }) : new WideReadAgent(agentOptions);
+  const agent = url.protocol === 'https:' ? new WideTlsAgent({ ...agentOptions, ...(o.ca ? { ca: o.ca } : {}) }) : new WideReadAgent(agentOptions);
   const ctl = new AbortController();
   const abort = () => ctl.abort();
   if (o.signal.aborted) ctl.abort();
@@ -74,8 +73,8 @@ export async function fetchOnce(url: URL, o: FetchOptions): Promise<Fetched> {
     // compress: false — the body is the package's bytes as sent (a Content-Encoding is refused by acceptResponse)
     const r = await fetch(plain.href, { method: 'GET', headers, agent, redirect: 'manual', compress: false, signal: ctl.signal });
     const stream = r.body as unknown as Readable;
-    // plain HTTP: the queue pulls from the socket (wide-read-socket.ts), so no piece waits between them
-    const socket = agent instanceof WideReadAgent ? agent.socket : undefined;
+    // the queue pulls from the socket (wide-read-socket.ts), so no piece waits between them
+    const socket = agent.socket;
     socket?.dropForeignReaders();
     const body = new BodyQueue(stream, o.queueBytes, socket && { hold: () => socket.hold(), release: () => socket.release() });
     return {

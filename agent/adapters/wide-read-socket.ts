@@ -1,10 +1,14 @@
-// Plain-HTTP sockets for the package download that read in large pieces and that the download pulls from.
+// Sockets for the package download (plain HTTP and HTTPS) that hand on large pieces and that the download pulls from.
 //
-// libuv reads a socket 64 KiB at a time, and every piece then costs the same JavaScript in node:http, node-fetch's
-// PassThrough and the download's layers, interpreted under the unit's --jitless: ~16,400 pieces per GiB. These sockets
-// read up to WIDE_READ_BYTES per read into one reused buffer (node:net's `onread`) and push each read on as one
-// exact-size copy: with a consumer slower than the network (hashing, slot writes) 2,048 pieces per GiB, and ~30% less
-// CPU for the whole update (docs/benchmarks.md, "Where the time goes").
+// libuv reads a socket 64 KiB at a time, node:tls hands on each TLS record (at most 16 KiB) by itself, and every piece
+// then costs the same JavaScript in node:http, node-fetch's PassThrough and the download's layers, interpreted under
+// the unit's --jitless: ~16,400 pieces per GiB over HTTP, ~65,500 over HTTPS. These sockets read into one reused
+// buffer (node:net's and node:tls's `onread`) and push pieces of up to WIDE_READ_BYTES, each one exact-size copy:
+// - plain HTTP reads up to WIDE_READ_BYTES per read: with a consumer slower than the network (hashing, slot writes)
+//   2,048 pieces per GiB, and ~30% less CPU for the whole update (docs/benchmarks.md, "Where the time goes");
+// - HTTPS gathers the records decrypted in one turn of the event loop (libuv reads a socket up to 32 times per turn)
+//   into one piece, pushed when WIDE_READ_BYTES are gathered, at the end of the turn's I/O (setImmediate), when the
+//   download releases the socket, and before the end of the stream: ~2.7x less CPU per GiB than record by record.
 //
 // Large pieces must not outlive two of the agent's minor GCs (memory.ts: one per 512 KiB): a piece that does is
 // promoted, and its memory is freed only by a full GC (every 64 MiB). Peak private memory rose from 20 to 90 MiB with
@@ -15,68 +19,25 @@
 // - node-fetch keeps the last piece read in a 'data' listener of its own (dropForeignReaders).
 
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 
 /**
- * The most one read hands on. 1 MiB reads saved another 0.2-0.4 CPU-s per GiB but put the agent's peak private memory
+ * The most one piece holds. 1 MiB reads saved another 0.2-0.4 CPU-s per GiB but put the agent's peak private memory
  * over the 24 MiB goal (26.5 MiB against 22.5; docs/benchmarks.md).
  */
 export const WIDE_READ_BYTES = 512 << 10;
 
-/**
- * INVARIANTS: while held, no read is started (a `_read` from the stream machinery is remembered and done on release;
- * a `resume` is dropped, release resumes); every piece pushed is a fresh Buffer of exactly the bytes read (the read
- * buffer is reused at once).
- */
-export class WideReadSocket extends net.Socket {
-  #held = false;
-  #readWanted = false;
+/** The largest plaintext of one TLS record (TLS 1.2 and 1.3): what node:tls hands on at a time. */
+const TLS_RECORD_BYTES = 16 << 10;
 
-  constructor(readBytes = WIDE_READ_BYTES) {
-    const read = Buffer.allocUnsafe(readBytes);
-    let self: WideReadSocket | undefined;
-    // node:net reads `onread` in the constructor (net.createConnection passes it there); @types/node lists it for connect
-    super({
-      onread: {
-        buffer: read,
-        // false stops reading until the stream machinery asks again (_read), as a full buffer does for any socket
-        callback: (n: number) => {
-          const piece = Buffer.allocUnsafe(n);
-          read.copy(piece, 0, 0, n);
-          return (self as WideReadSocket).push(piece);
-        },
-      },
-    } as net.SocketConstructorOpts);
-    self = this;
-  }
-
+/** What the download does with its socket, beside reading it. */
+export interface Holdable {
   /** Stops reading (the kernel's socket buffer, then TCP flow control, hold what comes) until release(). */
-  hold(): void {
-    if (this.#held) return;
-    this.#held = true;
-    this.pause();
-  }
-
-  /** Reads again, and starts the read the stream machinery asked for while held. */
-  release(): void {
-    if (!this.#held) return;
-    this.#held = false;
-    super.resume();
-    if (this.#readWanted) {
-      this.#readWanted = false;
-      super._read(0);
-    }
-  }
-
-  override resume(): this {
-    return this.#held ? this : super.resume();
-  }
-
-  override _read(size: number): void {
-    if (this.#held) this.#readWanted = true;
-    else super._read(size);
-  }
-
+  hold(): void;
+  /** Reads again (HTTPS: first pushes what was gathered), and starts the read the stream machinery asked for while held. */
+  release(): void;
   /**
    * Removes every 'data' listener but node:http's own (`socketOnData`), once the response has begun. node-fetch adds
    * one that keeps the last piece read, to tell a chunked body's clean end from a cut; node:http reports such a cut
@@ -84,20 +45,129 @@ export class WideReadSocket extends net.Socket {
    * piece outlive two minor GCs: peak private memory 54.9 MiB against 22.5 at 1 GiB. Does nothing when node:http's
    * listener is not found by that name (another Node): the download then works, with more memory.
    */
-  dropForeignReaders(): void {
-    const readers = this.listeners('data');
-    if (!readers.some((l) => l.name === 'socketOnData')) return;
-    for (const l of readers) if (l.name !== 'socketOnData') this.removeListener('data', l as (...args: unknown[]) => void);
-  }
+  dropForeignReaders(): void;
 }
 
-/** node:http's Agent for plain HTTP with WideReadSockets; `socket` is the last one it made (one request per agent). */
+/** A download socket (net.Socket or tls.TLSSocket) the download can hold, as made by the agents below. */
+export type WideReadSocket = net.Socket & Holdable;
+
+/**
+ * Adds the hold to a socket made with `onread`. INVARIANTS: while held, no read is started (a `_read` from the stream
+ * machinery is remembered and done on release; a `resume` is dropped, release resumes); release first calls `flush`
+ * (HTTPS: pushes what was gathered while held).
+ */
+function holdable<S extends net.Socket>(socket: S, flush: () => void = () => undefined): S & Holdable & { held(): boolean } {
+  const resume = socket.resume;
+  const read = socket._read;
+  let held = false;
+  let readWanted = false;
+  return Object.assign(socket, {
+    held: () => held,
+    hold() {
+      if (held) return;
+      held = true;
+      socket.pause(); // with `onread`, node:net stops the handle's reads
+    },
+    release() {
+      if (!held) return;
+      held = false;
+      flush();
+      resume.call(socket);
+      if (readWanted) {
+        readWanted = false;
+        read.call(socket, 0);
+      }
+    },
+    // node:http resumes its socket whenever its response wants more
+    resume(): S {
+      return held ? socket : (resume.call(socket) as S);
+    },
+    _read(size: number) {
+      if (held) readWanted = true;
+      else read.call(socket, size);
+    },
+    dropForeignReaders() {
+      const readers = socket.listeners('data');
+      if (!readers.some((l) => l.name === 'socketOnData')) return;
+      for (const l of readers) if (l.name !== 'socketOnData') socket.removeListener('data', l as (...args: unknown[]) => void);
+    },
+  });
+}
+
+/** A plain TCP connection that reads up to WIDE_READ_BYTES at a time and pushes each read as one exact-size copy. */
+export function connectWide(options: net.NetConnectOpts): WideReadSocket {
+  const buffer = Buffer.allocUnsafe(WIDE_READ_BYTES);
+  let socket: WideReadSocket | undefined;
+  // false stops reading until the stream machinery asks again (_read), as a full buffer does for any socket
+  const callback = (n: number) => (socket as WideReadSocket).push(Buffer.from(buffer.subarray(0, n)));
+  socket = holdable(net.connect({ ...options, onread: { buffer, callback } } as net.NetConnectOpts));
+  return socket;
+}
+
+/**
+ * A TLS connection whose records are gathered into pieces of up to WIDE_READ_BYTES (see the top of this file).
+ * INVARIANTS: gather[0..filled) are the bytes after the last piece pushed, in order; nothing is pushed while held;
+ * everything gathered is pushed before the end of the stream.
+ */
+export function connectWideTls(options: tls.ConnectionOptions): WideReadSocket {
+  const gather = Buffer.allocUnsafe(WIDE_READ_BYTES);
+  let filled = 0;
+  let later: NodeJS.Immediate | undefined;
+  let socket: (tls.TLSSocket & Holdable & { held(): boolean }) | undefined;
+  let push: (chunk: unknown, encoding?: BufferEncoding) => boolean = () => false;
+  const flush = (): boolean => {
+    if (later) clearImmediate(later);
+    later = undefined;
+    if (filled === 0 || !socket || socket.destroyed) return true;
+    const piece = Buffer.from(gather.subarray(0, filled));
+    filled = 0;
+    return push.call(socket, piece);
+  };
+  const onRecord = (n: number, record: Buffer): boolean => {
+    const s = socket as NonNullable<typeof socket>;
+    // a full gather is pushed even while held: the records decrypted in this turn must go somewhere
+    if (filled + n > gather.length && !flush()) return false;
+    record.copy(gather, filled, 0, n);
+    filled += n;
+    if (s.held()) return false;
+    if (filled === gather.length) return flush();
+    later ??= setImmediate(atTurnEnd);
+    return true;
+  };
+  // held since: release pushes it
+  const atTurnEnd = () => void (socket?.held() ? (later = undefined) : flush());
+  socket = holdable(tls.connect({ ...options, onread: { buffer: Buffer.allocUnsafe(TLS_RECORD_BYTES), callback: onRecord } } as tls.ConnectionOptions), () => void flush());
+  const s = socket;
+  push = s.push;
+  // node:net pushes null at the end of the stream: what was gathered goes first
+  s.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    if (chunk === null) flush();
+    return push.call(s, chunk, encoding);
+  };
+  s.once('close', () => {
+    if (later) clearImmediate(later);
+    later = undefined;
+  });
+  return s;
+}
+
+/** node:http's Agent for plain HTTP with wide reads; `socket` is the last one it made (one request per agent). */
 export class WideReadAgent extends http.Agent {
   socket: WideReadSocket | undefined;
 
   override createConnection(options: http.ClientRequestArgs): net.Socket {
-    const socket = new WideReadSocket();
-    this.socket = socket;
-    return socket.connect(options as net.NetConnectOpts);
+    return (this.socket = connectWide(options as net.NetConnectOpts));
+  }
+}
+
+/**
+ * node:https's Agent with gathered TLS records; `socket` is the last one it made (one request per agent). Without
+ * node:https's TLS session cache: each download makes one connection (keepAlive off).
+ */
+export class WideTlsAgent extends https.Agent {
+  socket: WideReadSocket | undefined;
+
+  override createConnection(options: http.ClientRequestArgs): net.Socket {
+    return (this.socket = connectWideTls(options as tls.ConnectionOptions));
   }
 }

@@ -104,12 +104,12 @@ export async function startMosquitto(dir) {
 }
 
 /** Starts bench/lib/range-server.mjs serving `root`; returns its origin (http://127.0.0.1:PORT). */
-export async function startFileServer(root, logDir) {
+export async function startFileServer(root, logDir, tls) {
   const port = await freePort();
   const script = new URL('./range-server.mjs', import.meta.url).pathname;
-  startChild('http server', process.execPath, [script, root, String(port)], { logFile: path.join(logDir, 'http-server.log') });
+  startChild('http server', process.execPath, [script, root, String(port), ...(tls ? [tls.key, tls.cert] : [])], { logFile: path.join(logDir, 'http-server.log') });
   await waitForPort(port, 10_000, 'the HTTP server');
-  return `http://127.0.0.1:${port}`;
+  return `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 }
 
 /**

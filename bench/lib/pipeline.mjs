@@ -10,11 +10,11 @@ import { trackChild } from './children.mjs';
 // `times` prints the shell's own and its reaped children's user/sys times: curl, tee, dd and the hasher.
 // notrunc: the slot is the simulated device's slot file, which must keep its size (its capacity).
 const SCRIPT = String.raw`set -uo pipefail
-url="$1" slot="$2" t="$3"
+url="$1" slot="$2" t="$3" ca="${'$'}{4:-}"
 mkfifo "$t/fifo"
 openssl dgst -sha256 -r < "$t/fifo" > "$t/sum" &
 h=$!
-curl -sS --fail "$url" | tee "$t/fifo" | dd of="$slot" bs=1M iflag=fullblock conv=fsync,notrunc status=none
+curl -sS --fail ${'$'}{ca:+--cacert "$ca"} "$url" | tee "$t/fifo" | dd of="$slot" bs=1M iflag=fullblock conv=fsync,notrunc status=none
 rc=$?
 wait "$h" || rc=1
 times > "$t/times"
@@ -27,16 +27,16 @@ function seconds(text) {
 }
 
 /**
- * Runs the pipeline once (`onSpawn(child)` sees the bash process, e.g. to sample its tree). Resolves { wallS, userS, sysS, sha256 } (CPU of bash and all its children); rejects when
+ * Runs the pipeline once (`onSpawn(child)` sees the bash process, e.g. to sample its tree; `caFile`: a CA for https). Resolves { wallS, userS, sysS, sha256 } (CPU of bash and all its children); rejects when
  * it exits non-zero. wallS runs from spawn to exit, bash start-up (a few ms) included.
  */
-export function runPipeline({ url, slot, workDir, onSpawn }) {
+export function runPipeline({ url, slot, workDir, onSpawn, caFile = '' }) {
   const t = mkdtempSync(path.join(workDir, 'pipe-'));
   return new Promise((resolve, reject) => {
     let stderr = '';
     const t0 = performance.now();
     // its own process group, so that an interrupted benchmark can end curl, tee, dd and openssl together
-    const child = spawn('bash', ['-c', SCRIPT, 'pipeline', url, slot, t], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const child = spawn('bash', ['-c', SCRIPT, 'pipeline', url, slot, t, caFile], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     trackChild('pipeline', child, { group: true });
     onSpawn?.(child);
     child.stderr.on('data', (d) => (stderr += d));

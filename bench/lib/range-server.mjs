@@ -1,16 +1,19 @@
 // Static HTTP/1.1 file server for the update benchmark, run as its own process so that serving does not share
 // an event loop with the measuring code. Loopback only. GET/HEAD, one "Range: bytes=a-b", If-Range, strong ETag.
-// usage: node range-server.mjs ROOT PORT   (prints "listening PORT" on stdout once ready; PORT 0 = any free port)
+// usage: node range-server.mjs ROOT PORT [KEY CERT]   (prints "listening PORT" on stdout once ready; PORT 0 = any
+// free port; with KEY and CERT, PEM files, it serves HTTPS)
 
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { pipeline } from 'node:stream';
 
 const root = path.resolve(process.argv[2] ?? '.');
 const port = Number(process.argv[3] ?? 0);
+const [keyFile, certFile] = process.argv.slice(4);
 
-const server = http.createServer((req, res) => {
+const handler = (req, res) => {
   const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
   const file = path.join(root, rel);
   if (rel === '' || !file.startsWith(root + path.sep)) return void res.writeHead(404).end();
@@ -51,7 +54,8 @@ const server = http.createServer((req, res) => {
   if (req.method === 'HEAD') return void res.end();
   // 256 KiB reads, as the peers' server (/work/shared/peers/lib/server.mjs) did, so the figures compare
   pipeline(createReadStream(file, { start, end, highWaterMark: 256 * 1024 }), res, () => undefined);
-});
+};
+const server = keyFile && certFile ? https.createServer({ key: readFileSync(keyFile), cert: readFileSync(certFile) }, handler) : http.createServer(handler);
 
 server.keepAliveTimeout = 5000;
 server.listen(port, '127.0.0.1', () => process.stdout.write(`listening ${server.address().port}\n`));

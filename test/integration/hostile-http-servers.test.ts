@@ -141,6 +141,10 @@ const CASES: ServerCase[] = [
   // TLS
   { name: 'https with a certificate the device does not trust', start: fault([], PKG, true), http: { allowedSchemes: ['https'] }, expect: refused(['invalid-uri'], /TLS verification/) },
   { name: 'https with the configured CA', start: fault([], PKG, true), http: { allowedSchemes: ['https'] }, expect: 'installed' },
+  // the TLS socket gathers records into pieces (wide-read-socket.ts): its cuts, stalls and dribbles as over http
+  { name: 'https: a cut after 100,000 bytes, then the rest (a Range request)', start: fault([{ on: 1, cutAfter: 100_000 }], PKG, true), http: { allowedSchemes: ['https'] }, expect: 'installed' },
+  { name: 'https: headers and one byte, then nothing, on every connection', start: fault([{ on: 'every', stallAfter: 1 }], PKG, true), http: { allowedSchemes: ['https'] }, expect: refused(['stalled', 'too-slow']) },
+  { name: 'https: a slowloris, ~20 bytes/s', start: fault([{ on: 'every', throttle: 20 }], PKG, true), http: { allowedSchemes: ['https'] }, expect: refused(['too-slow', 'stalled']) },
 ];
 
 let dir: string;
@@ -178,7 +182,7 @@ describe('the hostile HTTP servers set', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const slot = new FileSlot(join(dir, 'slot.img'), SLOT_BYTES);
     const srv = await c.start();
-    const https = c.name === 'https with the configured CA' ? { ca: certs.ca } : {};
+    const https = c.name !== 'https with a certificate the device does not trust' && c.http?.allowedSchemes?.includes('https') ? { ca: certs.ca } : {};
     const http = { ...HTTP, ...(c.expect === 'installed' ? PATIENT : {}), ...c.http, ...https };
     const downloader = new PackageDownloader({ http, platform: slotPlatform(slot), deviceType: 'fota-sim', trustedKeys: [KEY.publicKey], allowUnsigned: false, checkpointBytes: SLOT_BYTES, logger: quiet });
     const uri = c.http?.allowedSchemes?.includes('https') ? srv.uri.replace('http:', 'https:') : srv.uri;

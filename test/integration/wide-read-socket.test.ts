@@ -1,4 +1,4 @@
-// The download's plain-HTTP socket (wide-read-socket.ts) against a real loopback server: large pieces, a hold that
+// The download's socket (wide-read-socket.ts), plain HTTP and HTTPS, against a real loopback server: large pieces, a hold that
 // node:http cannot undo, node-fetch's piece-keeping listener dropped, and, through the download as the agent runs it,
 // memory that stays flat however many pieces pass.
 
@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,24 +14,48 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import fetch from 'node-fetch';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openHttpStream, type HttpSourceOptions } from '../../agent/adapters/http-source.js';
-import { WIDE_READ_BYTES, WideReadAgent } from '../../agent/adapters/wide-read-socket.js';
+import { WIDE_READ_BYTES, WideReadAgent, WideTlsAgent } from '../../agent/adapters/wide-read-socket.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../platform/agent-runtime.js';
+import { makeTestCerts, type TestCerts } from '../helpers/tls.js';
 
 const run = promisify(execFile);
 
 const servers: http.Server[] = [];
+let certs: TestCerts;
+beforeAll(async () => {
+  certs = await makeTestCerts();
+});
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
 });
 
+type Scheme = 'http' | 'https';
+
+/** A server for the scheme: node:http, or node:https with the test certificate. */
+function server(scheme: Scheme, handler: http.RequestListener): http.Server {
+  const s = scheme === 'https' ? https.createServer({ key: certs.key, cert: certs.cert }, handler) : http.createServer(handler);
+  servers.push(s);
+  return s;
+}
+
+async function listen(s: http.Server, scheme: Scheme): Promise<string> {
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return `${scheme}://127.0.0.1:${(s.address() as AddressInfo).port}/`;
+}
+
+/** The download's agent for the scheme, as http-fetch.ts makes it. */
+function agentFor(scheme: Scheme): WideReadAgent | WideTlsAgent {
+  return scheme === 'https' ? new WideTlsAgent({ keepAlive: false, ca: certs.ca }) : new WideReadAgent({ keepAlive: false });
+}
+
 /** Serves `size` bytes of a repeating random block with a Content-Length (or chunked), from memory. */
-async function serve(size: number, chunked = false): Promise<{ url: string; sha256: string }> {
+async function serve(scheme: Scheme, size: number, chunked = false): Promise<{ url: string; sha256: string }> {
   const block = randomBytes(1 << 20);
   const hash = createHash('sha256');
   for (let at = 0; at < size; at += block.length) hash.update(block.subarray(0, Math.min(block.length, size - at)));
-  const server = http.createServer((_req, res) => {
+  const s = server(scheme, (_req, res) => {
     res.writeHead(200, chunked ? {} : { 'content-length': size });
     let at = 0;
     const more = () => {
@@ -43,19 +68,17 @@ async function serve(size: number, chunked = false): Promise<{ url: string; sha2
     };
     more();
   });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, sha256: hash.digest('hex') };
+  return { url: await listen(s, scheme), sha256: hash.digest('hex') };
 }
 
 function options(): HttpSourceOptions {
-  return { allowedSchemes: ['http'], connectTimeoutMs: 10_000, stallTimeoutMs: 10_000, retries: 0, initialDelayMs: 10, maxDelayMs: 10 };
+  return { allowedSchemes: ['http', 'https'], ca: certs.ca, connectTimeoutMs: 10_000, stallTimeoutMs: 10_000, retries: 0, initialDelayMs: 10, maxDelayMs: 10 };
 }
 
-describe('WideReadSocket', () => {
-  it('hands a consumer slower than the network pieces far larger than libuv’s 64 KiB reads, and every byte in order', async () => {
+describe.each(['http', 'https'] as const)('the download socket over %s', (scheme) => {
+  it('hands a consumer slower than the network pieces far larger than libuv’s 64 KiB reads and TLS’s 16 KiB records, and every byte in order', async () => {
     const size = 32 << 20;
-    const { url, sha256 } = await serve(size);
+    const { url, sha256 } = await serve(scheme, size);
     const stream = await openHttpStream(url, options());
     const hash = createHash('sha256');
     const sizes: number[] = [];
@@ -66,15 +89,30 @@ describe('WideReadSocket', () => {
     }
     expect(hash.digest('hex')).toBe(sha256);
     expect(Math.max(...sizes)).toBe(WIDE_READ_BYTES);
-    // node:http's own reads are at most 64 KiB: 512 of them for 32 MiB
-    expect(sizes.length).toBeLessThan(size / (256 << 10));
+    // node:http's own reads are at most 64 KiB (512 of them for 32 MiB), node:tls's records 16 KiB (2,048); gathered
+    // records make pieces of ~190 KiB on average here (a turn's reads are what the socket holds then)
+    expect(sizes.length).toBeLessThan(size / (scheme === 'https' ? 128 << 10 : 256 << 10));
+  });
+
+  it('hands on every byte of a body whose last records arrive with the end of the connection', async () => {
+    // a small body sent at once, then the connection closed: it ends before the end of the turn that read it
+    for (const size of [1, 1000, 100_000, 3 << 20]) {
+      for (const chunked of [false, true]) {
+        const { url, sha256 } = await serve(scheme, size, chunked);
+        const stream = await openHttpStream(url, options());
+        const hash = createHash('sha256');
+        for await (const c of stream) hash.update(c);
+        expect(hash.digest('hex'), `${size} bytes, ${chunked ? 'chunked' : 'Content-Length'}`).toBe(sha256);
+      }
+    }
   });
 
   it('reads nothing while held, although node:http resumes its socket whenever the response wants more', async () => {
     const size = 16 << 20;
-    const { url } = await serve(size);
-    const agent = new WideReadAgent({ keepAlive: false });
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(url, { agent }, resolve).on('error', reject));
+    const { url } = await serve(scheme, size);
+    const agent = agentFor(scheme);
+    const get = scheme === 'https' ? https.get : http.get;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => get(url, { agent }, resolve).on('error', reject));
     const socket = agent.socket;
     if (!socket) throw new Error('the agent made no socket');
     let got = 0;
@@ -92,8 +130,8 @@ describe('WideReadSocket', () => {
   });
 
   it('keeps node:http’s reader and drops node-fetch’s, which holds on to the last piece read', async () => {
-    const { url } = await serve(1 << 20);
-    const agent = new WideReadAgent({ keepAlive: false });
+    const { url } = await serve(scheme, 1 << 20);
+    const agent = agentFor(scheme);
     const res = await fetch(url, { agent, compress: false });
     const socket = agent.socket;
     if (!socket) throw new Error('the agent made no socket');
@@ -106,21 +144,19 @@ describe('WideReadSocket', () => {
   });
 
   it('still reports a chunked body cut before its last chunk (the check node-fetch’s dropped listener made)', async () => {
-    const server = http.createServer((_req, res) => {
+    const s = server(scheme, (_req, res) => {
       res.writeHead(200); // chunked
       res.write(randomBytes(200_000), () => res.socket?.destroy());
     });
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const agent = new WideReadAgent({ keepAlive: false });
-    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { agent, compress: false });
+    const agent = agentFor(scheme);
+    const res = await fetch(await listen(s, scheme), { agent, compress: false });
     agent.socket?.dropForeignReaders();
     await expect(res.arrayBuffer()).rejects.toThrow(/aborted|premature close/i);
   });
 
   it('keeps memory flat under the agent’s Node flags: no piece is promoted to wait for a full GC (128 MiB, a slow consumer)', async () => {
     const size = 128 << 20;
-    const { url, sha256 } = await serve(size);
+    const { url, sha256 } = await serve(scheme, size);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'fota-wide-read-'));
     try {
       // the download as the agent runs it (openHttpStream, node-fetch, the forced minor GCs), bundled for a child
