@@ -45,7 +45,8 @@ try {
 
   let clock = T_START;
   const file = join(dir, 'jobs.db');
-  const store = JobStore.open(file, { now: () => clock });
+  // one transaction per call, as measured since the start (a hub coalesces one turn's writes; this loop is one turn)
+  const store = JobStore.open(file, { now: () => clock, coalesce: false });
 
   // Insert: createJob is one transaction per fleet job (parent + 100 children), as the API would call it.
   const parents = [];

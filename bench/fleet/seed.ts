@@ -29,7 +29,8 @@ export function seedHistory(file: string, opts: SeedOptions): SeedResult {
   const { rnd, weighted } = seededRandom();
   const start = opts.endMs - 90 * DAY;
   let clock = start;
-  const store = JobStore.open(file, { now: () => clock });
+  // one transaction per fleet job, not the whole history in one turn's transaction (coalescing is for a running hub)
+  const store = JobStore.open(file, { now: () => clock, coalesce: false });
   const t0 = performance.now();
   let sampleParent = '';
   try {

@@ -9,6 +9,11 @@
 // - A locked database never ends a child nor the hub: a driver that meets the lock is paused at the StoreGate and
 //   started again from the device's state once the database is writable (as after a hub restart); the child's
 //   end is written when it can be. No promise of a child's run is left to reject unhandled.
+// - Save before acting: a request leaves for a device only once what its driver wrote before is committed (the store
+//   commits a turn's writes at its end), and schedule() and cancel() answer only once their writes are committed.
+// - Writes undone after the fact (a failed commit, JobStore.onCommitFailure) leave no driver acting on them: every
+//   driver is stopped without writing and the jobs are picked up again from the database and the devices' state,
+//   as after a hub restart (resync).
 
 import type { Response } from '../../protocol/messages.js';
 import { isValidEndpoint } from '../../protocol/topics.js';
@@ -33,6 +38,9 @@ export const PARENT_REFRESH_MS = 1000;
 
 /** the reason a request's registration watch is aborted with once the request has settled */
 const REQUEST_SETTLED = new Error('request settled');
+
+/** the reason every driver is stopped with when the store undid writes (resync): the child is driven again */
+const RESYNC = 'resync';
 
 /** A parent's message: "N devices: C succeeded, F failed[, X cancelled][ (failed: a, b, …)]". */
 function describeChildren(counts: Record<JobStatus, number>, failedDevices: string[]): string {
@@ -87,6 +95,10 @@ export class JobService implements JobServiceApi {
   private readonly refreshTimers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
   private off: (() => void) | undefined;
+  private readonly offCommitFailure: () => void;
+  /** resync(): the one running, and whether another failure came while it ran */
+  private resyncing: Promise<void> | undefined;
+  private resyncAgain = false;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: JobServiceOptions) {
@@ -94,6 +106,14 @@ export class JobService implements JobServiceApi {
     this.log = opts.log ?? (() => undefined);
     this.devices_ = new DeviceDirectory({ log: this.log, ...(opts.maxDevices !== undefined ? { maxDevices: opts.maxDevices } : {}) });
     this.gate = new StoreGate({ probe: () => opts.store.probeWrite(), log: this.log });
+    this.offCommitFailure = opts.store.onCommitFailure((f) => {
+      this.log('job database commit failed: writes the job runner had made were undone; every running child is driven again from the database and the device', {
+        error: f.error.message,
+        undone: f.count,
+        writes: f.lost.slice(0, 20),
+      });
+      this.resync();
+    });
   }
 
   health(): HubHealth {
@@ -120,8 +140,14 @@ export class JobService implements JobServiceApi {
     this.sweeper.unref();
     // retained registrations and presence arrive first: give them a moment before drivers look at them
     await new Promise((r) => setTimeout(r, 300));
+    await this.resume();
+  }
+
+  /** Picks up every unfinished job from the database: at start, and after writes were undone (resync). */
+  private async resume(): Promise<void> {
     const parents = new Set<string>();
     const unfinished = await this.gate.run(() => this.opts.store.listUnfinished(), this.halt.signal);
+    if (this.stopped) return;
     for (const job of unfinished) parents.add(job.ParentJobId || job.JobId);
     // children that were running when the hub stopped: their drivers pick up from the devices' state
     for (const job of unfinished) if (job.ParentJobId && job.Status === 'Running') this.startChild(job);
@@ -131,9 +157,40 @@ export class JobService implements JobServiceApi {
     }
   }
 
+  /**
+   * After the store undid writes its callers had been told were made: what the drivers believe (their steps, a
+   * child's start or end) may be gone from the database. Stops every driver without writing its end, then resumes
+   * from the database, whose children are driven again from their devices' state (as after a hub restart).
+   */
+  private resync(): void {
+    if (this.stopped) return;
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return;
+    }
+    this.resyncing = (async () => {
+      do {
+        this.resyncAgain = false;
+        // at once (this runs from the store's report): a driver awaiting its commit sees the reason when it wakes
+        const runs = [...this.running.values()];
+        for (const r of runs) r.abort.abort(RESYNC);
+        await Promise.allSettled(runs.map((r) => r.done));
+        if (this.stopped) return;
+        await this.resume();
+      } while (this.resyncAgain && !this.stopped);
+    })()
+      .catch((e: unknown) => {
+        if (!this.stopped) this.log('job runner could not resume after undone writes (it resumes on the next hub start)', { error: String(e) });
+      })
+      .finally(() => {
+        this.resyncing = undefined;
+      });
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.off?.();
+    this.offCommitFailure();
     clearInterval(this.sweeper);
     for (const t of this.refreshTimers.values()) clearTimeout(t);
     this.refreshTimers.clear();
@@ -164,6 +221,8 @@ export class JobService implements JobServiceApi {
     );
     this.log('job scheduled', { jobId: parent.JobId, type: req.type, devices: req.deviceIds.length });
     this.pump(parent.JobId);
+    // the caller is told "scheduled": the job must be committed first (a failed commit throws, and resyncs)
+    this.opts.store.flush();
     return this.opts.store.get(parent.JobId) ?? parent;
   }
 
@@ -180,6 +239,7 @@ export class JobService implements JobServiceApi {
       else this.opts.store.update(c.JobId, { Status: 'Cancelled', StatusMessage: 'cancelled before it started' });
     }
     this.pump(job.ParentJobId || jobId);
+    this.opts.store.flush();
     return this.opts.store.get(jobId)!;
   }
 
@@ -311,6 +371,8 @@ export class JobService implements JobServiceApi {
   }
 
   private startChild(child: JobRecord): void {
+    // one driver per child: after undone writes a running child may read as Queued until resync() stopped its driver
+    if (this.running.has(child.JobId)) return;
     const store = this.opts.store;
     if (child.Status === 'Queued') store.update(child.JobId, { Status: 'Running', StatusMessage: 'starting' });
     const job = store.get(child.JobId)!;
@@ -340,6 +402,7 @@ export class JobService implements JobServiceApi {
     let job = first;
     const stats = { answered: false };
     for (let paused = false; ; ) {
+      if (signal.aborted && signal.reason === RESYNC) return; // paused while resync() stopped it: it drives the child again
       let end: JobPatch | undefined;
       try {
         if (paused) job = this.opts.store.get(job.JobId) ?? job; // the log as it is now: the driver resumes from it
@@ -372,7 +435,7 @@ export class JobService implements JobServiceApi {
     } catch (e) {
       if (isBusy(e)) throw e;
       if (!signal.aborted) return { Status: 'Failed', StatusMessage: e instanceof DeviceRefused ? e.message : `hub error: ${(e as Error).message}` };
-      if (signal.reason === 'stopping') return undefined;
+      if (signal.reason === 'stopping' || signal.reason === RESYNC) return undefined;
       const note = !stats.answered
         ? 'the device never answered (offline or unknown)'
         : driver.abort
@@ -473,6 +536,9 @@ export class JobService implements JobServiceApi {
             continue;
           }
           try {
+            // save before acting: the device acts on this request only once what the driver wrote is committed
+            await store.committed();
+            signal.throwIfAborted();
             const res = await this.requestOnce(deviceId, body, timeout, signal);
             if (res === 'reregistered') continue;
             stats.answered = true;

@@ -1,5 +1,6 @@
 // The hub's job history: parent and child device jobs in one SQLite table (better-sqlite3, synchronous).
 // Times are ms epoch integers in SQL and ISO 8601 in records. One hub writes a file; other processes may read it.
+// The writes of one turn of the event loop are committed together at its end (turn-writer.ts).
 
 import Database from 'better-sqlite3';
 import {
@@ -10,6 +11,9 @@ import {
 import { encodeCursor, type JobQuery } from './job-query.js';
 import { toSql } from './job-query-sql.js';
 import { migrate, PATCH_COLUMNS, toRecord, type Row } from './job-schema.js';
+import { isLockError, storeError, TurnWriter, type CommitFailure } from './turn-writer.js';
+
+export type { CommitFailure } from './turn-writer.js';
 
 export interface JobStoreOptions {
   /** the clock, ms since the epoch (default Date.now); injected so tests are deterministic */
@@ -17,8 +21,21 @@ export interface JobStoreOptions {
   /**
    * 'normal' (default): in WAL mode a commit survives a process crash; a power cut may lose the last
    * commits but never corrupts the file. 'full': fsync on every commit, also survives power cuts.
+   * When a write is committed depends on `coalesce`.
    */
   durability?: 'normal' | 'full';
+  /**
+   * Commit the writes made in one turn of the event loop together (default: true with 'normal', false with 'full').
+   * - On: the first write of a turn takes the write lock (BEGIN IMMEDIATE) and later writes of the turn join its
+   *   transaction; it commits when the turn ends (a setImmediate: the check phase after the poll phase's I/O
+   *   callbacks), or at the first store call of a later turn, whichever comes first. So a write that returned is
+   *   committed a moment later, not yet: a crash of the process in the same turn loses it, and so does a commit that
+   *   fails (see onCommitFailure). `committed()` and `flush()` wait for, or force, the commit. Reads on this store see
+   *   its own uncommitted writes; other connections and processes see them after the commit, all at once.
+   * - Off: every write is its own transaction, committed (and with 'full' fsynced) before it returns; a failure
+   *   reaches its caller, with nothing changed. 'full' defaults to off because there the caller relies on exactly that.
+   */
+  coalesce?: boolean;
   /**
    * How long one call waits for another process's lock before it throws JobStoreError('busy') (default 250 ms).
    * SQLite waits synchronously (the event loop stands still), so keep it short and retry asynchronously instead.
@@ -44,28 +61,29 @@ export interface JobPage {
   nextPage?: string;
 }
 
-/** SQLite's "another connection holds the lock" (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED…). */
-function isLockError(e: unknown): boolean {
-  const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
-}
-
-function storeError(what: string, e: unknown, suffix: string): JobStoreError {
-  if (e instanceof JobStoreError) return e;
-  if (isLockError(e)) return new JobStoreError('busy', `could not ${what}: another process holds the job database's lock${suffix}; try again shortly`, { cause: e });
-  return new JobStoreError('storage', `could not ${what}: ${(e as Error).message}${suffix}`, { cause: e });
-}
-
-/** Synchronous job persistence. Every method throws JobStoreError; reads never modify. */
+/**
+ * Synchronous job persistence. Every method throws JobStoreError; reads never modify.
+ *
+ * When a write is committed (with coalescing, the default for 'normal' durability): at the end of the turn of the
+ * event loop in which it was made, together with the turn's other writes. A write that throws changed nothing
+ * ("nothing was changed" in its message); the other writes of its turn stay. When the commit itself fails (disk full,
+ * an I/O error), writes whose callers were told they succeeded are undone: the store rolls the turn back, tells every
+ * onCommitFailure listener which writes were lost (an unheard failure is thrown, as an EventEmitter's 'error'), and
+ * from then on commits every write before it returns, so that no later failure goes unheard by its caller.
+ */
 export class JobStore {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly watchers = new Set<(job: JobRecord) => void>();
+  private readonly turns: TurnWriter;
   private closed = false;
 
   private constructor(
     private readonly db: Database.Database,
     private readonly now: () => number,
-  ) {}
+    coalesce: boolean,
+  ) {
+    this.turns = new TurnWriter(db, coalesce);
+  }
 
   /**
    * Opens (creating or migrating) the job database at `path` (":memory:" for a throwaway one).
@@ -94,7 +112,39 @@ export class JobStore {
       throw new JobStoreError('storage', `cannot open the job database ${path}: ${(e as Error).message}; check the path and its permissions`, { cause: e });
     }
     const now = options.now ?? Date.now;
-    return new JobStore(db, () => Math.floor(now()));
+    return new JobStore(db, () => Math.floor(now()), options.coalesce ?? options.durability !== 'full');
+  }
+
+  /** Whether writes are committed per turn now (the `coalesce` option; false for good after a failed commit). */
+  get coalescing(): boolean {
+    return this.turns.coalescing;
+  }
+
+  /**
+   * Calls `fn` when writes whose callers were told they succeeded were undone (a failed commit), once per failure,
+   * from a microtask. A process that acted on those writes must forget what it believes and read the store again.
+   * Without a listener the failure is thrown (an uncaught exception). Returns the function that stops it.
+   */
+  onCommitFailure(fn: (failure: CommitFailure) => void): () => void {
+    return this.turns.onFailure(fn);
+  }
+
+  /**
+   * Resolves once every write made so far is committed: before acting on a write (telling a device, answering a
+   * client), as the daemon's "save before acting". At once when nothing waits. Rejects with JobStoreError('storage')
+   * when the commit failed: those writes were undone.
+   */
+  committed(): Promise<void> {
+    return this.turns.committed();
+  }
+
+  /**
+   * Commits this turn's writes now (nothing when none waits). Throws JobStoreError('storage') when the commit fails:
+   * the turn's writes were undone (and onCommitFailure listeners are told too).
+   */
+  flush(): void {
+    if (this.closed) throw new JobStoreError('storage', 'the job store is closed');
+    this.turns.flush();
   }
 
   private stmt(sql: string): Database.Statement {
@@ -110,8 +160,9 @@ export class JobStore {
   }
 
   /**
-   * Calls `fn` with the record after each create (the parent only, not its children) and each update, once written
-   * (inside a batch(): before it commits). For live views (the dashboard's events). A throwing `fn` is ignored.
+   * Calls `fn` with the record after each create (the parent only, not its children) and each update, once written:
+   * before it commits (at the end of the turn, or of a batch()). For live views (the dashboard's events). A throwing
+   * `fn` is ignored.
    * Returns the function that stops it.
    */
   watch(fn: (job: JobRecord) => void): () => void {
@@ -130,7 +181,7 @@ export class JobStore {
     return job;
   }
 
-  /** Runs `fn` in one transaction (nested calls join it). For runners updating many children at once. */
+  /** Runs `fn` as one write (nested calls join it; a throw undoes all of it). For runners updating many children at once. */
   batch<T>(fn: () => T): T {
     return this.write('run a batch', fn);
   }
@@ -142,7 +193,8 @@ export class JobStore {
    */
   snapshot<T>(fn: () => T): T {
     try {
-      return this.db.transaction(fn).deferred();
+      // with this turn's writes open, a SAVEPOINT in their transaction: it sees them, and nobody else can write
+      return this.turns.nest(() => this.db.transaction(fn).deferred());
     } catch (e) {
       throw e instanceof Database.SqliteError ? storeError('read a snapshot', e, '') : e;
     }
@@ -150,27 +202,29 @@ export class JobStore {
 
   private read<T>(what: string, fn: () => T): T {
     try {
-      return fn();
+      if (this.closed) throw new JobStoreError('storage', 'the job store is closed');
+      return this.turns.nest(fn);
     } catch (e) {
       throw storeError(what, e, '');
     }
   }
 
-  // BEGIN IMMEDIATE: take the write lock up front, so a read-then-write never fails half way with SQLITE_BUSY.
+  // BEGIN IMMEDIATE (the turn's, or this write's own): take the write lock up front, so a read-then-write never fails
+  // half way with SQLITE_BUSY.
   private write<T>(what: string, fn: () => T): T {
-    try {
-      return this.db.transaction(fn).immediate();
-    } catch (e) {
-      throw storeError(what, e, '; nothing was changed');
-    }
+    if (this.closed) throw new JobStoreError('storage', 'the job store is closed');
+    return this.turns.write(what, fn);
   }
 
   /**
    * Takes the write lock and lets it go again, changing nothing: throws JobStoreError('busy') while another
-   * process holds it. Lets a caller find out cheaply whether writes would succeed now.
+   * process holds it. Lets a caller find out cheaply whether writes would succeed now. This turn's own writes hold
+   * the lock too: they are committed first (a failed commit throws JobStoreError('storage')), so the probe asks
+   * about other processes.
    */
   probeWrite(): void {
-    this.write('take the write lock', () => undefined);
+    this.flush();
+    this.turns.own('take the write lock', () => undefined);
   }
 
   /**
@@ -322,19 +376,31 @@ export class JobStore {
 
   /** Refreshes the query planner's statistics (a sampled ANALYZE, milliseconds). Call after bulk loads, and e.g. hourly. */
   optimize(): void {
+    // ANALYZE writes: in a transaction of its own, after this turn's writes are committed
+    this.flush();
     // analysis_limit samples each index instead of reading it all: cheap at any size, good enough for the planner.
     this.read('optimize the job database', () => this.db.exec('PRAGMA analysis_limit = 1000; ANALYZE;'));
   }
 
-  /** Closes the database (idempotent). Lets SQLite refresh its planner statistics first. */
+  /**
+   * Closes the database (idempotent). Commits this turn's writes first, and lets SQLite refresh its planner
+   * statistics. Throws JobStoreError('storage') when that commit fails (the store is closed all the same).
+   */
   close(): void {
     if (this.closed) return;
+    let failed: unknown;
+    try {
+      this.turns.flush();
+    } catch (e) {
+      failed = e;
+    }
     this.closed = true;
     this.statements.clear();
     try {
-      this.db.pragma('optimize');
+      if (failed === undefined) this.db.pragma('optimize');
     } finally {
       this.db.close();
     }
+    if (failed !== undefined) throw failed;
   }
 }

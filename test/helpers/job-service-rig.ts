@@ -13,6 +13,8 @@ export const registration = (ep: string, regId: string) => ({ op: 'register' as 
 
 export interface JobServiceRig {
   store: JobStore;
+  /** the temporary folder of the store's file (jobs.db) */
+  dir: string;
   service: JobService;
   /** the service's device-event handlers: call them as the broker would */
   emit: () => DeviceEvents;
@@ -25,7 +27,10 @@ export interface JobServiceRig {
  * Starts a JobService whose link sends every request to `request`, on a store in a new temporary folder. The request
  * timeout is far longer than a test may take: only what the test scripts gets a job done. close() stops and removes it.
  */
-export async function startJobService(request: (ep: string, body: { op: string; path: string }, timeoutMs: number) => Promise<Response>): Promise<JobServiceRig> {
+export async function startJobService(
+  request: (ep: string, body: { op: string; path: string }, timeoutMs: number) => Promise<Response>,
+  log?: (msg: string, fields?: Record<string, unknown>) => void,
+): Promise<JobServiceRig> {
   let events: DeviceEvents = {};
   const link = {
     connected: true,
@@ -38,10 +43,11 @@ export async function startJobService(request: (ep: string, body: { op: string; 
   } as unknown as HubLink;
   const dir = mkdtempSync(join(tmpdir(), 'fota-jobsvc-'));
   const store = JobStore.open(join(dir, 'jobs.db'));
-  const service = new JobService({ store, link, requestTimeoutMs: 60_000 });
+  const service = new JobService({ store, link, requestTimeoutMs: 60_000, ...(log ? { log } : {}) });
   await service.start();
   return {
     store,
+    dir,
     service,
     emit: () => events,
     online(ep, regId = 'r1') {

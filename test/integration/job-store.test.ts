@@ -101,6 +101,9 @@ describe('creating jobs', () => {
   it('reads one snapshot in snapshot(): a write from another connection lands after it, not between its reads', () => {
     const store = open();
     store.createJob({ JobId: 'j1', Type: 'reboot', Parameters: { timeoutSeconds: 60 } }, devices('dev-1', 'dev-2'));
+    // the creation's turn holds the write lock until it commits (at the turn's end): commit it now, so that the other
+    // connection can write (a snapshot taken inside an open turn is test/unit/job-store-turn.test.ts's)
+    store.flush();
     const other = new Database(file);
     const finishOne = () => other.prepare(`UPDATE jobs SET status = 'Completed' WHERE job_id = ?`).run('j1~dev-1');
     const seen = store.snapshot(() => {
