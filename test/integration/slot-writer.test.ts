@@ -16,8 +16,13 @@ const SLOT = 8 * MiB;
 /** Writes `image` at `offset` in 64 KiB network-sized chunks and finishes; returns the writer's stats. */
 async function install(path: string, image: Buffer, opts: SlotWriterOptions = {}, offset = 0) {
   const w = await openSlotWriter(path, offset, SLOT, opts);
-  for (let at = offset; at < image.length; at += 64 * 1024) await w.write(image.subarray(at, Math.min(at + 64 * 1024, image.length)));
-  await w.finish();
+  try {
+    for (let at = offset; at < image.length; at += 64 * 1024) await w.write(image.subarray(at, Math.min(at + 64 * 1024, image.length)));
+    await w.finish();
+  } catch (e) {
+    await w.abort(); // as the agent does: a failed finish() leaves the slot open for a retry
+    throw e;
+  }
   return w.stats;
 }
 
