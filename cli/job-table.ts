@@ -3,7 +3,7 @@
 
 import type { UpdateResultValue } from '../protocol/lwm2m.js';
 import type { JsonValue } from '../protocol/messages.js';
-import { JOB_STATUSES, zeroCounts, type JobRecord, type JobStatus } from '../hub/jobs/job-model.js';
+import { ATTENTION_ORDER, JOB_STATUSES, zeroCounts, type JobRecord, type JobStatus } from '../hub/jobs/job-model.js';
 
 /**
  * What the table draws: a job and children of it. `counts` (per status, over ALL its children, as the hub counts
@@ -113,7 +113,7 @@ export function formatRow(cells: readonly string[], widths: readonly number[]): 
 }
 
 /** Which rows to keep when the screen is too small: what is happening and what went wrong first. */
-export const SHOWN_FIRST: readonly JobStatus[] = ['Running', 'Failed', 'Queued', 'Cancelled', 'Completed'];
+export const SHOWN_FIRST = ATTENTION_ORDER;
 const RANK = Object.fromEntries(SHOWN_FIRST.map((s, i) => [s, i])) as Record<JobStatus, number>;
 
 /**

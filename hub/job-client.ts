@@ -124,10 +124,11 @@ export class JobClient {
    * A job, its children's counts per status and one page of its children (`children`: how many, 0..1000, default
    * 100; `cursor`: the previous answer's nextPage). Rejects 404 not-found, 400 invalid-query.
    */
-  getJob(jobId: string, page: { children?: number; cursor?: string } = {}): Promise<JobDetail> {
+  getJob(jobId: string, page: { children?: number; cursor?: string; order?: 'created' | 'attention' } = {}): Promise<JobDetail> {
     const q = new URLSearchParams();
     if (page.children !== undefined) q.set('children', String(page.children));
     if (page.cursor !== undefined) q.set('cursor', page.cursor);
+    if (page.order !== undefined) q.set('order', page.order);
     const qs = q.toString() === '' ? '' : `?${q.toString()}`;
     return this.call<JobDetail>('GET', `/v1/jobs/${encodeURIComponent(jobId)}${qs}`);
   }

@@ -77,17 +77,26 @@ export function parseScheduleRequest(body: unknown): ScheduleRequest {
   return { jobId, type: type as ScheduleRequest['type'], deviceIds: deviceIds as string[], parameters: parameters as unknown as ScheduleRequest['parameters'] };
 }
 
-/** GET /v1/jobs/:id?children=N&cursor=C: which children to send. Throws ApiError (unknown parameter), QueryError (bad value). */
+/**
+ * GET /v1/jobs/:id?children=N&cursor=C (or &order=attention): which children to send. Throws ApiError (unknown
+ * parameter), QueryError (bad value).
+ */
 export function parseChildrenPage(params: URLSearchParams, id: string): ChildrenPage {
   for (const name of new Set(params.keys())) {
-    if (name !== 'children' && name !== 'cursor') throw new ApiError(400, 'invalid-request', `unknown query parameter "${name}" (use children, cursor)`);
+    if (name !== 'children' && name !== 'cursor' && name !== 'order') throw new ApiError(400, 'invalid-request', `unknown query parameter "${name}" (use children, cursor, order)`);
   }
+  const order = params.get('order') ?? 'created';
+  if (order !== 'created' && order !== 'attention') throw new QueryError('order', `must be created (creation order, paged) or attention (running, failed, queued, cancelled, completed first; got '${order.slice(0, 20)}')`);
   const raw = params.get('children');
   if (raw !== null && !/^\d{1,7}$/.test(raw)) throw new QueryError('children', `must be an integer 0..${MAX_CHILDREN_PAGE}: how many children to send (0: only their counts; got '${raw.slice(0, 20)}')`);
   const size = raw === null ? DEFAULT_CHILDREN_PAGE : Number(raw);
   const more = `for more, follow nextPage: GET /v1/jobs/${encodeURIComponent(id)}?children=${MAX_CHILDREN_PAGE}&cursor=NEXTPAGE`;
   if (size > MAX_CHILDREN_PAGE) throw new QueryError('children', `at most ${MAX_CHILDREN_PAGE} per answer (got ${size}); ${more}`);
   const cursor = params.get('cursor');
+  if (order === 'attention') {
+    if (cursor !== null) throw new QueryError('cursor', 'does not go with order=attention (one view of the job; page in creation order instead)');
+    return { size, order };
+  }
   if (cursor === null || cursor === '') return { size };
   if (size === 0) throw new QueryError('cursor', 'goes with children=1 or more (children=0 sends only the counts)');
   return { size, cursor };

@@ -1,7 +1,7 @@
 // GET /v1/jobs/:id's answer: the job, its children's counts per status (one SQL aggregate) and one bounded page
 // of its children in creation order, so an answer never grows with the fleet. Shared by JobService and test fakes.
 
-import { zeroCounts } from './job-model.js';
+import { ATTENTION_ORDER, zeroCounts, type JobRecord, type JobStatus } from './job-model.js';
 import { MAX_PAGE_SIZE, parseJobQuery, type JobQuery } from './job-query.js';
 import type { ChildrenPage, JobDetail } from './job-service-api.js';
 import type { JobStore } from './job-store.js';
@@ -16,14 +16,15 @@ export const MAX_CHILDREN_PAGE = MAX_PAGE_SIZE;
  * POST /v1/jobs/query for the same filter and sort (the dashboard's children table asks the same).
  * Throws QueryError for a bad cursor or size.
  */
-export function childrenQuery(parentId: string, size: number, cursor?: string): JobQuery {
-  const filter = { type: 'comparison', property: 'ParentJobId', comparisonOperator: 'eq', value: parentId };
+export function childrenQuery(parentId: string, size: number, cursor?: string, status?: JobStatus): JobQuery {
+  const ofParent = { type: 'comparison', property: 'ParentJobId', comparisonOperator: 'eq', value: parentId };
+  const filter = status === undefined ? ofParent : { type: 'and', filters: [ofParent, { type: 'comparison', property: 'Status', comparisonOperator: 'eq', value: status }] };
   return parseJobQuery({ filter, sort: 'CreatedTime', page: cursor === undefined ? { size } : { size, cursor } });
 }
 
 /**
  * The job `jobId` (undefined when there is none), its children's counts and up to `page.size` children after
- * `page.cursor` (size 0: counts only). A device job has no children: zero counts, []. The job, the counts and the
+ * `page.cursor` (size 0: counts only), or the first `page.size` in ATTENTION_ORDER (`order: 'attention'`). A device job has no children: zero counts, []. The job, the counts and the
  * page come from one snapshot (JobStore.snapshot), so a child is counted and listed in the same status.
  * Throws QueryError (bad cursor, size above MAX_CHILDREN_PAGE), JobStoreError.
  */
@@ -37,6 +38,16 @@ function detail(store: JobStore, jobId: string, page: ChildrenPage): JobDetail |
   if (job.ParentJobId !== '') return { job, counts: zeroCounts(), children: [] };
   const counts = store.summary(jobId);
   if (page.size === 0) return { job, counts, children: [] };
+  if (page.order === 'attention') {
+    // one page per status, only where the counts say there are children, until `size` are at hand
+    const children: JobRecord[] = [];
+    for (const status of ATTENTION_ORDER) {
+      const room = page.size - children.length;
+      if (room <= 0) break;
+      if (counts[status] > 0) children.push(...store.query(childrenQuery(jobId, room, undefined, status)).jobs);
+    }
+    return { job, counts, children };
+  }
   const { jobs, nextPage } = store.query(childrenQuery(jobId, page.size, page.cursor));
   return nextPage === undefined ? { job, counts, children: jobs } : { job, counts, children: jobs, nextPage };
 }

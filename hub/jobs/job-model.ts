@@ -18,6 +18,8 @@ export type JobType = (typeof JOB_TYPES)[number];
 
 export const JOB_STATUSES = ['Queued', 'Running', 'Completed', 'Failed', 'Cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
+/** What needs a look first, when not every child can be shown: what is happening, what went wrong, then the rest. */
+export const ATTENTION_ORDER: readonly JobStatus[] = ['Running', 'Failed', 'Queued', 'Cancelled', 'Completed'];
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['Completed', 'Failed', 'Cancelled']);
 /** A count per status, every one 0 (children's counts start here). */
 export const zeroCounts = (): Record<JobStatus, number> => Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;

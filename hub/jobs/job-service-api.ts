@@ -28,6 +28,12 @@ export interface JobDetail {
 export interface ChildrenPage {
   size: number;
   cursor?: string;
+  /**
+   * 'created' (default): creation order, paged with `cursor`. 'attention': the first `size` children in
+   * ATTENTION_ORDER of their status (running, failed, queued, cancelled, completed; each in creation order), no cursor:
+   * one poll's view of a job too large to show whole (`fota job show --wait`).
+   */
+  order?: 'created' | 'attention';
 }
 
 /** A device as the hub knows it from registrations and presence. */

@@ -3,6 +3,8 @@
 // --wait is driven from the test: children are moved while the CLI polls.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -330,21 +332,48 @@ describe('fota job show: a job larger than one page (1,500 devices)', () => {
     expect(d.nextPage).toBeUndefined();
   });
 
-  it('a poll of `rows` brings the running devices first, then the failed ones', async () => {
-    const c = new JobClient({ url: api.url });
+  it.each([
+    ['the hub answers order=attention: one request a poll', false],
+    ['an older hub refuses order=attention (400): the counts, then a query per status', true],
+  ])('a poll of `rows` brings the running devices first, then the failed ones; %s', async (_what, oldHub) => {
+    // an older hub: a proxy that answers 400 to `order`, as parseChildrenPage did before it knew it
+    const proxy = createServer((req, res) => {
+      if (oldHub && /[?&]order=/.test(req.url ?? '')) return void res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'invalid-request', message: 'unknown query parameter "order" (use children, cursor)' } }));
+      const body: Buffer[] = [];
+      req.on('data', (d: Buffer) => body.push(d));
+      req.on('end', () => {
+        void fetch(api.url + (req.url ?? '/'), { method: req.method ?? 'GET', headers: { 'content-type': 'application/json' }, ...(req.method === 'POST' ? { body: Buffer.concat(body) } : {}) }).then(async (r) => {
+          res.writeHead(r.status, { 'content-type': 'application/json' }).end(Buffer.from(await r.arrayBuffer()));
+        });
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const requests: string[] = [];
+    const get = service.get.bind(service);
+    service.get = (id, page) => (requests.push(`get ${page?.order ?? 'created'}`), get(id, page));
+    const query = service.query.bind(service);
+    service.query = (q) => (requests.push('query'), query(q));
+    const c = new JobClient({ url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
     try {
       const poll = jobPoller(c, 'big', 20);
-      const first = await poll();
+      const first = await poll(); // the first answer tells the job is large: created order, as for any job
       expect(first.counts).toEqual(LARGE_COUNTS);
-      expect(first.children.map((k) => k.DeviceId)).toEqual(LARGE_DEVICES.filter((_, i) => LARGE_STATUS_AT[i % 10] === 'Running').slice(0, 20));
+      requests.length = 0;
+      const second = await poll();
+      expect(second.counts).toEqual(LARGE_COUNTS);
+      expect(second.children.map((k) => k.DeviceId)).toEqual(LARGE_DEVICES.filter((_, i) => LARGE_STATUS_AT[i % 10] === 'Running').slice(0, 20));
+      expect(requests).toEqual(oldHub ? ['get created', 'query'] : ['get attention']);
       // all but 5 running devices end: 5 running rows, then failed ones fill the rest
       const running = service.store.childrenWithStatus('big', 'Running', 1000);
       service.store.batch(() => running.slice(5).forEach((k) => service.store.update(k.JobId, { Status: 'Completed' })));
-      const second = await poll();
-      expect(second.children.map((k) => k.Status)).toEqual([...Array(5).fill('Running'), ...Array(15).fill('Failed')]);
-      expect(second.counts).toMatchObject({ Running: 5, Completed: 595 });
+      requests.length = 0;
+      const third = await poll();
+      expect(third.children.map((k) => k.Status)).toEqual([...Array(5).fill('Running'), ...Array(15).fill('Failed')]);
+      expect(third.counts).toMatchObject({ Running: 5, Completed: 595 });
+      expect(requests).toEqual(oldHub ? ['get created', 'query', 'query'] : ['get attention']);
     } finally {
       c.close();
+      await new Promise((r) => proxy.close(r));
     }
   });
 });

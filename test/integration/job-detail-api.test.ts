@@ -45,6 +45,30 @@ describe('GET /v1/jobs/:id of a job larger than a page', () => {
     expect(d.nextPage).toEqual(expect.any(String));
   });
 
+  it('order=attention sends the first N children running first, then failed, queued, cancelled, completed; no cursor', async () => {
+    const ofStatus = (st: string) => DEVICES.filter((_, i) => STATUS_AT[i % 10] === st);
+    // 300 running fill a page of 250 …
+    const a = await client.getJob('big', { children: 250, order: 'attention' });
+    expect(a.counts).toEqual(COUNTS);
+    expect(a.children.map((c) => c.DeviceId)).toEqual(ofStatus('Running').slice(0, 250));
+    expect(a.nextPage).toBeUndefined();
+    // … a larger page goes on with the failed, then the queued, each in creation order
+    const b = await client.getJob('big', { children: 1000, order: 'attention' });
+    expect(b.children.map((c) => c.DeviceId)).toEqual([...ofStatus('Running'), ...ofStatus('Failed'), ...ofStatus('Queued').slice(0, 550)]);
+    // statuses with no child cost no query and leave no gap: all running end, the failed come first
+    service.store.batch(() => ofStatus('Running').forEach((d) => service.store.update(`big~${d}`, { Status: 'Completed' })));
+    const c = await client.getJob('big', { children: 10, order: 'attention' });
+    expect(c.children.map((k) => k.DeviceId)).toEqual(ofStatus('Failed').slice(0, 10));
+    expect(c.counts).toMatchObject({ Running: 0, Completed: 600 });
+    expect((await raw('/v1/jobs/big?children=0&order=attention')).json.children).toEqual([]);
+    const withCursor = await raw(`/v1/jobs/big?children=10&order=attention&cursor=${encodeURIComponent(a.nextPage ?? 'x')}`);
+    expect(withCursor.status).toBe(400);
+    expect(withCursor.json.error.message).toMatch(/cursor.*does not go with order=attention/);
+    const bad = await raw('/v1/jobs/big?order=newest');
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.message).toMatch(/order.*must be created .* or attention/);
+  });
+
   it('children=0 sends the job and the counts only: a few hundred bytes for 1,500 devices', async () => {
     const a = await raw('/v1/jobs/big?children=0');
     expect(a.status).toBe(200);
@@ -64,7 +88,7 @@ describe('GET /v1/jobs/:id of a job larger than a page', () => {
     }
     const unknown = await raw('/v1/jobs/big?size=5');
     expect(unknown.status).toBe(400);
-    expect(unknown.json.error).toMatchObject({ code: 'invalid-request', message: expect.stringMatching(/unknown query parameter "size" \(use children, cursor\)/) });
+    expect(unknown.json.error).toMatchObject({ code: 'invalid-request', message: expect.stringMatching(/unknown query parameter "size" \(use children, cursor, order\)/) });
   });
 
   it('paging with the cursor yields every child exactly once, in creation order, while children change status', async () => {
