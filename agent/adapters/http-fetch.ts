@@ -76,7 +76,7 @@ export async function fetchOnce(url: URL, o: FetchOptions): Promise<Fetched> {
     // the queue pulls from the socket (wide-read-socket.ts), so no piece waits between them
     const socket = agent.socket;
     socket?.dropForeignReaders();
-    const body = new BodyQueue(stream, o.queueBytes, socket && { hold: () => socket.hold(), release: () => socket.release() });
+    const body = new BodyQueue(stream, o.queueBytes, socket);
     return {
       statusCode: r.status,
       headers: nodeHeaders(r.headers.raw()),

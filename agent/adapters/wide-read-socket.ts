@@ -22,6 +22,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { FlowControl } from './body-queue.js';
 
 /**
  * The most one piece holds. 1 MiB reads saved another 0.2-0.4 CPU-s per GiB but put the agent's peak private memory
@@ -32,12 +33,12 @@ export const WIDE_READ_BYTES = 512 << 10;
 /** The largest plaintext of one TLS record (TLS 1.2 and 1.3): what node:tls hands on at a time. */
 const TLS_RECORD_BYTES = 16 << 10;
 
-/** What the download does with its socket, beside reading it. */
-export interface Holdable {
-  /** Stops reading (the kernel's socket buffer, then TCP flow control, hold what comes) until release(). */
-  hold(): void;
-  /** Reads again (HTTPS: first pushes what was gathered), and starts the read the stream machinery asked for while held. */
-  release(): void;
+/**
+ * What the download does with its socket, beside reading it. hold() stops reading (the kernel's socket buffer, then
+ * TCP flow control, hold what comes) until release(), which reads again (HTTPS: first pushes what was gathered) and
+ * starts the read the stream machinery asked for while held.
+ */
+export interface Holdable extends FlowControl {
   /**
    * Removes every 'data' listener but node:http's own (`socketOnData`), once the response has begun. node-fetch adds
    * one that keeps the last piece read, to tell a chunked body's clean end from a cut; node:http reports such a cut
@@ -97,10 +98,10 @@ function holdable<S extends net.Socket>(socket: S, flush: () => void = () => und
 /** A plain TCP connection that reads up to WIDE_READ_BYTES at a time and pushes each read as one exact-size copy. */
 export function connectWide(options: net.NetConnectOpts): WideReadSocket {
   const buffer = Buffer.allocUnsafe(WIDE_READ_BYTES);
-  let socket: WideReadSocket | undefined;
-  // false stops reading until the stream machinery asks again (_read), as a full buffer does for any socket
-  const callback = (n: number) => (socket as WideReadSocket).push(Buffer.from(buffer.subarray(0, n)));
-  socket = holdable(net.connect({ ...options, onread: { buffer, callback } } as net.NetConnectOpts));
+  // false stops reading until the stream machinery asks again (_read), as a full buffer does for any socket; called
+  // only once connected, when `socket` is set
+  const callback = (n: number) => socket.push(Buffer.from(buffer.subarray(0, n)));
+  const socket = holdable(net.connect({ ...options, onread: { buffer, callback } } as net.NetConnectOpts));
   return socket;
 }
 
@@ -113,42 +114,36 @@ export function connectWideTls(options: tls.ConnectionOptions): WideReadSocket {
   const gather = Buffer.allocUnsafe(WIDE_READ_BYTES);
   let filled = 0;
   let later: NodeJS.Immediate | undefined;
-  let socket: (tls.TLSSocket & Holdable & { held(): boolean }) | undefined;
-  let push: (chunk: unknown, encoding?: BufferEncoding) => boolean = () => false;
+  // flush, onRecord and atTurnEnd run only once connected, when `socket` and `push` (below) are set
   const flush = (): boolean => {
     if (later) clearImmediate(later);
     later = undefined;
-    if (filled === 0 || !socket || socket.destroyed) return true;
+    // destroyed (a pending end-of-turn push after a close, an error): nothing more is pushed
+    if (filled === 0 || socket.destroyed) return true;
     const piece = Buffer.from(gather.subarray(0, filled));
     filled = 0;
     return push.call(socket, piece);
   };
   const onRecord = (n: number, record: Buffer): boolean => {
-    const s = socket as NonNullable<typeof socket>;
     // a full gather is pushed even while held: the records decrypted in this turn must go somewhere
     if (filled + n > gather.length && !flush()) return false;
     record.copy(gather, filled, 0, n);
     filled += n;
-    if (s.held()) return false;
+    if (socket.held()) return false;
     if (filled === gather.length) return flush();
     later ??= setImmediate(atTurnEnd);
     return true;
   };
   // held since: release pushes it
-  const atTurnEnd = () => void (socket?.held() ? (later = undefined) : flush());
-  socket = holdable(tls.connect({ ...options, onread: { buffer: Buffer.allocUnsafe(TLS_RECORD_BYTES), callback: onRecord } } as tls.ConnectionOptions), () => void flush());
-  const s = socket;
-  push = s.push;
+  const atTurnEnd = () => void (socket.held() ? (later = undefined) : flush());
+  const socket = holdable(tls.connect({ ...options, onread: { buffer: Buffer.allocUnsafe(TLS_RECORD_BYTES), callback: onRecord } } as tls.ConnectionOptions), () => void flush());
+  const push = socket.push;
   // node:net pushes null at the end of the stream: what was gathered goes first
-  s.push = (chunk: unknown, encoding?: BufferEncoding) => {
+  socket.push = (chunk: unknown, encoding?: BufferEncoding) => {
     if (chunk === null) flush();
-    return push.call(s, chunk, encoding);
+    return push.call(socket, chunk, encoding);
   };
-  s.once('close', () => {
-    if (later) clearImmediate(later);
-    later = undefined;
-  });
-  return s;
+  return socket;
 }
 
 /** node:http's Agent for plain HTTP with wide reads; `socket` is the last one it made (one request per agent). */

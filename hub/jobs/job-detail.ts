@@ -24,8 +24,9 @@ export function childrenQuery(parentId: string, size: number, cursor?: string, s
 
 /**
  * The job `jobId` (undefined when there is none), its children's counts and up to `page.size` children after
- * `page.cursor` (size 0: counts only), or the first `page.size` in ATTENTION_ORDER (`order: 'attention'`). A device job has no children: zero counts, []. The job, the counts and the
- * page come from one snapshot (JobStore.snapshot), so a child is counted and listed in the same status.
+ * `page.cursor` (size 0: counts only), or the first `page.size` in ATTENTION_ORDER (`order: 'attention'`). A device
+ * job has no children: zero counts, []. The job, the counts and the page come from one snapshot (JobStore.snapshot),
+ * so a child is counted and listed in the same status.
  * Throws QueryError (bad cursor, size above MAX_CHILDREN_PAGE), JobStoreError.
  */
 export function jobDetail(store: JobStore, jobId: string, page: ChildrenPage = { size: DEFAULT_CHILDREN_PAGE }): JobDetail | undefined {
