@@ -49,23 +49,32 @@ function gcFunction(): GcFunction | null {
 
 /**
  * Returns a counter to call with the size of every chunk that went through: after each `bytes` bytes it runs a
- * synchronous minor (young generation) GC, which takes well under a millisecond, and after each `majorEveryBytes` a
- * full GC instead (chunk wrappers promoted while the stream waited for a write). When the runtime does not expose a
- * GC function, or `bytes` is not a positive number, the counter does nothing. Never throws.
+ * synchronous minor (young generation) GC, which takes well under a millisecond. After each `majorEveryBytes` it looks
+ * whether the memory of ArrayBuffers (Buffers) has grown by more than `majorAboveBytes` over its mark (the memory when
+ * the counter was made, raised to what each full GC leaves alive), and if so runs a full GC: buffers promoted to the
+ * old generation (they outlived two minor GCs while the stream waited) are freed only by a full GC, and V8 starts one
+ * for external memory only after ~64 MiB of it. A full GC costs more: one every 64 MiB, always, was 0.6 CPU-s of a
+ * 1 GiB update under --jitless when nothing had been promoted (docs/benchmarks.md). When the runtime does not expose
+ * a GC function, or `bytes` is not a positive number, the counter does nothing. Never throws.
  */
-export function reclaimEvery(bytes: number, majorEveryBytes = MAJOR_EVERY_BYTES): (n: number) => void {
+export function reclaimEvery(bytes: number, majorEveryBytes = MAJOR_CHECK_BYTES, majorAboveBytes = MAJOR_ABOVE_BYTES): (n: number) => void {
   const gc = bytes > 0 && Number.isFinite(bytes) ? gcFunction() : null;
   if (!gc) return () => {};
+  let baseline = process.memoryUsage().arrayBuffers;
   let pending = 0;
-  let sinceMajor = 0;
+  let sinceCheck = 0;
   return (n: number) => {
     pending += n;
     if (pending < bytes) return;
-    sinceMajor += pending;
+    sinceCheck += pending;
     pending = 0;
-    const major = sinceMajor >= majorEveryBytes;
-    if (major) sinceMajor = 0;
-    collect(gc, major ? 'major' : 'minor');
+    if (sinceCheck < majorEveryBytes) return collect(gc, 'minor');
+    sinceCheck = 0;
+    collect(gc, 'minor');
+    if (process.memoryUsage().arrayBuffers - baseline <= majorAboveBytes) return;
+    collect(gc, 'major');
+    // what a full GC leaves is alive: only as much again in garbage calls for the next one
+    baseline = Math.max(baseline, process.memoryUsage().arrayBuffers);
   };
 }
 
@@ -80,8 +89,19 @@ export function reclaimNow(): void {
   if (gc) collect(gc, 'major');
 }
 
-/** a full GC per 64 MiB: ~16 per GiB, a few ms each on the agent's ~10 MiB heap */
-const MAJOR_EVERY_BYTES = 64 << 20;
+/**
+ * How often reclaimEvery looks whether buffers piled up in the old generation: 256 times per GiB, ~15 us each
+ * (process.memoryUsage() under --jitless). With MAJOR_ABOVE_BYTES it bounds what can pile up to ~10 MiB (was 64 MiB
+ * with a full GC every 64 MiB).
+ */
+const MAJOR_CHECK_BYTES = 4 << 20;
+
+/**
+ * Buffer memory grown by more than this over the mark calls for a full GC. A download's own buffers (socket read,
+ * TLS gather, slot stage and comparison window, a piece or two) add ~3 MiB after the counter is made: the first full
+ * GC may be for them, and then raises the mark.
+ */
+const MAJOR_ABOVE_BYTES = 6 << 20;
 
 function collect(gc: GcFunction, type: 'major' | 'minor'): void {
   try {

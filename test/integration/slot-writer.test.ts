@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FotaError } from '../../agent/core/errors.js';
 import { COMPARE_BLOCK, flushBlockDeviceBuffers, openSlotWriter, STAGE_BYTES, type SlotWriterOptions } from '../../platform/slots/slot-writer.js';
+import { DirectReader, withSlack } from '../../platform/slots/direct-read.js';
 import { loopDevicesWork, makeTestSlot, type TestSlot } from '../helpers/slot-devices.js';
 
 const MiB = 1024 * 1024;
@@ -166,7 +167,7 @@ describe('slot writer read-back against the signed image hash', () => {
 });
 
 describe('slot writer read-back on a block device', () => {
-  it('reads the medium, not the page cache: blockdev --flushbufs drops the cached copy first', async (ctx) => {
+  it('reads the medium, not the page cache: with O_DIRECT, or through the cache after blockdev --flushbufs', async (ctx) => {
     if (!(await loopDevicesWork())) {
       // without a block device there is no device cache to bypass; the file variant above covers the check itself
       await ctx.annotate('no loop devices on this machine: nothing to bypass');
@@ -175,17 +176,86 @@ describe('slot writer read-back on a block device', () => {
     const dir = await mkdtemp(join(tmpdir(), 'fota-slotw-'));
     const slot = await makeTestSlot(join(dir, 'slot.img'), SLOT);
     try {
-      const image = randomBytes(2 * MiB);
       // corrupt the backing file: the loop device's own cache still holds the good bytes
-      const corrupt = () => patchFile(slot.file, 100, Buffer.from([image[100]! ^ 1]));
-      // without dropping the cache the read-back sees the cached (good) copy and misses the fault …
-      await expect(install(slot.path, image, { dropCache: corrupt })).resolves.toMatchObject({ written: image.length });
-      // … the default drops it and catches the fault
-      await patchFile(slot.file, 100, image.subarray(100, 101));
-      const image2 = randomBytes(2 * MiB);
-      const corrupt2 = () => patchFile(slot.file, 100, Buffer.from([image2[100]! ^ 1]));
-      await expect(install(slot.path, image2, { dropCache: async (p) => (await corrupt2(), flushBlockDeviceBuffers(p)) })).rejects.toMatchObject({ code: 'integrity-mismatch' });
+      const corrupting = (image: Buffer) => () => patchFile(slot.file, 100, Buffer.from([image[100]! ^ 1]));
+      let image = randomBytes(2 * MiB);
+      // through the page cache without dropping it, the read-back sees the cached (good) copy and misses the fault …
+      await expect(install(slot.path, image, { dropCache: corrupting(image), directReadBack: false })).resolves.toMatchObject({ written: image.length });
+      // … dropping it first catches the fault …
+      image = randomBytes(2 * MiB);
+      await expect(install(slot.path, image, { dropCache: async (p) => (await corrupting(image)(), flushBlockDeviceBuffers(p)), directReadBack: false })).rejects.toMatchObject({ code: 'integrity-mismatch' });
+      // … and O_DIRECT (the default) reads the medium whatever the cache holds
+      image = randomBytes(2 * MiB);
+      await expect(install(slot.path, image, { dropCache: corrupting(image) })).rejects.toMatchObject({ code: 'integrity-mismatch' });
     } finally {
+      await slot.release();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('slot writer read-back with O_DIRECT', () => {
+  /** Installs `image` at `offset` (resumed) and returns how the writer read it back. */
+  async function readBackOf(path: string, image: Buffer, opts: SlotWriterOptions = {}, offset = 0) {
+    const w = await openSlotWriter(path, offset, SLOT, opts);
+    try {
+      for (let at = offset; at < image.length; at += 100_000) await w.write(image.subarray(at, Math.min(at + 100_000, image.length)));
+      await w.finish();
+    } finally {
+      await w.abort();
+    }
+    return { ...w.readBack };
+  }
+
+  it.for([
+    ['a loop device', true],
+    ['a file on a disk filesystem', false],
+  ] as const)('on %s every byte is read direct, whatever the image size and start', async ([, loop], ctx) => {
+    const dir = await mkdtemp(join(tmpdir(), 'fota-slotw-'));
+    const slot = await makeTestSlot(join(dir, 'slot.img'), SLOT, { loop });
+    try {
+      // where loop devices cannot be attached the file case covers the same reads
+      if (loop && !slot.loop) return void (await ctx.annotate('no loop devices on this machine'));
+      // sizes off every alignment: the last read asks for whole 4 KiB blocks and hashes only the image's bytes
+      for (const size of [4 * MiB, 4 * MiB + 12_345, 1, STAGE_BYTES + 511]) {
+        const image = randomBytes(size);
+        const sha256 = createHash('sha256').update(image).digest('hex');
+        expect(await readBackOf(slot.path, image, { expect: { sha256, size } })).toEqual({ direct: size, cached: 0 });
+      }
+      // a resumed writer without the image's hash reads back from where it started: the first read, off the
+      // alignment, goes through the cache and ends on a stage boundary, the rest is direct
+      const image = randomBytes(3 * MiB);
+      expect(await readBackOf(slot.path, image, {}, 100_000)).toEqual({ direct: 3 * MiB - STAGE_BYTES, cached: STAGE_BYTES - 100_000 });
+      // the reads a corrupt byte past the last whole block would hide: the tail is compared too
+      const tail = randomBytes(4 * MiB + 7);
+      const sha256 = createHash('sha256').update(tail).digest('hex');
+      const corrupt = () => patchFile(slot.file, tail.length - 1, Buffer.from([tail[tail.length - 1]! ^ 1]));
+      await expect(readBackOf(slot.path, tail, { expect: { sha256, size: tail.length }, dropCache: corrupt })).rejects.toMatchObject({ code: 'integrity-mismatch' });
+    } finally {
+      await slot.release();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a read that cannot be direct is left to the page cache: off the alignment, or a buffer without room to align', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fota-slotw-'));
+    const slot = await makeTestSlot(join(dir, 'slot.img'), SLOT, { loop: false, content: randomBytes(MiB) });
+    const direct = await DirectReader.open(slot.path);
+    try {
+      expect(direct).toBeDefined();
+      const buf = withSlack(STAGE_BYTES);
+      const first = await direct!.read(buf, 10_000, 0);
+      expect(first?.n).toBe(10_000);
+      expect(first!.view.subarray(0, 10_000).equals(await readAt(slot.file, 0, 10_000))).toBe(true);
+      // the aligned view found by the first read is the one the next reads use
+      const again = await direct!.read(buf, STAGE_BYTES, STAGE_BYTES);
+      expect([again?.n, again?.view.byteOffset]).toEqual([MiB - STAGE_BYTES, first!.view.byteOffset]);
+      expect(again!.view.subarray(0, again!.n).equals(await readAt(slot.file, STAGE_BYTES, MiB - STAGE_BYTES))).toBe(true);
+      expect(await direct!.read(buf, 4096, 512)).toBeUndefined();
+      expect(await direct!.read(Buffer.allocUnsafe(STAGE_BYTES), 4096, 0)).toBeUndefined();
+      expect(await direct!.read(withSlack(8192), 8193, 0)).toBeUndefined();
+    } finally {
+      await direct?.close();
       await slot.release();
       await rm(dir, { recursive: true, force: true });
     }

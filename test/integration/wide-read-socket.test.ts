@@ -71,6 +71,22 @@ async function serve(scheme: Scheme, size: number, chunked = false): Promise<{ u
   return { url: await listen(s, scheme), sha256: hash.digest('hex') };
 }
 
+/** Serves `size` random bytes 4 KiB at a time, a millisecond apart: a slow link's small reads. */
+async function serveSlowly(scheme: Scheme, size: number): Promise<{ url: string; sha256: string }> {
+  const body = randomBytes(size);
+  const s = server(scheme, (_req, res) => {
+    res.writeHead(200, { 'content-length': size });
+    void (async () => {
+      for (let at = 0; at < size && !res.destroyed; at += 4096) {
+        res.write(body.subarray(at, at + 4096));
+        await sleep(1);
+      }
+      res.end();
+    })();
+  });
+  return { url: await listen(s, scheme), sha256: createHash('sha256').update(body).digest('hex') };
+}
+
 function options(): HttpSourceOptions {
   return { allowedSchemes: ['http', 'https'], ca: certs.ca, connectTimeoutMs: 10_000, stallTimeoutMs: 10_000, retries: 0, initialDelayMs: 10, maxDelayMs: 10 };
 }
@@ -92,6 +108,34 @@ describe.each(['http', 'https'] as const)('the download socket over %s', (scheme
     // node:http's own reads are at most 64 KiB (512 of them for 32 MiB), node:tls's records 16 KiB (2,048); gathered
     // records make pieces of ~190 KiB on average here (a turn's reads are what the socket holds then)
     expect(sizes.length).toBeLessThan(size / (scheme === 'https' ? 128 << 10 : 256 << 10));
+  });
+
+  it('never reads into a piece it handed on: the socket’s pieces, kept to the end, still hold their bytes', async () => {
+    // each piece is a copy of its own: node-fetch's listener, where it is not dropped, keeps one past its 'data' event
+    for (const slow of [false, true]) {
+      const what = slow ? 'a slow link' : 'full speed';
+      const size = slow ? 256 << 10 : 16 << 20;
+      const { url, sha256 } = slow ? await serveSlowly(scheme, size) : await serve(scheme, size);
+      const agent = agentFor(scheme);
+      const get = scheme === 'https' ? https.get : http.get;
+      const req = get(url, { agent });
+      const kept: Buffer[] = [];
+      agent.socket?.on('data', (c: Buffer) => kept.push(c));
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => req.on('response', resolve).on('error', reject));
+      res.resume();
+      await new Promise((r) => res.once('end', r));
+      const raw = Buffer.concat(kept);
+      const body = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+      expect(createHash('sha256').update(body).digest('hex'), what).toBe(sha256);
+      if (slow) {
+        // no small piece holds a whole read buffer's memory
+        expect(Math.max(...kept.map((c) => c.buffer.byteLength)), what).toBeLessThan(WIDE_READ_BYTES);
+      } else {
+        const full = kept.filter((c) => c.length === WIDE_READ_BYTES);
+        expect(full.length, what).toBeGreaterThan(size / WIDE_READ_BYTES / 4);
+        expect(new Set(full.map((c) => c.buffer)).size, `${what}: a buffer of its own for each full piece`).toBe(full.length);
+      }
+    }
   });
 
   it('hands on every byte of a body whose last records arrive with the end of the connection', async () => {
