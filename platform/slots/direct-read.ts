@@ -7,8 +7,9 @@
 // O_DIRECT wants the buffer's address, the offset and the length aligned to the device's logical block size (here:
 // 512 B for the memory, DIRECT_ALIGN for offsets and lengths). JavaScript cannot see a buffer's address, so the
 // writer's buffers are allocated DIRECT_ALIGN bytes longer than needed (withSlack) and the first read into each finds
-// the aligned view by trying the offsets a malloc'd block can need. Where O_DIRECT is refused (tmpfs, another OS) or
-// a read is not aligned, the caller reads through the page cache instead.
+// the aligned view by trying the offsets a malloc'd block can need. Where O_DIRECT is refused (a filesystem without
+// it, another OS) or a read is not aligned, the caller reads through the page cache instead. The slot writer uses it
+// for block devices; a file slot (the simulator) stays in the page cache, as before.
 
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';

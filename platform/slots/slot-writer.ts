@@ -36,8 +36,9 @@ export interface SlotWriterOptions {
   /** read the slot back after fdatasync and check it (default true): against `expect`, else the bytes handed in */
   verify?: boolean;
   /**
-   * Read back with O_DIRECT where the medium allows it (default true; direct-read.ts): half the CPU of reading through
-   * the page cache. false: through the page cache only, after `dropCache` (tests of that path).
+   * Read back with O_DIRECT where the medium allows it (direct-read.ts): half the CPU of reading through the page
+   * cache. Default: for block devices; a file (the simulator, tests) is read through the page cache, as `dropCache`
+   * leaves it: O_DIRECT there would make each simulated device read its image from the host's disk.
    */
   directReadBack?: boolean;
   /**
@@ -260,7 +261,7 @@ export class BlockSlotWriter implements SlotWriter {
       throw new FotaError('integrity-mismatch', `slot ${this.path} was finished at byte ${this.position}, not at the end of the ${expect.size}-byte image`);
     const dropCache = this.opts.dropCache ?? (this.opts.blockDevice ? flushBlockDeviceBuffers : undefined);
     await dropCache?.(this.path).catch(() => undefined);
-    const direct = this.opts.directReadBack === false ? undefined : await DirectReader.open(this.path);
+    const direct = (this.opts.directReadBack ?? this.opts.blockDevice) ? await DirectReader.open(this.path) : undefined;
     // two buffers (the stage and the comparison window): the next read runs while this one is hashed
     const bufs = [(this.stage ??= withSlack(STAGE_BYTES)), (this.existing ??= withSlack(COMPARE_WINDOW))] as const;
     const readBack = createHash('sha256');
