@@ -73,9 +73,10 @@ const RECLAIM_BYTES = 512 << 10;
  * the body queue's high-water mark (body-queue.ts): below it nothing received is lost at a cut; above it the body is
  * paused, and what node-fetch then holds (~48 KiB) is lost at a cut and fetched again. Kept well under RECLAIM_BYTES:
  * a chunk that waits in the queue across two minor GCs is promoted to the old generation and its socket buffer freed
- * only by a full GC (memory.ts: once ~6 MiB piled up; then: every 64 MiB): with a consumer slower than the network, peak RSS over main's node:http was +30 MiB
- * with a 1 MiB queue, +9 MiB with 512 KiB, +2 to +4 MiB with 256 KiB or less (128 MiB, the agent's flags, 1 ms per
- * chunk: bench/http-client-compare.mjs --delay-ms 1 --agent-flags --base, docs/benchmarks.md)
+ * only by a full GC (memory.ts: once ~6 MiB piled up; then: every 64 MiB): with a consumer slower than the network,
+ * peak RSS over main's node:http was +30 MiB with a 1 MiB queue, +9 MiB with 512 KiB, +2 to +4 MiB with 256 KiB or
+ * less (128 MiB, the agent's flags, 1 ms per chunk: bench/http-client-compare.mjs --delay-ms 1 --agent-flags --base,
+ * docs/benchmarks.md)
  */
 const QUEUE_BYTES = 128 << 10;
 /**

@@ -1,4 +1,5 @@
-// Reading a slot back past the page cache with O_DIRECT, into the slot writer's own buffers.
+// Reading a slot back past the page cache with O_DIRECT, into the slot writer's own buffers; and readAll, the
+// positional read loop of both the direct and the cached reads.
 //
 // The read-back before an image may be activated must see the medium, not the page cache. Buffered reads after
 // `blockdev --flushbufs` do, but each page read is allocated in the page cache, filled, copied out and later
@@ -69,22 +70,26 @@ export class DirectReader {
 
   /** The bytes read into view[0..span) (fewer at the end of the slot), or undefined on EINVAL. */
   private async readAll(view: Buffer, span: number, position: number): Promise<number | undefined> {
-    let got = 0;
-    while (got < span) {
-      let n: number;
-      try {
-        n = (await this.fh.read(view, got, span - got, position + got)).bytesRead;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
-        throw e;
-      }
-      if (n === 0) break;
-      got += n;
+    try {
+      return await readAll(this.fh, view, span, position);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
+      throw e;
     }
-    return got;
   }
 
   close(): Promise<void> {
     return this.fh.close().catch(() => undefined);
   }
+}
+
+/** Reads up to `length` bytes at `position` into buf[0..]; fewer only at the end of the slot (or file). */
+export async function readAll(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
 }

@@ -8,7 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { FotaError, toFotaError } from '../../agent/core/errors.js';
 import type { SlotWriter } from '../../agent/core/ports.js';
-import { DirectReader, withSlack } from './direct-read.js';
+import { DirectReader, readAll, withSlack } from './direct-read.js';
 
 const READ_CHUNK = 256 * 1024;
 
@@ -315,17 +315,6 @@ export class BlockSlotWriter implements SlotWriter {
 
 async function writeAll(fh: FileHandle, buf: Buffer, from: number, length: number, position: number): Promise<void> {
   for (let done = 0; done < length; ) done += (await fh.write(buf, from + done, length - done, position + done)).bytesWritten;
-}
-
-/** Reads up to `length` bytes at `position` into buf[0..]; fewer only at the end of the slot. */
-async function readAll(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<number> {
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got;
 }
 
 /** `blockdev --flushbufs` (BLKFLSBUF): writes back and drops the device's cached pages, so reads reach the medium. */

@@ -14,8 +14,8 @@ import { loopDevicesWork, makeTestSlot, type TestSlot } from '../helpers/slot-de
 const MiB = 1024 * 1024;
 const SLOT = 8 * MiB;
 
-/** Writes `image` at `offset` in 64 KiB network-sized chunks and finishes; returns the writer's stats. */
-async function install(path: string, image: Buffer, opts: SlotWriterOptions = {}, offset = 0) {
+/** Writes `image` at `offset` in 64 KiB network-sized chunks and finishes; returns the finished writer. */
+async function installed(path: string, image: Buffer, opts: SlotWriterOptions = {}, offset = 0) {
   const w = await openSlotWriter(path, offset, SLOT, opts);
   try {
     for (let at = offset; at < image.length; at += 64 * 1024) await w.write(image.subarray(at, Math.min(at + 64 * 1024, image.length)));
@@ -24,7 +24,12 @@ async function install(path: string, image: Buffer, opts: SlotWriterOptions = {}
     await w.abort(); // as the agent does: a failed finish() leaves the slot open for a retry
     throw e;
   }
-  return w.stats;
+  return w;
+}
+
+/** installed(), and what the writer did */
+async function install(path: string, image: Buffer, opts: SlotWriterOptions = {}, offset = 0) {
+  return (await installed(path, image, opts, offset)).stats;
 }
 
 async function readAt(file: string, offset: number, length: number): Promise<Buffer> {
@@ -196,16 +201,7 @@ describe('slot writer read-back on a block device', () => {
 
 describe('slot writer read-back with O_DIRECT', () => {
   /** Installs `image` at `offset` (resumed) and returns how the writer read it back. */
-  async function readBackOf(path: string, image: Buffer, opts: SlotWriterOptions = {}, offset = 0) {
-    const w = await openSlotWriter(path, offset, SLOT, opts);
-    try {
-      for (let at = offset; at < image.length; at += 100_000) await w.write(image.subarray(at, Math.min(at + 100_000, image.length)));
-      await w.finish();
-    } finally {
-      await w.abort();
-    }
-    return { ...w.readBack };
-  }
+  const readBackOf = async (path: string, image: Buffer, opts: SlotWriterOptions = {}, offset = 0) => ({ ...(await installed(path, image, opts, offset)).readBack });
 
   it.for([
     ['a loop device', true],
