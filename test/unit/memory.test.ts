@@ -55,25 +55,26 @@ describe('memory reclaim', () => {
   });
 
   it('what a full GC leaves alive raises the mark: live buffers do not call for a full GC at every check', async () => {
-    const reclaim = reclaimEvery(1, 4, 512 << 10);
-    const live = Buffer.alloc(1 << 20, 1); // alive throughout: over the mark from the start
-    const first = await promotedBuffer(reclaim);
+    // margins of MiBs: other code in the test worker allocates and frees buffers meanwhile
+    const reclaim = reclaimEvery(1, 4, 2 << 20);
+    const live = Buffer.alloc(4 << 20, 1); // alive throughout: over the mark from the start
+    const first = await promotedBuffer(reclaim, 4 << 20);
     first.drop();
     await tick();
-    reclaim(1); // the 4th byte: a full GC frees the garbage; the live MiB raises the mark
+    reclaim(1); // the 4th byte: a full GC frees the garbage; the live 4 MiB raise the mark
     expect(first.ref.deref() === undefined, 'freed by the first full GC').toBe(true);
-    // 256 KiB of garbage: over the first mark with the live MiB, under the raised one
-    const small = await promotedBuffer(reclaim, 256 << 10);
+    // 1 MiB of garbage: over the first mark with the live 4 MiB, under the raised one
+    const small = await promotedBuffer(reclaim, 1 << 20);
     small.drop();
     await tick();
     reclaim(1); // the 8th byte
-    expect(small.ref.deref() !== undefined, 'no full GC for the live MiB').toBe(true);
-    const second = await promotedBuffer(reclaim);
+    expect(small.ref.deref() !== undefined, 'no full GC for the live 4 MiB').toBe(true);
+    const second = await promotedBuffer(reclaim, 4 << 20);
     second.drop();
     await tick();
-    reclaim(1); // the 12th byte: 1.25 MiB of garbage over the raised mark: a full GC again
+    reclaim(1); // the 12th byte: 5 MiB of garbage over the raised mark: a full GC again
     expect(second.ref.deref() === undefined, 'garbage over the raised mark still collected').toBe(true);
-    expect(live.length).toBe(1 << 20);
+    expect(live.length).toBe(4 << 20);
   });
 
   // last: the switch is process-wide (a fleet host of thousands of agents turns it on before any starts)
