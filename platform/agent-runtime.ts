@@ -1,8 +1,17 @@
 // How the agent process is started on a device: the simulator's power loop and the systemd unit use the same
 // environment and Node flags. Each item was measured (docs/benchmarks.md, "Where the memory goes").
 
-/** Two malloc arenas instead of glibc's 8 per core: ~5 MiB less peak resident memory during a download. */
-export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+/**
+ * - MALLOC_ARENA_MAX: two malloc arenas instead of glibc's 8 per core: ~5 MiB less peak resident memory during a
+ *   download.
+ * - MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_: each 512 KiB piece of a download is allocated twice (the socket's
+ *   copy, node:http's copy of the body). Above glibc's 128 KiB mmap threshold each was a fresh mmap, its 128 pages
+ *   faulted in one by one and unmapped when freed: ~0.9 CPU-s per GiB, 16% of the update. Below a 1 MiB threshold
+ *   they come from the heap, whose freed memory is reused, and up to 1 MiB free at its top is kept instead of being
+ *   given back and faulted in again. Costs ~1 MiB of private memory at the peak (docs/benchmarks.md, "Where the time
+ *   goes").
+ */
+export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '1048576' };
 
 /**
  * No JIT: ~5 MiB fewer pages of the node binary touched (the agent's byte path is native code: hashing, HTTP
