@@ -19,7 +19,8 @@ if [ ! -x "$root/usr/bin/node" ]; then
     exit 1
   fi
   rm -rf "$cache" && mkdir -p "$cache/debs"
-  (cd "$cache/debs" && apt-get download -q "nodejs=$version" "libnode108=$version" libc-ares2 node-acorn node-cjs-module-lexer node-undici node-busboy node-xtend)
+  # apt's "Get:N …" lines go to stderr: with --root, stdout is the folder's path alone (the install.sh tests read it)
+  (cd "$cache/debs" && apt-get download -q "nodejs=$version" "libnode108=$version" libc-ares2 node-acorn node-cjs-module-lexer node-undici node-busboy node-xtend) >&2
   for deb in "$cache"/debs/*.deb; do dpkg-deb -x "$deb" "$root"; done
 fi
 
