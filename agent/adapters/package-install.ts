@@ -270,7 +270,7 @@ export function installPackage(source: AsyncIterable<Uint8Array>, opts: InstallO
 
 function readPoint(p: ResumePoint): { bytes: Buffer; signature: Buffer | null } {
   const int = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  const ok = typeof p?.manifest === 'string' && (p.signature === null || typeof p.signature === 'string') && int(p.payloadOffset) && int(p.written) && typeof p.writtenSha256 === 'string';
+  const ok = typeof p?.manifest === 'string' && (p.signature === null || typeof p.signature === 'string') && int(p.payloadOffset) && int(p.written) && (p.writtenSha256 === undefined || typeof p.writtenSha256 === 'string');
   const signature = typeof p?.signature === 'string' ? Buffer.from(p.signature, 'base64') : null;
   if (!ok || (signature && signature.length !== SIGNATURE_BYTES)) throw unsupported('the saved resume point is malformed; download the package again from its first byte');
   return { bytes: Buffer.from(p.manifest, 'utf8'), signature };
@@ -294,18 +294,23 @@ export function resumePackage(source: AsyncIterable<Uint8Array>, point: ResumePo
       await admit(m, bytes, signature, opts);
       const size = m.payload.size;
       if (point.written > size) throw unsupported(`the resume point says ${point.written} bytes were written, more than the ${size}-byte payload`);
+      // the bytes already in the slot are hashed now when the point has their digest (found changed before the rest is
+      // downloaded); without one, the point was made for a writer that checks the image, whose read-back covers them
       const hash = createHash('sha256');
-      let read = 0;
-      for await (const c of opts.slot.read(point.written)) {
-        s.check();
-        hash.update(c);
-        read += c.length;
-      }
-      if (read !== point.written) throw new FotaError('io-error', `read back ${read} of the ${point.written} bytes already in the slot`);
-      if (hash.copy().digest('hex') !== point.writtenSha256) {
-        throw mismatch(`the first ${point.written} bytes in the slot changed since the checkpoint; download the package again from its first byte`);
+      if (point.writtenSha256 !== undefined) {
+        let read = 0;
+        for await (const c of opts.slot.read(point.written)) {
+          s.check();
+          hash.update(c);
+          read += c.length;
+        }
+        if (read !== point.written) throw new FotaError('io-error', `read back ${read} of the ${point.written} bytes already in the slot`);
+        if (hash.copy().digest('hex') !== point.writtenSha256) {
+          throw mismatch(`the first ${point.written} bytes in the slot changed since the checkpoint; download the package again from its first byte`);
+        }
       }
       const writer = await s.open(size, point.written, m.payload.sha256);
+      if (point.writtenSha256 === undefined && !writer.checksImage) throw mismatch('the saved resume point has no digest of the bytes already in the slot, and this slot does not check the image; download the package again from its first byte');
       const sink = new PayloadSink(m, writer, opts, { manifest: point.manifest, signature: point.signature, payloadOffset: expected }, hash, point.written);
       const trailer = new Trailer();
       for (let chunk = await s.next(source); chunk; chunk = await s.next(source)) {

@@ -1,5 +1,5 @@
 // Stream machinery of the package install (package-install.ts): the Session that races work against the first
-// failure, the Channel from node-tar's synchronous events to async slot writes, the hashing PayloadSink, the zero
+// failure, the Channel from node-tar's synchronous events to async slot writes, the PayloadSink, the zero
 // Trailer and a sliced gunzip. Memory stays bounded by about one source chunk; no byte reaches the slot after a failure.
 
 import type { Hash } from 'node:crypto';
@@ -38,8 +38,12 @@ export interface ResumePoint {
   payloadOffset: number;
   /** payload bytes durable in the slot */
   written: number;
-  /** hex SHA-256 of those `written` bytes, to detect a slot changed since the checkpoint */
-  writtenSha256: string;
+  /**
+   * hex SHA-256 of those `written` bytes, to find a slot changed since the checkpoint before downloading the rest.
+   * Absent when the slot writer checks the image (SlotWriter.checksImage): its read-back of bytes 0..size against the
+   * signed SHA-256 finds such a change after the rest was downloaded, and no byte was hashed on its way in.
+   */
+  writtenSha256?: string;
 }
 
 const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
@@ -140,9 +144,15 @@ export class Session<O extends StreamOptions = StreamOptions> {
   }
 }
 
-/** Writes payload bytes into the slot: hashes, counts, reports progress and checkpoints. */
+/**
+ * Writes payload bytes into the slot: counts, reports progress, checkpoints, and checks the bytes against the manifest's
+ * SHA-256. A writer that checks the image itself (`checksImage`: it hashes the slot's bytes as it reads them back) is
+ * left to do it: one SHA-256 pass over the image instead of two, ~0.6 CPU-s less per GiB here (docs/benchmarks.md).
+ */
 export class PayloadSink {
   #lastCheckpoint: number;
+  /** the hash of the bytes handed in, when the writer does not check the image */
+  readonly #hash: Hash | undefined;
   /**
    * The checkpoint in flight: its fdatasync runs while the next chunks are written (fdatasyncs took ~40 ms each,
    * 2.6 s per GiB during which the download stood still, on the loop device of docs/benchmarks.md); its resume point
@@ -155,10 +165,12 @@ export class PayloadSink {
     private readonly writer: SlotWriter,
     private readonly opts: StreamOptions,
     private readonly point: Pick<ResumePoint, 'manifest' | 'signature' | 'payloadOffset'>,
-    private readonly hash: Hash,
+    /** the hash of the payload's first `written` bytes */
+    hash: Hash,
     public written: number,
   ) {
     this.#lastCheckpoint = written;
+    this.#hash = writer.checksImage ? undefined : hash;
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -166,7 +178,7 @@ export class PayloadSink {
     if (this.written + chunk.length > size) {
       throw mismatch(`the payload is larger than the ${size} bytes its manifest declares (a corrupt package or a decompression bomb); refusing it`);
     }
-    this.hash.update(chunk);
+    this.#hash?.update(chunk);
     await this.writer.write(chunk);
     this.written += chunk.length;
     this.opts.progress?.(this.written, size);
@@ -178,7 +190,9 @@ export class PayloadSink {
       const signal = this.opts.signal;
       if (signal?.aborted) return;
       this.#lastCheckpoint = this.written;
-      const point = { ...this.point, written: this.written, writtenSha256: this.hash.copy().digest('hex') };
+      // with a writer that checks the image, nothing here hashed the bytes: its read-back checks them on resume too
+      const point: ResumePoint = { ...this.point, written: this.written };
+      if (this.#hash) point.writtenSha256 = this.#hash.copy().digest('hex');
       const syncing = this.writer.sync().then(() => {
         if (!signal?.aborted) checkpoint(point);
       });
@@ -198,11 +212,11 @@ export class PayloadSink {
     await this.#synced();
     const { size, sha256 } = this.m.payload;
     if (this.written !== size) throw mismatch(`the payload ended after ${this.written} of the ${size} bytes its manifest declares`);
-    const actual = this.hash.digest('hex');
-    if (actual !== sha256) {
+    const actual = this.#hash?.digest('hex');
+    if (actual !== undefined && actual !== sha256) {
       throw mismatch(`payload SHA-256 mismatch: the manifest says ${sha256}, the ${size} bytes written hash to ${actual}; the package is corrupt — rebuild or re-upload it`);
     }
-    // the package is good: make it durable, and let the slot prove (read-back) it holds exactly these bytes
+    // make it durable, and let the slot prove (read-back) it holds exactly these bytes (the image's, when it checks them)
     await this.writer.finish();
     const info: PackageInfo = { name: this.m.name, version: this.m.version, payloadSize: size, sha256 };
     if (this.m.securityFloor !== undefined) info.securityFloor = this.m.securityFloor;

@@ -66,6 +66,7 @@ export function powerCutInjector(env: NodeJS.ProcessEnv, stateDir: string): Powe
     get position() {
       return w.position;
     },
+    ...(w.checksImage ? { checksImage: true } : {}),
     write: (c) => w.write(c),
     sync: wrap(() => `slot synced at ${w.position}`, () => w.sync()),
     finish: wrap('slot finished', () => w.finish()),

@@ -36,6 +36,11 @@ export interface SlotWriter {
    * download goes on during the fdatasync); what they add is not covered by this sync.
    */
   sync(): Promise<void>;
+  /**
+   * true: the writer was opened with the image's SHA-256 and size, and finish() throws FotaError('integrity-mismatch')
+   * unless the slot's bytes 0..size, read back, hash to it. The caller need not hash what it writes.
+   */
+  readonly checksImage?: boolean;
   /** sync + close. The image is durable when this resolves. Idempotent. */
   finish(): Promise<void>;
   /** Close without syncing; the slot's content is undefined afterwards. Idempotent, never throws. */

@@ -13,6 +13,7 @@ import type { ResumeToken } from '../../agent/core/ports.js';
 import { installPackage, keyIdOf, resumePackage, type InstallOptions, type ResumePoint, type SlotAccess } from '../../agent/adapters/package-install.js';
 import { serializeManifest, ustarHeader, type Manifest } from '../../protocol/package-format.js';
 import { pack } from '../../cli/package/package-tools.js';
+import { openSlotWriter, readSlot } from '../../platform/slots/slot-writer.js';
 import { FileSlot } from '../helpers/file-slot.js';
 import * as built from '../helpers/package-builder.js';
 import { chunks, tarEntry } from '../helpers/package-builder.js';
@@ -353,6 +354,62 @@ describe('resumePackage', () => {
     await fh.close();
     const forged = { ...point, writtenSha256: createHash('sha256').update((await slot.head(point.written))).digest('hex') };
     await refusal(resumePackage(chunks(pkg.subarray(offset + point.written)), forged, opts()), 'integrity-mismatch', /SHA-256 mismatch/);
+  });
+
+  describe('into a slot that checks the image (the platforms’ slot writer, given the signed SHA-256)', () => {
+    /** the real BlockSlotWriter on slot.path, opened as SlotSet opens it; `opens` counts its writers */
+    const checking = () => {
+      const opened: { offset: number }[] = [];
+      const access: SlotAccess = {
+        capacity: async () => slot.size,
+        open: async (o) => (opened.push({ offset: o.offset ?? 0 }), openSlotWriter(slot.path, o.offset ?? 0, slot.size, o.sha256 ? { expect: { sha256: o.sha256, size: o.size } } : {})),
+        read: (n) => readSlot(slot.path, n),
+      };
+      return { access, opened };
+    };
+    const interruptedInto = async (access: SlotAccess, pkg: Buffer): Promise<ResumePoint> => {
+      const points: ResumePoint[] = [];
+      const ac = new AbortController();
+      await installPackage(chunks(pkg, 10_000), opts({ slot: access, checkpointBytes: 64 * 1024, checkpoint: (p) => (points.push(p), ac.abort()), signal: ac.signal })).catch(() => undefined);
+      expect(points).toHaveLength(1);
+      return JSON.parse(JSON.stringify(points[0])) as ResumePoint;
+    };
+
+    it('records checkpoints without a digest (nothing hashed the bytes on their way in) and resumes from them', async () => {
+      const { pkg, offset } = build();
+      const { access, opened } = checking();
+      const point = await interruptedInto(access, pkg);
+      expect(point.written).toBeGreaterThanOrEqual(64 * 1024);
+      expect(point).not.toHaveProperty('writtenSha256');
+      const info = await resumePackage(chunks(pkg.subarray(offset + point.written)), point, opts({ slot: access }));
+      expect(info.sha256).toBe(createHash('sha256').update(IMAGE).digest('hex'));
+      expect((await slot.head(IMAGE.length)).equals(IMAGE)).toBe(true);
+      expect(opened).toEqual([{ offset: 0 }, { offset: point.written }]);
+    });
+
+    it('a slot region changed since such a checkpoint fails the image at the read-back of bytes 0..size', async () => {
+      const { pkg, offset } = build();
+      const { access } = checking();
+      const point = await interruptedInto(access, pkg);
+      const fh = await open(slot.path, 'r+');
+      await fh.write(Buffer.from([IMAGE[100]! ^ 0x55]), 0, 1, 100);
+      await fh.close();
+      await refusal(resumePackage(chunks(pkg.subarray(offset + point.written)), point, opts({ slot: access })), 'integrity-mismatch', /SHA-256 mismatch.*bytes 0-300123 of slot/);
+    });
+
+    it('a corrupt package fails the same way, with a reason that names both causes', async () => {
+      const { pkg, offset } = build();
+      const bad = Buffer.from(pkg);
+      bad[offset + 200_000] = bad[offset + 200_000]! ^ 1;
+      const e = await refusal(installPackage(chunks(bad), opts({ slot: checking().access })), 'integrity-mismatch', /SHA-256 mismatch/);
+      expect(e.message).toMatch(/the package is corrupt.*medium/);
+    });
+
+    it('a point without a digest is not resumed into a slot that does not check the image: the caller starts over', async () => {
+      const { pkg, offset } = build();
+      const point = await interruptedInto(checking().access, pkg);
+      await refusal(resumePackage(chunks(pkg.subarray(offset + point.written)), point, opts()), 'integrity-mismatch', /no digest.*download the package again/);
+    });
   });
 
   it('re-verifies the manifest with the keys trusted now', async () => {

@@ -9,17 +9,21 @@ import type { Manifest } from '../../protocol/package-format.js';
 
 const SIZE = 10 * 1024;
 
-/** A slot writer whose fdatasyncs end when the test says so. */
-function slot() {
+/**
+ * A slot writer whose fdatasyncs end when the test says so; one that checks the image (`checks`) finishes as its
+ * `finished` says (its verdict on the image).
+ */
+function slot(checks?: { finished: () => Promise<void> }) {
   const syncs: { at: number; done: () => void; fail: (e: Error) => void }[] = [];
   let position = 0;
   const writer: SlotWriter = {
     get position() {
       return position;
     },
+    ...(checks ? { checksImage: true } : {}),
     write: async (c) => void (position += c.length),
     sync: () => new Promise<void>((done, fail) => syncs.push({ at: position, done, fail })),
-    finish: async () => {},
+    finish: async () => checks?.finished(),
     abort: async () => {},
   };
   return { writer, syncs };
@@ -92,5 +96,39 @@ describe('PayloadSink checkpoints', () => {
     await s.write(chunk());
     expect(points).toEqual([]);
     expect(syncs).toHaveLength(1);
+  });
+
+  /** Writes the whole payload in 512-byte chunks of `fill`, letting each checkpoint's fdatasync end at the next one. */
+  async function feed(s: PayloadSink, syncs: { done: () => void }[], fill: number): Promise<void> {
+    for (let i = 0; i < SIZE / 512; i++) {
+      syncs.at(-1)?.done();
+      await s.write(Buffer.alloc(512, fill));
+    }
+    syncs.at(-1)?.done();
+    await turn();
+  }
+
+  it('leaves the image check to a writer that checks it: hashes nothing, its checkpoints carry no digest, finish() is its verdict', async () => {
+    // bytes that do not hash to the manifest's SHA-256: the sink does not look, the writer's finish() decides
+    const good = slot({ finished: async () => {} });
+    const points: ResumePoint[] = [];
+    const s = sink(good.writer, points);
+    await feed(s, good.syncs, 9);
+    expect(points.map((p) => p.written)).toEqual(good.syncs.map((x) => x.at));
+    expect(points.length).toBeGreaterThan(3);
+    for (const p of points) expect(p).not.toHaveProperty('writtenSha256');
+    await expect(s.finish()).resolves.toMatchObject({ payloadSize: SIZE });
+
+    const bad = slot({ finished: async () => Promise.reject(new Error('payload SHA-256 mismatch (read back)')) });
+    const t = sink(bad.writer, []);
+    await feed(t, bad.syncs, 7);
+    await expect(t.finish()).rejects.toThrow(/read back/);
+  });
+
+  it('hashes what it is handed when the writer does not check the image, and refuses bytes off the manifest’s SHA-256', async () => {
+    const { writer, syncs } = slot();
+    const s = sink(writer, []);
+    await feed(s, syncs, 9);
+    await expect(s.finish()).rejects.toMatchObject({ code: 'integrity-mismatch', message: expect.stringMatching(/SHA-256 mismatch/) });
   });
 });
