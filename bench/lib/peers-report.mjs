@@ -1,5 +1,6 @@
 // The peers benchmark's table: per size and tool, medians over the recorded rounds (warm-up left out), per-round wall
-// ratios against the pipeline, SWUpdate and Mender (then their median), CPU, and the peak memory sums; and what each
+// ratios against the pipeline, SWUpdate and Mender (then their median), CPU and its per-round ratio against Mender's
+// (issue 12's CPU goal), and the peak memory sums; and what each
 // tool does for durability, so that the comparison stays honest.
 
 import { median } from './report.mjs';
@@ -17,7 +18,7 @@ const TEXT = {
 /** Measured once by /work/shared/peers (strace, source) and by fota's own code; not re-measured per run. */
 const DURABILITY = {
   pipeline: 'one fsync at the end; checks nothing before use',
-  fota: 'fdatasync + resume checkpoint every 16 MiB; signature before the first byte; slot read back and hashed before the env flip',
+  fota: 'fdatasync + resume checkpoint every 16 MiB; signature before the first byte; slot read back and hashed (the image\'s only SHA-256) before the env flip',
   'fota-jit': 'as fota',
   mender: 'fsync after every 1 MiB; reads each 1 MiB back and skips it when unchanged; checksum at the end (artifact unsigned here)',
   swupdate: 'no fsync of the slot (close() only); CMS-signed sw-description, sha256 at the end',
@@ -26,12 +27,12 @@ const DURABILITY = {
 const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const mib = (kib) => kib / 1024;
 
-/** Per-round ratios a.wall / b.wall for one size, and their median. */
-function ratios(rows, size, a, b) {
+/** Per-round ratios a[key] / b[key] (wall by default) for one size, and their median. */
+function ratios(rows, size, a, b, key = 'wall_s') {
   const per = [];
   for (const r of rows.filter((x) => x.size_mib === size && x.tool === a && x.ok)) {
     const base = rows.find((x) => x.size_mib === size && x.tool === b && x.round === r.round && x.ok);
-    if (base) per.push(r.wall_s / base.wall_s);
+    if (base) per.push(r[key] / base[key]);
   }
   return per.length ? `${fmt(median(per))} (${per.map((x) => fmt(x)).join(', ')})` : '–';
 }
@@ -41,21 +42,22 @@ export function peersMarkdown({ rows, sizes, tools, header }) {
   const out = [...header, ''];
   out.push('Medians over the recorded rounds. wall: fota from the Package URI write to the U-Boot environment written (its start-up is');
   out.push('not counted: the peers\' is); the others from spawn to exit. ratio = tool wall / other wall in the same round (< 1: the');
-  out.push('tool is faster), median (per round). CPU = user+sys of the tool and its reaped children. Memory = peak sums over the');
+  out.push('tool is faster), median (per round). CPU = user+sys of the tool and its reaped children; its ratio the same way. Memory = peak sums over the');
   out.push('tool\'s processes, sampled every 50 ms: private is what the kernel cannot drop (docs/benchmarks.md, "Memory as a board');
   out.push('sees it"); PSS here is lower than on a board, where no other process shares the binaries.');
   for (const size of sizes) {
     out.push('', `**${size >= 1024 ? `${size / 1024} GiB` : `${size} MiB`}**`, '');
     const others = ['pipeline', 'swupdate', 'mender'].filter((t) => tools.includes(t));
-    out.push(`| tool | ok/runs | wall s median (min–max) | MB/s | CPU s | peak RSS / PSS / private MiB | ${others.map((o) => `ratio vs ${o}`).join(' | ')} |`);
-    out.push(`|---|---|---|---|---|---|${others.map(() => '---|').join('')}`);
+    const cpuVs = tools.includes('mender') ? ['mender'] : [];
+    out.push(`| tool | ok/runs | wall s median (min–max) | MB/s | CPU s | peak RSS / PSS / private MiB | ${[...others.map((o) => `ratio vs ${o}`), ...cpuVs.map((o) => `CPU ratio vs ${o}`)].join(' | ')} |`);
+    out.push(`|---|---|---|---|---|---|${[...others, ...cpuVs].map(() => '---|').join('')}`);
     for (const tool of tools) {
       const rs = rec.filter((r) => r.size_mib === size && r.tool === tool);
       if (!rs.length) continue;
       const ok = rs.filter((r) => r.ok);
       const walls = ok.map((r) => r.wall_s);
       const m = (k) => median(ok.map((r) => r[k]));
-      out.push(`| ${TEXT[tool]} | ${ok.length}/${rs.length} | ${fmt(median(walls))} (${fmt(Math.min(...walls))}–${fmt(Math.max(...walls))}) | ${fmt((size * 2 ** 20) / median(walls) / 1e6, 0)} | ${fmt(m('cpu_s'))} | ${fmt(mib(m('rss')), 1)} / ${fmt(mib(m('pss')), 1)} / ${fmt(mib(m('private')), 1)} | ${others.map((o) => (o === tool ? '1' : ratios(rec, size, tool, o))).join(' | ')} |`);
+      out.push(`| ${TEXT[tool]} | ${ok.length}/${rs.length} | ${fmt(median(walls))} (${fmt(Math.min(...walls))}–${fmt(Math.max(...walls))}) | ${fmt((size * 2 ** 20) / median(walls) / 1e6, 0)} | ${fmt(m('cpu_s'))} | ${fmt(mib(m('rss')), 1)} / ${fmt(mib(m('pss')), 1)} / ${fmt(mib(m('private')), 1)} | ${[...others.map((o) => (o === tool ? '1' : ratios(rec, size, tool, o))), ...cpuVs.map((o) => (o === tool ? '1' : ratios(rec, size, tool, o, 'cpu_s')))].join(' | ')} |`);
     }
     const fotaDl = tools.filter((t) => t.startsWith('fota')).map((t) => `${t} ${fmt(median(rec.filter((r) => r.size_mib === size && r.tool === t && r.ok).map((r) => r.download_s)))} s`);
     if (fotaDl.length) out.push('', `fota up to Downloaded only (before the Update execute and the environment write): ${fotaDl.join(', ')}.`);
