@@ -16,6 +16,8 @@ export interface FwToolsOptions {
   fwSetenv?: string;
   /** per-invocation timeout in ms (default 10 s) */
   timeoutMs?: number;
+  /** a write this soon after a successful read, with nothing between them, skips its own check (default 1000 ms) */
+  freshReadMs?: number;
 }
 
 /** libubootenv 0.3.2 reads -s scripts with a 1024-byte fgets(): a longer line is cut and its tail dropped. */
@@ -28,15 +30,22 @@ interface Run {
 
 export class FwToolsBootEnv implements BootEnv {
   private queue: Promise<unknown> = Promise.resolve();
+  /** when the queue's last job was a read that succeeded: its end (performance.now()) */
+  private readOkAt: number | undefined;
 
   constructor(private readonly opts: FwToolsOptions = {}) {}
 
   read(): Promise<Record<string, string>> {
-    return this.serial(async () => parsePrintenv((await this.run(this.opts.fwPrintenv ?? 'fw_printenv', [])).stdout));
+    return this.serial(async () => {
+      const vars = parsePrintenv((await this.run(this.opts.fwPrintenv ?? 'fw_printenv', [])).stdout);
+      this.readOkAt = performance.now();
+      return vars;
+    });
   }
 
   write(vars: Record<string, string | null>): Promise<void> {
-    return this.serial(async () => {
+    return this.serial(async (readOkAt) => {
+      const fresh = readOkAt !== undefined && performance.now() - readOkAt < (this.opts.freshReadMs ?? 1000);
       const lines: string[] = [];
       for (const [name, value] of Object.entries(vars)) {
         checkVarName(name);
@@ -47,8 +56,10 @@ export class FwToolsBootEnv implements BootEnv {
         lines.push(line);
       }
       if (lines.length === 0) return;
-      // fw_setenv silently starts from the default environment when the stored one is corrupted: check first
-      await this.run(this.opts.fwPrintenv ?? 'fw_printenv', []);
+      // fw_setenv silently starts from the default environment when the stored one is corrupted: check first, unless
+      // the read just before this write was that check (the platform reads, decides and writes: it saves one run of
+      // fw_printenv in two of each update's writes)
+      if (!fresh) await this.run(this.opts.fwPrintenv ?? 'fw_printenv', []);
       const dir = await mkdtemp(join(tmpdir(), 'fota-fwenv-'));
       try {
         const script = join(dir, 'vars');
@@ -77,8 +88,14 @@ export class FwToolsBootEnv implements BootEnv {
     });
   }
 
-  private serial<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job);
+  /** Runs `job` after the queued ones, handing it the end of the read just before it (when that one succeeded). */
+  private serial<T>(job: (readOkAt: number | undefined) => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      // whatever a job does, only a read that succeeds marks the environment as just checked
+      const readOkAt = this.readOkAt;
+      this.readOkAt = undefined;
+      return job(readOkAt);
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }

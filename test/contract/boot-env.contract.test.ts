@@ -131,3 +131,49 @@ for (const redundant of [false, true]) {
     });
   });
 }
+
+describe('FwToolsBootEnv: the check before a write', () => {
+  let m: Made;
+  let log: string;
+  /** FwToolsBootEnv whose fw_printenv is the real one behind a wrapper that logs each run */
+  let env: (freshReadMs?: number) => FwToolsBootEnv;
+  const printenvRuns = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  beforeEach(async () => {
+    m = await makeEnv(INITIAL, false);
+    log = join(m.dir, 'printenv.log');
+    const wrapper = join(m.dir, 'fw_printenv');
+    await writeFile(wrapper, `#!/bin/sh\necho run >> '${log}'\nexec fw_printenv "$@"\n`, { mode: 0o755 });
+    env = (freshReadMs) => new FwToolsBootEnv({ config: m.config, fwPrintenv: wrapper, ...(freshReadMs === undefined ? {} : { freshReadMs }) });
+  });
+  afterEach(async () => {
+    await rm(m.dir, { recursive: true, force: true });
+  });
+
+  it('a write checks the environment first, unless a read that succeeded came just before it', async () => {
+    const e = env();
+    await e.write({ bootcount: '1' });
+    expect(await printenvRuns()).toBe(1); // the check
+    await e.read();
+    await e.write({ bootcount: '2' }); // decided on what the read saw: no second fw_printenv
+    expect(await printenvRuns()).toBe(2);
+    await e.write({ bootcount: '3' }); // a write came between: checked again
+    expect(await printenvRuns()).toBe(3);
+    expect(await printenv(m.config)).toMatchObject({ bootcount: '3' });
+  });
+
+  it('a read too long before, or a failed one, does not stand for the check', async () => {
+    const e = env(50);
+    await e.read();
+    await new Promise((r) => setTimeout(r, 80));
+    await e.write({ bootcount: '1' });
+    expect(await printenvRuns()).toBe(2);
+    // a corrupted environment: the read fails, and the write's own check refuses it
+    const bytes = await readFile(m.file);
+    bytes[10]! ^= 0xff;
+    await writeFile(m.file, bytes);
+    await expect(e.read()).rejects.toMatchObject({ reason: 'bad-crc' });
+    await expect(e.write({ bootcount: '2' })).rejects.toMatchObject({ reason: 'bad-crc' });
+    expect(await printenvRuns()).toBe(4);
+    expect(Buffer.compare(await readFile(m.file), bytes)).toBe(0);
+  });
+});
