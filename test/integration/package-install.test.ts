@@ -357,7 +357,7 @@ describe('resumePackage', () => {
   });
 
   describe('into a slot that checks the image (the platforms’ slot writer, given the signed SHA-256)', () => {
-    /** the real BlockSlotWriter on slot.path, opened as SlotSet opens it; `opens` counts its writers */
+    /** the real BlockSlotWriter on slot.path, opened as SlotSet opens it; `opened` lists where each writer started */
     const checking = () => {
       const opened: { offset: number }[] = [];
       const access: SlotAccess = {
