@@ -4,6 +4,7 @@
 // nothing. Design from /work/shared/peers (setup.sh, run.sh, fota-run.mjs). docs/benchmarks.md, "Peers benchmark".
 
 import { execFileSync } from 'node:child_process';
+import { build } from 'esbuild';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,19 +52,18 @@ function unitRuntime() {
 }
 
 /**
- * A throwaway CA and a server certificate for 127.0.0.1 in `dir` (EC P-256, one day), made with openssl's argument
- * arrays. Returns the PEM files' paths: `ca` for the clients, `key` + `cert` for the server.
+ * The tests' throwaway CA and server certificate for 127.0.0.1 (test/helpers/tls.ts, bundled here with esbuild as
+ * bench/slot-write-bench.mjs bundles the slot writer), written as PEM files in `dir`. Returns their paths: `ca` for the
+ * clients, `key` + `cert` for the server.
  */
-function makeServerCert(dir) {
+async function makeServerCert(dir) {
   mkdirSync(dir, { recursive: true });
-  const at = (f) => path.join(dir, f);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  const quiet = { stdio: ['ignore', 'ignore', 'pipe'] };
-  execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.pem'), '-days', '1', '-subj', '/CN=fota bench CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], quiet);
-  execFileSync('openssl', ['req', ...ec, '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=127.0.0.1'], quiet);
-  writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  execFileSync('openssl', ['x509', '-req', '-in', at('server.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-set_serial', '1', '-days', '1', '-extfile', at('server.ext'), '-out', at('server.pem')], quiet);
-  return { ca: at('ca.pem'), key: at('server.key'), cert: at('server.pem') };
+  const lib = path.join(dir, 'tls.mjs');
+  await build({ bundle: true, platform: 'node', format: 'esm', target: 'node18', logLevel: 'warning', absWorkingDir: ROOT, entryPoints: [path.join(ROOT, 'test', 'helpers', 'tls.ts')], outfile: lib });
+  const certs = await (await import(lib)).makeTestCerts();
+  const files = { ca: 'ca.pem', key: 'server.key', cert: 'server.pem' };
+  for (const [k, f] of Object.entries(files)) writeFileSync(path.join(dir, f), certs[k], { mode: 0o600 });
+  return Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.join(dir, f)]));
 }
 
 /** SHA-256 of the first `bytes` of the slot, read past the page cache (O_DIRECT). */
@@ -133,7 +133,7 @@ async function main() {
       log(`images for ${mib} MiB made in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
     const broker = await startMosquitto(work);
-    const tls = SCHEME === 'https' ? makeServerCert(path.join(work, 'tls')) : undefined;
+    const tls = SCHEME === 'https' ? await makeServerCert(path.join(work, 'tls')) : undefined;
     const origin = await startFileServer(www, work, tls);
     // the fota agent on its real uboot platform: the same slots and environment (through fw_setenv) as the peers
     const fotaDir = path.join(work, 'fota');
