@@ -196,13 +196,17 @@ async function main() {
           } catch (e) {
             r = { ok: false, note: e.message, wall_s: NaN, cpu_s: NaN };
           }
+          // what the tool left in the page cache, written out (before slotSha, whose O_DIRECT read would write it)
+          const s0 = performance.now();
+          execFileSync('sync');
+          r.sync_s = (performance.now() - s0) / 1000;
           const dataOk = slotSha(slots.b, mib) === img.sha256;
           const envText = env.print();
           const ok = r.ok && dataOk && envOk(tool, envText);
           const note = [r.note, dataOk ? '' : 'slot B does not hold the image', envOk(tool, envText) ? '' : `env: ${envText.replace(/\n/g, ' ').slice(0, 200)}`].filter(Boolean).join('; ');
           const row = { round, warmup: round < 1 ? 1 : 0, size_mib: mib, tool, position: i, ...r, ok, note, load1: l1 };
           rows.push(row);
-          log(`round ${round}${round < 1 ? ' (warm-up)' : ''} ${mib} MiB ${tool}: ${ok ? '' : `FAILED (${note}) `}${r.wall_s?.toFixed(2)} s, CPU ${r.cpu_s?.toFixed(2)} s, RSS ${(r.rss / 1024).toFixed(1)} / private ${(r.private / 1024).toFixed(1)} MiB, load ${l1}`);
+          log(`round ${round}${round < 1 ? ' (warm-up)' : ''} ${mib} MiB ${tool}: ${ok ? '' : `FAILED (${note}) `}${r.wall_s?.toFixed(2)} s (+ sync ${r.sync_s.toFixed(2)} s), CPU ${r.cpu_s?.toFixed(2)} s, RSS ${(r.rss / 1024).toFixed(1)} / private ${(r.private / 1024).toFixed(1)} MiB, load ${l1}`);
         }
       }
     }
