@@ -49,8 +49,11 @@ export interface SlotWriterOptions {
   expect?: { sha256: string; size: number };
   /**
    * Drops the slot's cached pages before the read-back, so that reads the page cache must serve (no O_DIRECT) see the
-   * medium; it also frees the memory they hold (default: `blockdev --flushbufs` for block devices, nothing for files).
-   * Best effort: a failure is ignored.
+   * medium. Given, it runs before every read-back (tests use it to change the medium behind the writer's back). The
+   * default, for block devices only, is `blockdev --flushbufs`, run before the first read through the page cache: a
+   * read-back that is all O_DIRECT needs none, and the writer's close, the device's last, then drops the slot's pages
+   * as `--flushbufs` would (the kernel writes back and drops a block device's page cache on its last close). Best
+   * effort: a failure is ignored.
    */
   dropCache?: (path: string) => Promise<void>;
   /** block device (true) or regular file */
@@ -263,8 +266,9 @@ export class BlockSlotWriter implements SlotWriter {
     const expect = this.opts.expect;
     if (expect && this.position !== expect.size)
       throw new FotaError('integrity-mismatch', `slot ${this.path} was finished at byte ${this.position}, not at the end of the ${expect.size}-byte image`);
-    const dropCache = this.opts.dropCache ?? (this.opts.blockDevice ? flushBlockDeviceBuffers : undefined);
-    await dropCache?.(this.path).catch(() => undefined);
+    await this.opts.dropCache?.(this.path).catch(() => undefined);
+    // the default: once, before the first read through the page cache (a fork and ~50 ms saved when all is direct)
+    let dropped = this.opts.dropCache || !this.opts.blockDevice ? Promise.resolve() : undefined;
     const direct = (this.opts.directReadBack ?? this.opts.blockDevice) ? await DirectReader.open(this.path) : undefined;
     // two buffers (the stage and the comparison window): the next read runs while this one is hashed
     const bufs = [(this.stage ??= withSlack(STAGE_BYTES)), (this.existing ??= withSlack(COMPARE_WINDOW))] as const;
@@ -277,6 +281,7 @@ export class BlockSlotWriter implements SlotWriter {
       const length = Math.min(buf.length - (at % STAGE_BYTES), end - at);
       const got = await direct?.read(buf, length, at);
       if (got) return (this.readBack.direct += got.n), got;
+      await (dropped ??= flushBlockDeviceBuffers(this.path).catch(() => undefined));
       const n = await readAll(fh, buf, length, at);
       return (this.readBack.cached += n), { view: buf, n };
     };

@@ -2,7 +2,8 @@
 // not rewritten (bytes measured from /sys/block/NAME/stat or /proc/self/io), writes are large and aligned to the
 // slot, and finish() reads the slot back from the medium (past the page cache) and refuses a slot that lies.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -196,6 +197,40 @@ describe('slot writer read-back on a block device', () => {
       image = randomBytes(2 * MiB);
       await expect(install(slot.path, image, { dropCache: corrupting(image) })).rejects.toMatchObject({ code: 'integrity-mismatch' });
     } finally {
+      await slot.release();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('slot writer page cache on a block device', () => {
+  it('runs blockdev --flushbufs only before a read through the page cache: an all-O_DIRECT read-back needs none', async (ctx) => {
+    if (!(await loopDevicesWork())) return void (await ctx.annotate('no loop devices on this machine: nothing to drop'));
+    const dir = await mkdtemp(join(tmpdir(), 'fota-slotw-'));
+    const slot = await makeTestSlot(join(dir, 'slot.img'), SLOT);
+    // a blockdev first on PATH that logs its arguments and runs the real one
+    const bin = join(dir, 'bin');
+    const log = join(dir, 'blockdev.log');
+    await mkdir(bin);
+    const real = execFileSync('sh', ['-c', 'command -v blockdev'], { encoding: 'utf8' }).trim();
+    await writeFile(join(bin, 'blockdev'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const calls = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    const path0 = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path0}`;
+    try {
+      const image = randomBytes(2 * MiB);
+      const sha256 = createHash('sha256').update(image).digest('hex');
+      // all direct: the cache is left to the writer's close, the device's last
+      expect(await installed(slot.path, image, { expect: { sha256, size: image.length } }).then((w) => w.readBack)).toEqual({ direct: image.length, cached: 0 });
+      expect(await calls()).toEqual([]);
+      // through the page cache: dropped first, once
+      await install(slot.path, image, { directReadBack: false });
+      expect(await calls()).toEqual([`--flushbufs ${slot.path}`]);
+      // a resumed writer without the image's hash: its first read, off the alignment, goes through the cache
+      expect(await installed(slot.path, image, {}, 100_000).then((w) => w.readBack.cached)).toBe(STAGE_BYTES - 100_000);
+      expect(await calls()).toEqual([`--flushbufs ${slot.path}`, `--flushbufs ${slot.path}`]);
+    } finally {
+      process.env['PATH'] = path0;
       await slot.release();
       await rm(dir, { recursive: true, force: true });
     }
