@@ -169,13 +169,28 @@ async function readDocument(file: string): Promise<unknown> {
   return env.data;
 }
 
-/** Temp files of `file` left by an earlier process (a power cut mid-save): unique names would otherwise pile up. */
+/**
+ * Temp files of `file` left by a process that is gone (a power cut or a kill mid-save): unique names would otherwise
+ * pile up. Never a live process's: a command that reads the agent's state (`fota-agent status`) while the agent saves
+ * it would delete the temp file the agent is about to rename, and the agent, its save failed, gives up the update.
+ */
 async function removeStaleTemps(file: string): Promise<void> {
   const base = basename(file);
   const names = await readdir(dirname(file)).catch(() => [] as string[]);
   for (const n of names) {
     const m = /^(.*)\.(\d+)\.\d+\.tmp$/.exec(n);
-    if (m && (m[1] === base || m[1] === `${base}.bak`) && Number(m[2]) !== process.pid) await rm(join(dirname(file), n), { force: true }).catch(() => undefined);
+    if (m && (m[1] === base || m[1] === `${base}.bak`) && !isRunning(Number(m[2]))) await rm(join(dirname(file), n), { force: true }).catch(() => undefined);
+  }
+}
+
+/** Whether a process with this pid exists (this one included; one of another user's counts too). */
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,8 +1,12 @@
 // The remote configuration on real files: the store's concurrent saves, its backup copy, and the confirm-or-revert
 // document (ConfigOverrides + the start decision), serialised writes included.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startWithOverrides } from '../../agent/adapters/config-overrides.js';
 import { FileStore } from '../../agent/adapters/file-store.js';
@@ -37,11 +41,43 @@ describe('file store', () => {
     await expect(s.loadWithBackup()).rejects.toThrow(/c\.json is not valid JSON; and its backup: .*c\.json\.bak is not valid JSON/);
   });
 
-  it('temporary files of an earlier process (a power cut mid-save) are removed at load', async () => {
-    await writeFile(join(dir, 'c.json.1.7.tmp'), 'half');
-    await writeFile(join(dir, 'other.json.1.7.tmp'), 'not ours');
-    await new FileStore(dir, 'c.json').load();
-    expect((await readdir(dir)).sort()).toEqual(['other.json.1.7.tmp']);
+  it('temporary files of a process that is gone (a power cut mid-save) are removed at load; a running one’s are left', async () => {
+    const gone = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1; // no process can have this pid
+    const live = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(dir, `c.json.${gone}.7.tmp`), 'half');
+      await writeFile(join(dir, `c.json.bak.${gone}.2.tmp`), 'half');
+      await writeFile(join(dir, `c.json.${live.pid}.3.tmp`), 'a save in flight in another process');
+      await writeFile(join(dir, `other.json.${gone}.7.tmp`), 'not ours');
+      await new FileStore(dir, 'c.json').load();
+      expect((await readdir(dir)).sort()).toEqual([`c.json.${live.pid}.3.tmp`, `other.json.${gone}.7.tmp`].sort());
+      live.kill();
+      await once(live, 'exit');
+      await new FileStore(dir, 'c.json').load();
+      expect(await readdir(dir)).toEqual([`other.json.${gone}.7.tmp`]);
+    } finally {
+      live.kill();
+    }
+  });
+
+  it('another process loading the document all the time (fota-agent status) never fails a save', async () => {
+    // the store as the agent's commands run it: bundled, in a process of its own that loads in a loop
+    const loader = join(dir, 'loader.mjs');
+    await build({ entryPoints: [join(import.meta.dirname, '../../agent/adapters/file-store.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node18', outfile: join(dir, 'store.mjs'), logLevel: 'error' });
+    await writeFile(loader, `import { FileStore } from './store.mjs';\nconst s = new FileStore(process.argv[2], 's.json');\nprocess.stdout.write('ready\\n');\nfor (;;) await s.load().catch(() => undefined);\n`);
+    const state = join(dir, 'state');
+    const child = spawn(process.execPath, [loader, state], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await once(child.stdout, 'data');
+      const store = new FileStore(state, 's.json');
+      const failed: string[] = [];
+      for (let i = 0; i < 300; i++) await store.save({ i }).catch((e: unknown) => failed.push((e as Error).message));
+      expect(failed).toEqual([]);
+      expect(await store.load()).toEqual({ i: 299 });
+    } finally {
+      child.kill();
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    }
   });
 });
 
