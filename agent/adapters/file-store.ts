@@ -12,10 +12,17 @@
 
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Store } from '../core/ports.js';
 
 const queues = new Map<string, Promise<unknown>>();
 let tmpCounter = 0;
+/**
+ * This process's mark in its temp files' names, after the pid: a random tag, because a pid comes back. After a power
+ * cut mid-save a board boots the same services in the same order, and the agent can get the pid it had: its leftover
+ * temp file would be taken for this process's, kept, and its name (pid and counter) reused.
+ */
+const TMP_TAG = `${process.pid}-${randomBytes(4).toString('hex')}`;
 
 /** Runs `job` after every earlier job queued for `path` has settled. */
 function serialised<T>(path: string, job: () => Promise<T>): Promise<T> {
@@ -173,19 +180,21 @@ async function readDocument(file: string): Promise<unknown> {
  * Temp files of `file` left by a process that is gone (a power cut or a kill mid-save): unique names would otherwise
  * pile up. Never a live process's: a command that reads the agent's state (`fota-agent status`) while the agent saves
  * it would delete the temp file the agent is about to rename, and the agent, its save failed, gives up the update.
+ * One with this process's pid but not its tag (TMP_TAG; or none: an older agent's) is from before a reboot.
  */
 async function removeStaleTemps(file: string): Promise<void> {
   const base = basename(file);
   const names = await readdir(dirname(file)).catch(() => [] as string[]);
   for (const n of names) {
-    const m = /^(.*)\.(\d+)\.\d+\.tmp$/.exec(n);
-    if (m && (m[1] === base || m[1] === `${base}.bak`) && !isRunning(Number(m[2]))) await rm(join(dirname(file), n), { force: true }).catch(() => undefined);
+    const m = /^(.*)\.((\d+)(?:-[0-9a-f]+)?)\.\d+\.tmp$/.exec(n);
+    if (!m || (m[1] !== base && m[1] !== `${base}.bak`) || m[2] === TMP_TAG) continue;
+    const pid = Number(m[3]);
+    if (pid === process.pid || !isRunning(pid)) await rm(join(dirname(file), n), { force: true }).catch(() => undefined);
   }
 }
 
-/** Whether a process with this pid exists (this one included; one of another user's counts too). */
+/** Whether a process with this pid exists (one of another user's counts too). */
 function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;
@@ -198,7 +207,7 @@ function isRunning(pid: number): boolean {
 async function writeAtomically(file: string, body: string): Promise<void> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`;
+  const tmp = `${file}.${TMP_TAG}.${++tmpCounter}.tmp`;
   try {
     const fh = await open(tmp, 'wx', 0o600);
     try {

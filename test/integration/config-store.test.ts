@@ -49,15 +49,31 @@ describe('file store', () => {
       await writeFile(join(dir, `c.json.bak.${gone}.2.tmp`), 'half');
       await writeFile(join(dir, `c.json.${live.pid}.3.tmp`), 'a save in flight in another process');
       await writeFile(join(dir, `other.json.${gone}.7.tmp`), 'not ours');
-      await new FileStore(dir, 'c.json').load();
+      // this process's pid, from before a reboot (the same boot order gave the agent the same pid): an older agent's
+      // name, and one with another tag; the next save's temp name must not meet them either
+      await writeFile(join(dir, `c.json.${process.pid}.1.tmp`), 'half, from before the power cut');
+      await writeFile(join(dir, `c.json.${process.pid}-0badcafe.1.tmp`), 'half, from before the power cut');
+      const store = new FileStore(dir, 'c.json');
+      await store.load();
       expect((await readdir(dir)).sort()).toEqual([`c.json.${live.pid}.3.tmp`, `other.json.${gone}.7.tmp`].sort());
+      await store.save({ v: 1 });
+      expect((await readdir(dir)).sort()).toEqual(['c.json', `c.json.${live.pid}.3.tmp`, `other.json.${gone}.7.tmp`].sort());
       live.kill();
       await once(live, 'exit');
-      await new FileStore(dir, 'c.json').load();
-      expect(await readdir(dir)).toEqual([`other.json.${gone}.7.tmp`]);
+      await store.load();
+      expect((await readdir(dir)).sort()).toEqual(['c.json', `other.json.${gone}.7.tmp`]);
     } finally {
       live.kill();
     }
+  });
+
+  it('a temp file left before a power cut by a process with this pid never takes the name of a new save', async () => {
+    // the agent got the same pid after the reboot, and its save counter starts again: every name it could reuse
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => writeFile(join(dir, `c.json.${process.pid}.${i + 1}.tmp`), 'half')));
+    const store = new FileStore(dir, 'c.json');
+    await store.save({ v: 1 }); // no load first: the name alone must not meet them
+    expect(await store.load()).toEqual({ v: 1 });
+    expect(await readdir(dir)).toEqual(['c.json']);
   });
 
   it('another process loading the document all the time (fota-agent status) never fails a save', async () => {
