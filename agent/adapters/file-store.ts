@@ -6,13 +6,15 @@
 // - Saves of one path run one at a time in this process, in call order (a module-wide queue per path), whatever
 //   FileStore instance they come from: two concurrent writers never interleave (issue 9 #3: a shared fixed temp name
 //   and unserialised writes gave invalid JSON).
-// - Every temporary file has a unique name (pid + counter), so another process writing the same path cannot clobber it.
+// - Every temporary file has a unique name (pid, random tag, counter), so another process writing the same path cannot
+//   clobber it, nor a file left before a reboot by a process that had the same pid; a load removes only those of
+//   processes that are gone.
 // - With `reserveBytes`, a file of that size is kept beside the document and given up only by saveFailure() on ENOSPC,
 //   so a full disk can still record the failure it caused (issue 10 #4); a later save puts it back once there is room.
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Store } from '../core/ports.js';
 
 const queues = new Map<string, Promise<unknown>>();
