@@ -10,6 +10,7 @@ import { serializeEnvImage } from '../../platform/uboot/env-format.js';
 import { createEnvFile, FileBootEnv } from '../../platform/uboot/file-boot-env.js';
 import { formatFwEnvConfig } from '../../platform/uboot/fw-env-config.js';
 import { FwToolsBootEnv, parsePrintenv } from '../../platform/uboot/fw-tools-boot-env.js';
+import { loggedTool, type LoggedTool } from '../helpers/logged-tool.js';
 import { bootEnvContract, INITIAL } from './boot-env.contract.js';
 
 const run = promisify(execFile);
@@ -134,16 +135,14 @@ for (const redundant of [false, true]) {
 
 describe('FwToolsBootEnv: the check before a write', () => {
   let m: Made;
-  let log: string;
+  let printenv_: LoggedTool;
   /** FwToolsBootEnv whose fw_printenv is the real one behind a wrapper that logs each run */
   let env: (freshReadMs?: number) => FwToolsBootEnv;
-  const printenvRuns = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  const printenvRuns = async () => (await printenv_.runs()).length;
   beforeEach(async () => {
     m = await makeEnv(INITIAL, false);
-    log = join(m.dir, 'printenv.log');
-    const wrapper = join(m.dir, 'fw_printenv');
-    await writeFile(wrapper, `#!/bin/sh\necho run >> '${log}'\nexec fw_printenv "$@"\n`, { mode: 0o755 });
-    env = (freshReadMs) => new FwToolsBootEnv({ config: m.config, fwPrintenv: wrapper, ...(freshReadMs === undefined ? {} : { freshReadMs }) });
+    printenv_ = await loggedTool(m.dir, 'fw_printenv');
+    env = (freshReadMs) => new FwToolsBootEnv({ config: m.config, fwPrintenv: printenv_.path, ...(freshReadMs === undefined ? {} : { freshReadMs }) });
   });
   afterEach(async () => {
     await rm(m.dir, { recursive: true, force: true });

@@ -2,14 +2,14 @@
 // not rewritten (bytes measured from /sys/block/NAME/stat or /proc/self/io), writes are large and aligned to the
 // slot, and finish() reads the slot back from the medium (past the page cache) and refuses a slot that lies.
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FotaError } from '../../agent/core/errors.js';
 import { COMPARE_BLOCK, flushBlockDeviceBuffers, openSlotWriter, STAGE_BYTES, type SlotWriterOptions } from '../../platform/slots/slot-writer.js';
 import { DirectReader, withSlack } from '../../platform/slots/direct-read.js';
+import { loggedTool } from '../helpers/logged-tool.js';
 import { loopDevicesWork, makeTestSlot, type TestSlot } from '../helpers/slot-devices.js';
 
 const MiB = 1024 * 1024;
@@ -210,11 +210,8 @@ describe('slot writer page cache on a block device', () => {
     const slot = await makeTestSlot(join(dir, 'slot.img'), SLOT);
     // a blockdev first on PATH that logs its arguments and runs the real one
     const bin = join(dir, 'bin');
-    const log = join(dir, 'blockdev.log');
     await mkdir(bin);
-    const real = execFileSync('sh', ['-c', 'command -v blockdev'], { encoding: 'utf8' }).trim();
-    await writeFile(join(bin, 'blockdev'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
-    const calls = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    const calls = (await loggedTool(bin, 'blockdev')).runs;
     const path0 = process.env['PATH'];
     process.env['PATH'] = `${bin}:${path0}`;
     try {
