@@ -143,25 +143,23 @@ export class BlockSlotWriter implements SlotWriter {
     if (!stage || this.staged === 0) return;
     const length = this.staged;
     try {
-      if (this.opts.skipIdentical === false) await this.writeRun(fh, stage, 0, length);
-      else await this.writeChanged(fh, stage, length);
+      if (this.opts.skipIdentical === false) await this.writeRun(fh, stage, this.flushed, 0, length);
+      else await this.writeChanged(fh, stage, this.flushed, length);
     } catch (e) {
       throw toFotaError(e);
     }
     this.flushed += length;
     this.staged = 0;
-    this.readAhead();
   }
 
   /**
-   * Starts reading the slot's bytes under the next stage into `existing`, so that the comparison finds them there
+   * Starts reading the slot's bytes at `at` (the next stage) into `existing`, so that the comparison finds them there
    * instead of waiting for a read while the network is not being read (~2 s of wall per GiB on the loop device of
    * docs/benchmarks.md). Not past the image's end when its size is known, nor past the slot's.
    */
-  private readAhead(): void {
+  private readAhead(at: number): void {
     const fh = this.fh;
-    if (!fh || this.opts.skipIdentical === false) return;
-    const at = this.flushed;
+    if (!fh) return;
     const n = Math.min(STAGE_BYTES - (at % STAGE_BYTES), Math.min(this.capacity, this.opts.expect?.size ?? Infinity) - at);
     if (n <= 0) return;
     const read = readAll(fh, (this.existing ??= withSlack(COMPARE_WINDOW)), n, at);
@@ -179,42 +177,50 @@ export class BlockSlotWriter implements SlotWriter {
     return undefined;
   }
 
-  /** One read of the range, then one write per run of differing blocks (a fully new range is one write). */
-  private async writeChanged(fh: FileHandle, stage: Buffer, length: number): Promise<void> {
+  /**
+   * Compares the stage (slot bytes [slotAt, slotAt + length)) with what the slot holds (one read of the range), starts
+   * reading the next stage's bytes into `existing`, which the comparison is done with, and writes each run of
+   * differing blocks (a fully new range is one write): the next stage's read goes on during this one's write.
+   */
+  private async writeChanged(fh: FileHandle, stage: Buffer, slotAt: number, length: number): Promise<void> {
     const existing = (this.existing ??= withSlack(COMPARE_WINDOW));
     // existing[0..have) holds the slot's bytes at stage offsets [windowAt, windowAt + have)
     let windowAt = 0;
-    let have = (await this.takeAhead(this.flushed)) ?? 0;
+    let have = (await this.takeAhead(slotAt)) ?? 0;
+    /** [from, to) pairs of the runs to write */
+    const runs: number[] = [];
     // the same image again: one comparison for the whole stage
-    if (have >= length && stage.compare(existing, 0, length, 0, length) === 0) {
-      this.stats.skipped += length;
-      return;
-    }
-    let runStart = -1;
-    for (let at = 0, end = 0; at < length; at = end) {
-      // blocks aligned to the slot, not to the stage (a resumed write starts anywhere)
-      end = Math.min(length, at + COMPARE_BLOCK - ((this.flushed + at) % COMPARE_BLOCK));
-      if (end > windowAt + have) {
-        windowAt = at;
-        have = await readAll(fh, existing, Math.min(COMPARE_WINDOW, length - at), this.flushed + at);
+    if (have >= length && stage.compare(existing, 0, length, 0, length) === 0) this.stats.skipped += length;
+    else {
+      let runStart = -1;
+      for (let at = 0, end = 0; at < length; at = end) {
+        // blocks aligned to the slot, not to the stage (a resumed write starts anywhere)
+        end = Math.min(length, at + COMPARE_BLOCK - ((slotAt + at) % COMPARE_BLOCK));
+        if (end > windowAt + have) {
+          windowAt = at;
+          have = await readAll(fh, existing, Math.min(COMPARE_WINDOW, length - at), slotAt + at);
+        }
+        // a block whose first or last byte differs differs: Buffer#compare is a call through several JavaScript
+        // functions, and this loop runs 256 times per MiB, interpreted under --jitless (0.3-0.5 CPU-s per GiB)
+        const e = at - windowAt;
+        const same = end <= windowAt + have && stage[at] === existing[e] && stage[end - 1] === existing[end - 1 - windowAt] && stage.compare(existing, e, end - windowAt, at, end) === 0;
+        if (!same && runStart < 0) runStart = at;
+        if (same && runStart >= 0) runs.push(runStart, at);
+        if (same) {
+          this.stats.skipped += end - at;
+          runStart = -1;
+        }
       }
-      // a block whose first or last byte differs differs: Buffer#compare is a call through several JavaScript
-      // functions, and this loop runs 256 times per MiB, interpreted under --jitless (0.3-0.5 CPU-s per GiB)
-      const e = at - windowAt;
-      const same = end <= windowAt + have && stage[at] === existing[e] && stage[end - 1] === existing[end - 1 - windowAt] && stage.compare(existing, e, end - windowAt, at, end) === 0;
-      if (!same && runStart < 0) runStart = at;
-      if (same && runStart >= 0) {
-        await this.writeRun(fh, stage, runStart, at);
-        runStart = -1;
-      }
-      if (same) this.stats.skipped += end - at;
+      if (runStart >= 0) runs.push(runStart, length);
     }
-    if (runStart >= 0) await this.writeRun(fh, stage, runStart, length);
+    this.readAhead(slotAt + length);
+    for (let i = 0; i < runs.length; i += 2) await this.writeRun(fh, stage, slotAt, runs[i]!, runs[i + 1]!);
   }
 
-  private async writeRun(fh: FileHandle, stage: Buffer, from: number, to: number): Promise<void> {
-    this.opts.trace?.(this.flushed + from, to - from);
-    await writeAll(fh, stage, from, to - from, this.flushed + from);
+  /** Writes stage[from, to) at slot byte slotAt + from. */
+  private async writeRun(fh: FileHandle, stage: Buffer, slotAt: number, from: number, to: number): Promise<void> {
+    this.opts.trace?.(slotAt + from, to - from);
+    await writeAll(fh, stage, from, to - from, slotAt + from);
     this.stats.written += to - from;
   }
 
