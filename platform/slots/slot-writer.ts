@@ -13,6 +13,12 @@ import { DirectReader, readAll, withSlack } from './direct-read.js';
 const READ_CHUNK = 256 * 1024;
 
 /**
+ * Buffers the read-back adds to the writer's two for the time it runs (4 reads of 512 KiB in flight, against 2):
+ * the O_DIRECT reads of a loop device took as long as the SHA-256 of what they read (docs/benchmarks.md).
+ */
+const READ_BACK_EXTRA = 2;
+
+/**
  * Bytes are gathered into one reused 512 KiB buffer and written when it reaches a 512 KiB boundary of the slot (or on
  * sync/finish): a write per 64 KiB network chunk costs ~4x the CPU of the same bytes in big writes
  * (docs/benchmarks.md), reusing the buffer allocates nothing per chunk, and boundaries of the slot (not of the
@@ -276,32 +282,44 @@ export class BlockSlotWriter implements SlotWriter {
     // the default: once, before the first read through the page cache (a fork and ~50 ms saved when all is direct)
     let dropped = this.opts.dropCache || !this.opts.blockDevice ? Promise.resolve() : undefined;
     const direct = (this.opts.directReadBack ?? this.opts.blockDevice) ? await DirectReader.open(this.path) : undefined;
-    // two buffers (the stage and the comparison window): the next read runs while this one is hashed
-    const bufs = [(this.stage ??= withSlack(STAGE_BYTES)), (this.existing ??= withSlack(COMPARE_WINDOW))] as const;
+    // the stage, the comparison window and READ_BACK_EXTRA more buffers: the next reads run while this one is hashed
+    const bufs = [(this.stage ??= withSlack(STAGE_BYTES)), (this.existing ??= withSlack(COMPARE_WINDOW))];
+    for (let i = 0; i < READ_BACK_EXTRA; i++) bufs.push(withSlack(STAGE_BYTES));
     const readBack = createHash('sha256');
     const from = expect ? 0 : this.start;
     const end = this.position;
     this.readBack.direct = this.readBack.cached = 0;
-    // a read that starts off the alignment (a resumed writer without `expect`) ends on it: the next can be direct
-    const read = async (at: number, buf: Buffer): Promise<{ view: Buffer; n: number }> => {
-      const length = Math.min(buf.length - (at % STAGE_BYTES), end - at);
+    const read = async (at: number, buf: Buffer, length: number): Promise<{ view: Buffer; n: number }> => {
       const got = await direct?.read(buf, length, at);
       if (got) return (this.readBack.direct += got.n), got;
       await (dropped ??= flushBlockDeviceBuffers(this.path).catch(() => undefined));
       const n = await readAll(fh, buf, length, at);
       return (this.readBack.cached += n), { view: buf, n };
     };
-    let next = from < end ? read(from, bufs[0]) : undefined;
+    // reads in the order they are hashed; the buffers in turn (a buffer is read into again once it was hashed)
+    const pending: { at: number; length: number; read: Promise<{ view: Buffer; n: number }> }[] = [];
+    let issueAt = from;
+    let turn = 0;
+    const issue = (): void => {
+      const buf = bufs[turn]!;
+      turn = (turn + 1) % bufs.length;
+      // a read that starts off the alignment (a resumed writer without `expect`) ends on it: the next can be direct
+      const length = Math.min(buf.length - (issueAt % STAGE_BYTES), end - issueAt);
+      const r = read(issueAt, buf, length);
+      r.catch(() => undefined); // thrown when its turn to be hashed comes
+      pending.push({ at: issueAt, length, read: r });
+      issueAt += length;
+    };
     try {
-      for (let at = from, i = 0; next; i ^= 1) {
-        const { view, n } = await next;
-        if (n === 0) throw new FotaError('integrity-mismatch', `slot ${this.path} ends at byte ${at}, before the ${end} bytes written`);
-        at += n;
-        next = at < end ? read(at, bufs[i ^ 1]!) : undefined;
+      while (issueAt < end && pending.length < bufs.length) issue();
+      for (let p = pending.shift(); p; p = pending.shift()) {
+        const { view, n } = await p.read;
+        if (n < p.length) throw new FotaError('integrity-mismatch', `slot ${this.path} ends at byte ${p.at + n}, before the ${end} bytes written`);
         readBack.update(view.subarray(0, n));
+        if (issueAt < end) issue();
       }
     } finally {
-      await next?.catch(() => undefined);
+      await Promise.all(pending.map((p) => p.read.catch(() => undefined)));
       await direct?.close();
     }
     const got = readBack.digest('hex');

@@ -2,7 +2,7 @@
 // not rewritten (bytes measured from /sys/block/NAME/stat or /proc/self/io), writes are large and aligned to the
 // slot, and finish() reads the slot back from the medium (past the page cache) and refuses a slot that lies.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -168,6 +168,14 @@ describe('slot writer read-back against the signed image hash', () => {
       await w.write(image.subarray(0, 1000));
       await expect(w.finish()).rejects.toMatchObject({ code: 'integrity-mismatch', message: expect.stringMatching(/finished at byte 1000, not at the end/) });
       await w.abort();
+      // a slot that ends before the image does (cut short between the fdatasync and the read-back): several reads are
+      // in flight, and the short one is found in its turn
+      const long = randomBytes(3 * MiB + 12_345);
+      const cut = (file: string) => async () => truncate(file, MiB + 1000);
+      await expect(install(slot.path, long, { expect: { sha256: createHash('sha256').update(long).digest('hex'), size: long.length }, directReadBack, dropCache: cut(slot.file) })).rejects.toMatchObject({
+        code: 'integrity-mismatch',
+        message: expect.stringMatching(new RegExp(`ends at byte ${MiB + 1000}, before the ${long.length} bytes written`)),
+      });
     } finally {
       await slot.release();
       await rm(dir, { recursive: true, force: true });
