@@ -32,7 +32,11 @@ mender-artifact swupdate cpio. It installs nothing; it writes /etc/fw_env.config
 Environment: SIZES_MIB ("256"), ROUNDS (3), WARMUP (1), TOOLS ("${ALL.join(' ')}"; fota = the systemd unit's Node
 flags, fota-jit = the same without --jitless), SCHEME (http; https serves the packages over TLS 1.3 with a throwaway
 CA that curl and fota are given; Mender and SWUpdate are then left out), BENCH_DIR (/var/tmp), KEEP=1 (keep the work
-folder).`;
+folder).
+
+Two agents in the same rounds: add fota-b to TOOLS and set FOTA_B_BIN to another build's bin/fota-agent.js (say a git
+worktree of another commit, after npm ci && npm run build there); it runs with the unit's flags and FOTA_B_FLAGS
+(extra Node flags, e.g. "--single-threaded-gc"), and the table adds its wall ratio against fota's, round by round.`;
 
 const SIZES = (process.env.SIZES_MIB ?? '256').trim().split(/\s+/).map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -40,6 +44,9 @@ const WARMUP = Number(process.env.WARMUP ?? 1);
 const TOOLS = (process.env.TOOLS ?? ALL.join(' ')).trim().split(/\s+/);
 const BASE_DIR = path.resolve(process.env.BENCH_DIR ?? '/var/tmp');
 const SCHEME = process.env.SCHEME ?? 'http';
+/** fota-b: another agent build, with the unit's flags and these */
+const B_BIN = process.env.FOTA_B_BIN ? path.resolve(process.env.FOTA_B_BIN) : undefined;
+const B_FLAGS = (process.env.FOTA_B_FLAGS ?? '').trim().split(/\s+/).filter(Boolean);
 const log = (msg) => process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** The agent's Node flags and environment as the systemd unit starts it (the settings the project recommends). */
@@ -90,8 +97,9 @@ function envOk(tool, text) {
 
 async function main() {
   if (process.argv.includes('--help') || process.argv.includes('-h')) return void process.stdout.write(`${HELP}\n`);
-  const unknown = TOOLS.filter((t) => !ALL.includes(t));
-  if (unknown.length || !TOOLS.includes('pipeline')) throw new Error(`TOOLS="${TOOLS.join(' ')}": choose from ${ALL.join(', ')}; pipeline is required (the ratios are per round against it)`);
+  const unknown = TOOLS.filter((t) => !ALL.includes(t) && t !== 'fota-b');
+  if (unknown.length || !TOOLS.includes('pipeline')) throw new Error(`TOOLS="${TOOLS.join(' ')}": choose from ${ALL.join(', ')} (and fota-b); pipeline is required (the ratios are per round against it)`);
+  if (TOOLS.includes('fota-b') && !(B_BIN && existsSync(B_BIN))) throw new Error(`fota-b needs FOTA_B_BIN, the path of another build's bin/fota-agent.js${B_BIN ? ` (${B_BIN} does not exist)` : ''}`);
   if (!SIZES.every((s) => Number.isInteger(s) && s >= 1) || !(ROUNDS >= 1 && WARMUP >= 0)) throw new Error('SIZES_MIB must be whole MiB counts, ROUNDS >= 1, WARMUP >= 0');
   if (!['http', 'https'].includes(SCHEME)) throw new Error(`SCHEME="${SCHEME}" must be http or https`);
   const problems = checkNeeds(TOOLS);
@@ -151,12 +159,13 @@ async function main() {
     execFileSync(process.execPath, [path.join(ROOT, 'bin', 'fota-agent.js'), '--config', agentConfig, '--check'], { stdio: 'inherit' });
     link = await DeviceLink.open({ repoRoot: ROOT, workDir: work, broker, id: 'peers-bench' });
     const unit = unitRuntime();
-    const flagsOf = (tool) => (tool === 'fota-jit' ? unit.flags.filter((f) => f !== '--jitless' && f !== '--no-expose-wasm') : unit.flags);
+    const flagsOf = (tool) => (tool === 'fota-jit' ? unit.flags.filter((f) => f !== '--jitless' && f !== '--no-expose-wasm') : tool === 'fota-b' ? [...unit.flags, ...B_FLAGS] : unit.flags);
     const header = [
       `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; slots: ${slots.kind}`,
       `Versions: ${['mender-client', 'swupdate', 'curl', 'openssl'].map((p) => { try { return `${p} ${execFileSync('dpkg-query', ['-W', '-f=${Version}', p], { encoding: 'utf8' })}`; } catch { return `${p} ?`; } }).join(', ')}`,
       `Run: ${new Date().toISOString()}, SIZES_MIB="${SIZES.join(' ')}" ROUNDS=${ROUNDS} WARMUP=${WARMUP} TOOLS="${tools.join(' ')}" SCHEME=${SCHEME}, load1 at start ${load1()}`,
       `fota: ${unit.flags.join(' ')} ${Object.entries(unit.env).map(([k, v]) => `${k}=${v}`).join(' ')} (systemd/fota-agent.service); fota-jit: ${flagsOf('fota-jit').join(' ')}`,
+      ...(tools.includes('fota-b') ? [`fota-b: ${B_BIN} ${flagsOf('fota-b').join(' ')}`] : []),
     ];
     const runOne = async (tool, mib, round) => {
       const img = images.get(mib);
@@ -173,7 +182,7 @@ async function main() {
       if (tool === 'swupdate') {
         return runTimed(['swupdate', '-B', 'uboot', '-H', 'fwbench:1.0', '-k', img.cert, '-d', `-u ${origin}/${path.basename(img.swu)}`], { workDir: work, logFile });
       }
-      return runFotaAgent({ node: process.execPath, flags: flagsOf(tool), env: unit.env, agentBin: path.join(ROOT, 'bin', 'fota-agent.js'), config: agentConfig, link, url: `${origin}/${path.basename(img.fota)}`, logFile: path.join(work, `${tool}-r${round}.log`) });
+      return runFotaAgent({ node: process.execPath, flags: flagsOf(tool), env: unit.env, agentBin: tool === 'fota-b' ? B_BIN : path.join(ROOT, 'bin', 'fota-agent.js'), config: agentConfig, link, url: `${origin}/${path.basename(img.fota)}`, logFile: path.join(work, `${tool}-r${round}.log`) });
     };
     const rows = [];
     for (let round = 1 - WARMUP; round <= ROUNDS; round++) {

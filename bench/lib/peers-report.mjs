@@ -12,6 +12,7 @@ const TEXT = {
   pipeline: 'pipeline: curl \\| tee >(openssl dgst) \\| dd conv=fsync',
   fota: 'fota (the systemd unit\'s flags)',
   'fota-jit': 'fota without --jitless',
+  'fota-b': 'fota-b (FOTA_B_BIN, the unit\'s flags and FOTA_B_FLAGS)',
   mender: 'Mender: mender install (standalone)',
   swupdate: 'SWUpdate: swupdate -d -u',
 };
@@ -21,6 +22,7 @@ const DURABILITY = {
   pipeline: 'one fsync at the end; checks nothing before use',
   fota: 'fdatasync + resume checkpoint every 16 MiB; signature before the first byte; slot read back and hashed (the image\'s only SHA-256) before the env flip',
   'fota-jit': 'as fota',
+  'fota-b': 'as fota (if that build does the same)',
   mender: 'fsync after every 1 MiB; reads each 1 MiB back and skips it when unchanged; checksum at the end (artifact unsigned here)',
   swupdate: 'no fsync of the slot: its close(), the device\'s last, writes the pages back (no cache flush); CMS-signed sw-description, sha256 at the end',
 };
@@ -49,7 +51,8 @@ export function peersMarkdown({ rows, sizes, tools, header }) {
   out.push('sees it"); PSS here is lower than on a board, where no other process shares the binaries.');
   for (const size of sizes) {
     out.push('', `**${size >= 1024 ? `${size / 1024} GiB` : `${size} MiB`}**`, '');
-    const others = ['pipeline', 'swupdate', 'mender'].filter((t) => tools.includes(t));
+    // an A/B of two builds (fota-b): their ratio too
+    const others = ['pipeline', 'swupdate', 'mender', ...(tools.includes('fota-b') ? ['fota'] : [])].filter((t) => tools.includes(t));
     const cpuVs = tools.includes('mender') ? ['mender'] : [];
     out.push(`| tool | ok/runs | wall s median (min–max) | MB/s | wall + sync s | CPU s | peak RSS / PSS / private MiB | ${[...others.map((o) => `ratio vs ${o}`), ...cpuVs.map((o) => `CPU ratio vs ${o}`)].join(' | ')} |`);
     out.push(`|---|---|---|---|---|---|---|${[...others, ...cpuVs].map(() => '---|').join('')}`);
