@@ -15,6 +15,7 @@ import { checkNeeds, makeEnv, makeImages, makeSlots, removeSystemFiles, setupMen
 import { runFotaAgent, runTimed } from './lib/peer-runs.mjs';
 import { peersMarkdown, PEER_COLUMNS } from './lib/peers-report.mjs';
 import { runPipeline } from './lib/pipeline.mjs';
+import { perfMarkdown, perfWorks, summarizePerf } from './lib/perf-profile.mjs';
 import { sampleTree } from './lib/tree-sampler.mjs';
 import { MiB, toCsv } from './lib/report.mjs';
 import { checkFreeSpace, load1, warmPageCache } from './lib/workload.mjs';
@@ -36,7 +37,10 @@ folder).
 
 Two agents in the same rounds: add fota-b to TOOLS and set FOTA_B_BIN to another build's bin/fota-agent.js (say a git
 worktree of another commit, after npm ci && npm run build there); it runs with the unit's flags and FOTA_B_FLAGS
-(extra Node flags, e.g. "--single-threaded-gc"), and the table adds its wall ratio against fota's, round by round.`;
+(extra Node flags, e.g. "--single-threaded-gc"), and the table adds its wall ratio against fota's, round by round.
+
+PERF=1: after the rounds, one more fota run per size (not counted in the table) under \`perf record\` (apt-get install
+linux-perf), and where its CPU went: SHA-256, the kernel, V8's interpreter, V8's runtime and GC, copies, malloc.`;
 
 const SIZES = (process.env.SIZES_MIB ?? '256').trim().split(/\s+/).map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -47,6 +51,7 @@ const SCHEME = process.env.SCHEME ?? 'http';
 /** fota-b: another agent build, with the unit's flags and these */
 const B_BIN = process.env.FOTA_B_BIN ? path.resolve(process.env.FOTA_B_BIN) : undefined;
 const B_FLAGS = (process.env.FOTA_B_FLAGS ?? '').trim().split(/\s+/).filter(Boolean);
+const PERF = process.env.PERF === '1';
 const log = (msg) => process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** The agent's Node flags and environment as the systemd unit starts it (the settings the project recommends). */
@@ -99,6 +104,7 @@ async function main() {
   if (process.argv.includes('--help') || process.argv.includes('-h')) return void process.stdout.write(`${HELP}\n`);
   const unknown = TOOLS.filter((t) => !ALL.includes(t) && t !== 'fota-b');
   if (unknown.length || !TOOLS.includes('pipeline')) throw new Error(`TOOLS="${TOOLS.join(' ')}": choose from ${ALL.join(', ')} (and fota-b); pipeline is required (the ratios are per round against it)`);
+  if (PERF && !perfWorks()) throw new Error('PERF=1 needs perf: apt-get install linux-perf (and root, or kernel.perf_event_paranoid <= 1)');
   if (TOOLS.includes('fota-b') && !(B_BIN && existsSync(B_BIN))) throw new Error(`fota-b needs FOTA_B_BIN, the path of another build's bin/fota-agent.js${B_BIN ? ` (${B_BIN} does not exist)` : ''}`);
   if (!SIZES.every((s) => Number.isInteger(s) && s >= 1) || !(ROUNDS >= 1 && WARMUP >= 0)) throw new Error('SIZES_MIB must be whole MiB counts, ROUNDS >= 1, WARMUP >= 0');
   if (!['http', 'https'].includes(SCHEME)) throw new Error(`SCHEME="${SCHEME}" must be http or https`);
@@ -167,6 +173,16 @@ async function main() {
       `fota: ${unit.flags.join(' ')} ${Object.entries(unit.env).map(([k, v]) => `${k}=${v}`).join(' ')} (systemd/fota-agent.service); fota-jit: ${flagsOf('fota-jit').join(' ')}`,
       ...(tools.includes('fota-b') ? [`fota-b: ${B_BIN} ${flagsOf('fota-b').join(' ')}`] : []),
     ];
+    /** untimed: nothing pending, slot B empty, no tool state, the served file in the page cache, nothing dirty */
+    const prepare = (tool, img) => {
+      env.reset();
+      mender?.reset();
+      rmSync(path.join(fotaDir, 'state'), { recursive: true, force: true });
+      for (const f of ['/tmp/swupdateprog', '/tmp/sockinstctrl']) rmSync(f, { force: true });
+      resetSlotB(slots, slotBytes);
+      warmPageCache(tool === 'mender' ? img.mender : tool === 'swupdate' ? img.swu : tool.startsWith('fota') ? img.fota : img.bin);
+      execFileSync('sync');
+    };
     const runOne = async (tool, mib, round) => {
       const img = images.get(mib);
       const logFile = path.join(work, `${tool}.log`);
@@ -190,14 +206,7 @@ async function main() {
         for (let i = 0; i < tools.length; i++) {
           const tool = tools[(i + round + WARMUP - 1) % tools.length];
           const img = images.get(mib);
-          // untimed: nothing pending, slot B empty, no tool state, the served file in the page cache, nothing dirty
-          env.reset();
-          mender?.reset();
-          rmSync(path.join(fotaDir, 'state'), { recursive: true, force: true });
-          for (const f of ['/tmp/swupdateprog', '/tmp/sockinstctrl']) rmSync(f, { force: true });
-          resetSlotB(slots, slotBytes);
-          warmPageCache(tool === 'mender' ? img.mender : tool === 'swupdate' ? img.swu : tool.startsWith('fota') ? img.fota : img.bin);
-          execFileSync('sync');
+          prepare(tool, img);
           const l1 = load1();
           let r;
           try {
@@ -219,7 +228,16 @@ async function main() {
         }
       }
     }
-    const md = peersMarkdown({ rows, sizes: SIZES, tools, header });
+    const profiles = [];
+    for (const mib of PERF ? SIZES : []) {
+      const img = images.get(mib);
+      prepare('fota', img);
+      const perfOut = path.join(work, `fota-${mib}.perf`);
+      await runFotaAgent({ node: process.execPath, flags: flagsOf('fota'), env: unit.env, agentBin: path.join(ROOT, 'bin', 'fota-agent.js'), config: agentConfig, link, url: `${origin}/${path.basename(img.fota)}`, logFile: path.join(work, 'fota-perf.log'), perfOut });
+      profiles.push('', ...perfMarkdown(`**CPU profile of one more fota run, ${mib} MiB** (perf record -e cpu-clock -F 999 -g, not counted above)`, summarizePerf(perfOut)));
+      log(`profiled a ${mib} MiB fota run`);
+    }
+    const md = [peersMarkdown({ rows, sizes: SIZES, tools, header }), ...profiles].join('\n');
     const dir = path.join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     const base = path.join(dir, `peers-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`);

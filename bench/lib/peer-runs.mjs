@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { trackChild } from './children.mjs';
+import { startPerf } from './perf-profile.mjs';
 import { CLK_TCK } from './proc-stats.mjs';
 import { sampleTree } from './tree-sampler.mjs';
 
@@ -65,8 +66,9 @@ function cpuWithChildren(pid) {
  * A fresh fota agent (`node FLAGS bin/fota-agent.js --config CFG`, env added) per run: waits for its registration
  * (untimed), then times the Package URI write → State Downloaded (download_s) → Update executed → the agent logs
  * "rebooting" after writing the U-Boot environment (wall_s). CPU and memory: the agent process over that span.
+ * With `perfOut`, `perf record` samples the agent over that span into that file (perf-profile.mjs).
  */
-export async function runFotaAgent({ node, flags, env, agentBin, config, link, url, logFile }) {
+export async function runFotaAgent({ node, flags, env, agentBin, config, link, url, logFile, perfOut }) {
   const log = createWriteStream(logFile, { flags: 'a' });
   const agent = spawn(node, [...flags, agentBin, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const entry = trackChild('fota agent', agent, { graceMs: 12_000 });
@@ -98,6 +100,7 @@ export async function runFotaAgent({ node, flags, env, agentBin, config, link, u
     await entry.exited;
     log.end();
   };
+  let perf;
   try {
     const up = new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the agent did not register within 60 s; see ${logFile}`)), 60_000);
@@ -113,6 +116,7 @@ export async function runFotaAgent({ node, flags, env, agentBin, config, link, u
     const sampler = sampleTree(pid);
     const cpu0 = cpuWithChildren(pid);
     let started = false;
+    if (perfOut) perf = await startPerf(pid, perfOut);
     const downloaded = link.waitFor((e) => {
       if (e.value?.['3'] === 1) started = true;
       return e.value && (e.value['3'] === 2 || (started && e.value['3'] === 0 && e.value['5'] > 1));
@@ -130,10 +134,12 @@ export async function runFotaAgent({ node, flags, env, agentBin, config, link, u
     const x = await link.link.request(link.id, { op: 'execute', path: '/5/0/2' }, 10_000);
     if (!String(x.code).startsWith('2')) throw new Error(`execute /5/0/2 answered ${x.code}`);
     const tEnv = await rebooted;
+    await perf?.stop();
     const cpu1 = cpuWithChildren(pid);
     const mem = sampler.stop();
     return { ok: true, note: '', wall_s: (tEnv - t0) / 1000, download_s: (tDl - t0) / 1000, cpu_s: cpu1 - cpu0, rss: mem.rss, pss: mem.pss, private: mem.private };
   } finally {
+    await perf?.stop();
     await stop();
   }
 }
