@@ -78,6 +78,11 @@ export class DirectReader {
     }
   }
 
+  /** the handle's descriptor, for reads into a view an earlier read() found aligned */
+  get fd(): number {
+    return this.fh.fd;
+  }
+
   close(): Promise<void> {
     return this.fh.close().catch(() => undefined);
   }

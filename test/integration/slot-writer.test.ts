@@ -2,10 +2,10 @@
 // not rewritten (bytes measured from /sys/block/NAME/stat or /proc/self/io), writes are large and aligned to the
 // slot, and finish() reads the slot back from the medium (past the page cache) and refuses a slot that lies.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, truncate } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readlink, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FotaError } from '../../agent/core/errors.js';
 import { COMPARE_BLOCK, flushBlockDeviceBuffers, openSlotWriter, STAGE_BYTES, type SlotWriterOptions } from '../../platform/slots/slot-writer.js';
 import { DirectReader, withSlack } from '../../platform/slots/direct-read.js';
@@ -42,6 +42,13 @@ async function readAt(file: string, offset: number, length: number): Promise<Buf
   } finally {
     await fh.close();
   }
+}
+
+/** This process's open handles on `path` (/proc/self/fd). */
+async function handlesOn(path: string): Promise<number> {
+  const fds = await readdir('/proc/self/fd');
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  return targets.filter((t) => t === path).length;
 }
 
 async function patchFile(file: string, offset: number, bytes: Buffer): Promise<void> {
@@ -145,7 +152,9 @@ describe.each([
     await Promise.all(syncs);
     expect((await readAt(slot.file, 0, image.length)).equals(image)).toBe(true);
     // on a block device all of it read back with O_DIRECT, also after the syncs left the stages off the alignment
-    expect(w.readBack).toEqual(slot.loop ? { direct: image.length, cached: 0 } : { direct: 0, cached: image.length });
+    // (part of it, maybe, while the writes went on: what a sync made durable, read back early)
+    expect([w.readBack.direct, w.readBack.cached]).toEqual(slot.loop ? [image.length, 0] : [0, image.length]);
+    expect(await handlesOn(slot.path)).toBe(0);
   });
 });
 
@@ -226,7 +235,7 @@ describe('slot writer page cache on a block device', () => {
       const image = randomBytes(2 * MiB);
       const sha256 = createHash('sha256').update(image).digest('hex');
       // all direct: the cache is left to the writer's close, the device's last
-      expect(await installed(slot.path, image, { expect: { sha256, size: image.length } }).then((w) => w.readBack)).toEqual({ direct: image.length, cached: 0 });
+      expect(await installed(slot.path, image, { expect: { sha256, size: image.length } }).then((w) => w.readBack)).toEqual({ direct: image.length, cached: 0, early: 0 });
       expect(await calls()).toEqual([]);
       // through the page cache: dropped first, once
       await install(slot.path, image, { directReadBack: false });
@@ -261,18 +270,74 @@ describe('slot writer read-back with O_DIRECT', () => {
       for (const size of [4 * MiB, 4 * MiB + 12_345, 1, STAGE_BYTES + 511]) {
         const image = randomBytes(size);
         const sha256 = createHash('sha256').update(image).digest('hex');
-        expect(await readBackOf(slot.path, image, { expect: { sha256, size }, ...direct })).toEqual({ direct: size, cached: 0 });
-        if (!loop) expect(await readBackOf(slot.path, image, { expect: { sha256, size } })).toEqual({ direct: 0, cached: size });
+        expect(await readBackOf(slot.path, image, { expect: { sha256, size }, ...direct })).toEqual({ direct: size, cached: 0, early: 0 });
+        if (!loop) expect(await readBackOf(slot.path, image, { expect: { sha256, size } })).toEqual({ direct: 0, cached: size, early: 0 });
       }
       // a resumed writer without the image's hash reads back from where it started: the first read, off the
       // alignment, goes through the cache and ends on a stage boundary, the rest is direct
       const image = randomBytes(3 * MiB);
-      expect(await readBackOf(slot.path, image, direct, 100_000)).toEqual({ direct: 3 * MiB - STAGE_BYTES, cached: STAGE_BYTES - 100_000 });
+      expect(await readBackOf(slot.path, image, direct, 100_000)).toEqual({ direct: 3 * MiB - STAGE_BYTES, cached: STAGE_BYTES - 100_000, early: 0 });
       // the reads a corrupt byte past the last whole block would hide: the tail is compared too
       const tail = randomBytes(4 * MiB + 7);
       const sha256 = createHash('sha256').update(tail).digest('hex');
       const corrupt = () => patchFile(slot.file, tail.length - 1, Buffer.from([tail[tail.length - 1]! ^ 1]));
       await expect(readBackOf(slot.path, tail, { expect: { sha256, size: tail.length }, dropCache: corrupt, ...direct })).rejects.toMatchObject({ code: 'integrity-mismatch' });
+    } finally {
+      await slot.release();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads back what a sync() made durable while the writes go on; finish() reads the rest, and checks all of it', async (ctx) => {
+    const dir = await mkdtemp(join(tmpdir(), 'fota-slotw-'));
+    const slot = await makeTestSlot(join(dir, 'slot.img'), SLOT);
+    // the default on a block device; where loop devices cannot be attached, a file read with O_DIRECT
+    const direct = slot.loop ? {} : { directReadBack: true };
+    if (!slot.loop) await ctx.annotate('no loop devices on this machine: ran on a file');
+    const image = randomBytes(6 * MiB + 12_345);
+    const opts = { expect: { sha256: createHash('sha256').update(image).digest('hex'), size: image.length }, ...direct };
+    // synced at 3 MiB + 8 KiB: the stage at 3 MiB is durable in part, and the writes after it start on a new page
+    const synced = 3 * MiB + 8192;
+    const upToSync = async () => {
+      const w = await openSlotWriter(slot.path, 0, SLOT, opts);
+      await w.write(image.subarray(0, synced));
+      await w.sync();
+      // whole stages only, [0, 3 MiB): never bytes no fdatasync has returned for
+      await vi.waitFor(() => expect(w.readBack.early).toBe(3 * MiB));
+      await w.write(image.subarray(synced, 5 * MiB));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(w.readBack.early).toBe(3 * MiB);
+      await w.write(image.subarray(5 * MiB));
+      return w;
+    };
+    try {
+      const w = await upToSync();
+      await w.finish();
+      // each byte read back once: 3 MiB while the writes went on, the rest at finish
+      expect(w.readBack).toEqual({ direct: image.length, cached: 0, early: 3 * MiB });
+      expect((await readAt(slot.file, 0, image.length)).equals(image)).toBe(true);
+      // a durable byte the early read-back had not reached yet is read at finish, and a change to it caught
+      const w2 = await upToSync();
+      await patchFile(slot.file, 3 * MiB + 10, Buffer.from([image[3 * MiB + 10]! ^ 1]));
+      await expect(w2.finish()).rejects.toMatchObject({ code: 'integrity-mismatch', message: expect.stringMatching(/bytes 0-6303801 /) });
+      // a retried finish reads all of it again, not from where the early read-back stopped
+      await patchFile(slot.file, 3 * MiB + 10, image.subarray(3 * MiB + 10, 3 * MiB + 11));
+      await w2.finish();
+      expect(w2.readBack).toEqual({ direct: image.length, cached: 0, early: 0 });
+      // a resumed writer: the bytes before its start were made durable by the run before, and are read back early too
+      const w4 = await openSlotWriter(slot.path, 3 * MiB, SLOT, opts);
+      await w4.write(image.subarray(3 * MiB, 5 * MiB));
+      await w4.sync();
+      await vi.waitFor(() => expect(w4.readBack.early).toBe(5 * MiB));
+      await w4.write(image.subarray(5 * MiB));
+      await w4.finish();
+      expect(w4.readBack).toEqual({ direct: image.length, cached: 0, early: 5 * MiB });
+      // an abort while the early read-back may still be reading leaves no handle on the slot
+      const w3 = await openSlotWriter(slot.path, 0, SLOT, opts);
+      await w3.write(image.subarray(0, 6 * MiB));
+      await w3.sync();
+      await w3.abort();
+      expect(await handlesOn(slot.path)).toBe(0);
     } finally {
       await slot.release();
       await rm(dir, { recursive: true, force: true });
