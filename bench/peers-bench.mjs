@@ -15,6 +15,7 @@ import { checkNeeds, makeEnv, makeImages, makeSlots, removeSystemFiles, setupMen
 import { runFotaAgent, runTimed } from './lib/peer-runs.mjs';
 import { peersMarkdown, PEER_COLUMNS } from './lib/peers-report.mjs';
 import { runPipeline } from './lib/pipeline.mjs';
+import { holdNetwork, holdSlotReads, paceProblems } from './lib/device-pace.mjs';
 import { perfMarkdown, perfWorks, summarizePerf } from './lib/perf-profile.mjs';
 import { sampleTree } from './lib/tree-sampler.mjs';
 import { MiB, toCsv } from './lib/report.mjs';
@@ -39,6 +40,10 @@ Two agents in the same rounds: add fota-b to TOOLS and set FOTA_B_BIN to another
 worktree of another commit, after npm ci && npm run build there); it runs with the unit's flags and FOTA_B_FLAGS
 (extra Node flags, e.g. "--single-threaded-gc"), and the table adds its wall ratio against fota's, round by round.
 
+A device's pace (root; undone at the end): NET_MBPS=40 holds the loopback network to 40 MB/s (tc tbf on lo: the
+machine's whole loopback, while the benchmark runs), SLOT_READ_MBPS=100 holds the slots' reads to 100 MB/s (a cgroup
+the benchmark and every tool it starts run in). On loopback the CPU sets the pace; on a device the network does.
+
 PERF=1: after the rounds, one more fota run per size (not counted in the table) under \`perf record\` (apt-get install
 linux-perf), and where its CPU went: SHA-256, the kernel, V8's interpreter, V8's runtime and GC, copies, malloc.`;
 
@@ -52,6 +57,9 @@ const SCHEME = process.env.SCHEME ?? 'http';
 const B_BIN = process.env.FOTA_B_BIN ? path.resolve(process.env.FOTA_B_BIN) : undefined;
 const B_FLAGS = (process.env.FOTA_B_FLAGS ?? '').trim().split(/\s+/).filter(Boolean);
 const PERF = process.env.PERF === '1';
+const mbps = (name) => (process.env[name] ? Number(process.env[name]) : undefined);
+const NET_MBPS = mbps('NET_MBPS');
+const SLOT_READ_MBPS = mbps('SLOT_READ_MBPS');
 const log = (msg) => process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** The agent's Node flags and environment as the systemd unit starts it (the settings the project recommends). */
@@ -116,9 +124,12 @@ async function main() {
   const work = mkdtempSync(path.join(BASE_DIR, 'fota-peers-bench-'));
   let slots;
   let link;
+  const pace = {};
   const cleanup = async () => {
+    pace.net?.release();
     await link?.close().catch(() => undefined);
     await stopAll();
+    pace.slots?.release();
     slots?.detach();
     removeSystemFiles();
     if (process.env.KEEP === '1') log(`kept ${work}`);
@@ -200,6 +211,11 @@ async function main() {
       }
       return runFotaAgent({ node: process.execPath, flags: flagsOf(tool), env: unit.env, agentBin: tool === 'fota-b' ? B_BIN : path.join(ROOT, 'bin', 'fota-agent.js'), config: agentConfig, link, url: `${origin}/${path.basename(img.fota)}`, logFile: path.join(work, `${tool}-r${round}.log`) });
     };
+    const paceProblemsFound = paceProblems({ netMBps: NET_MBPS, readMBps: SLOT_READ_MBPS, slotsAreDevices: slots.kind !== 'file' });
+    if (paceProblemsFound.length) throw new Error(`cannot set the device's pace:\n- ${paceProblemsFound.join('\n- ')}`);
+    if (SLOT_READ_MBPS !== undefined) pace.slots = holdSlotReads([slots.a, slots.b], SLOT_READ_MBPS);
+    if (NET_MBPS !== undefined) pace.net = holdNetwork(NET_MBPS);
+    if (pace.slots || pace.net) header.push(`Device pace: ${[pace.net ? `loopback network ${NET_MBPS} MB/s (tc tbf on lo)` : '', pace.slots ? `slot reads ${SLOT_READ_MBPS} MB/s (cgroup)` : ''].filter(Boolean).join(', ')}`);
     const rows = [];
     for (let round = 1 - WARMUP; round <= ROUNDS; round++) {
       for (const mib of SIZES) {
