@@ -41,21 +41,26 @@ function readIf(file) {
   }
 }
 
-/** Holds the loopback network to `mbps` MB/s (10^6 bytes). */
-export function holdNetwork(mbps) {
-  execFileSync('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', `${Math.round(mbps * 8)}mbit`, 'burst', '256kb', 'latency', '200ms']);
+/** { release() } that runs `undo` once; a failure leaves the rest to undo by hand (the file's first lines say how). */
+function releaser(undo) {
   let held = true;
   return {
     release() {
       if (!held) return;
       held = false;
       try {
-        execFileSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'ignore' });
+        undo();
       } catch {
-        // already gone
+        // already undone, or a child still in the cgroup (it goes when rmdir'd by hand)
       }
     },
   };
+}
+
+/** Holds the loopback network to `mbps` MB/s (10^6 bytes). */
+export function holdNetwork(mbps) {
+  execFileSync('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', `${Math.round(mbps * 8)}mbit`, 'burst', '256kb', 'latency', '200ms']);
+  return releaser(() => execFileSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'ignore' }));
 }
 
 /** "MAJ:MIN" of a block device. */
@@ -80,17 +85,8 @@ export function holdSlotReads(devices, mbps) {
     else writeFileSync(path.join(dir, 'io.max'), `${majMin(d)} rbps=${bps}`);
   }
   writeFileSync(path.join(dir, 'cgroup.procs'), String(process.pid));
-  let held = true;
-  return {
-    release() {
-      if (!held) return;
-      held = false;
-      try {
-        writeFileSync(path.join(parent, 'cgroup.procs'), String(process.pid));
-        rmdirSync(dir);
-      } catch {
-        // a child still in it: the cgroup goes when it does not (rmdir by hand)
-      }
-    },
-  };
+  return releaser(() => {
+    writeFileSync(path.join(parent, 'cgroup.procs'), String(process.pid));
+    rmdirSync(dir);
+  });
 }
