@@ -20,20 +20,24 @@ const READ_CHUNK = 256 * 1024;
 const READ_BACK_EXTRA = 2;
 
 /**
- * The early read-back's reads (readEarly): one at a time into one buffer of this size, kept while the writer is open.
- * The agent's peak private memory is in the download, 0.3 MiB under the 24 MiB goal at 1 GiB (docs/benchmarks.md).
+ * The early read-back's reads (readEarly): one at a time into one buffer of this size, kept while the writer is open
+ * and then one of finish()'s read-back buffers. Each read is a round trip through libuv's threads, ~40 µs of CPU on a
+ * 2-vCPU guest whatever its size: 512 KiB reads made 3,072 fewer of them per 512 MiB than 128 KiB reads did
+ * (docs/benchmarks.md, "Gathered reads on a slow link").
  */
-const EARLY_BYTES = 128 * 1024;
+const EARLY_BYTES = 512 * 1024;
 
 /**
  * The read-back of what a sync() made durable, while the download goes on (BlockSlotWriter.readEarly): the slot's
- * bytes [from, at) were read back with O_DIRECT into `hash`, EARLY_BYTES at a time into `view` (an aligned view).
+ * bytes [from, at) were read back with O_DIRECT into `hash`, EARLY_BYTES at a time into `view` (an aligned view of
+ * `buf`, which finish() reads into next).
  * INVARIANT: at <= the writer's durable position; once `stopped`, it reads nothing more and finish() reads the rest.
  */
 interface EarlyReadBack {
   hash: Hash;
   at: number;
   direct: DirectReader | undefined;
+  buf: Buffer | undefined;
   view: Buffer | undefined;
   running: Promise<void> | undefined;
   stopped: boolean;
@@ -292,7 +296,7 @@ export class BlockSlotWriter implements SlotWriter {
    */
   private readEarly(): void {
     if (!this.fh || this.closing || this.opts.verify === false || this.opts.dropCache || !(this.opts.directReadBack ?? this.opts.blockDevice)) return;
-    const e = (this.early ??= { hash: createHash('sha256'), at: this.opts.expect ? 0 : this.start, direct: undefined, view: undefined, running: undefined, stopped: false });
+    const e = (this.early ??= { hash: createHash('sha256'), at: this.opts.expect ? 0 : this.start, direct: undefined, buf: undefined, view: undefined, running: undefined, stopped: false });
     if (e.running || e.stopped) return;
     let ended!: () => void;
     e.running = new Promise<void>((resolve) => (ended = resolve));
@@ -327,7 +331,8 @@ export class BlockSlotWriter implements SlotWriter {
         if (!e.direct) return void (e.stopped = true);
         const length = EARLY_BYTES - (e.at % EARLY_BYTES);
         if (e.at + length > this.durable) return;
-        const got = await e.direct.read(withSlack(EARLY_BYTES), length, e.at);
+        e.buf ??= withSlack(EARLY_BYTES);
+        const got = await e.direct.read(e.buf, length, e.at);
         if (!got || got.n < length || e.stopped) return void (e.stopped = true);
         e.view = got.view;
         e.hash.update(got.view.subarray(0, got.n));
@@ -391,6 +396,7 @@ export class BlockSlotWriter implements SlotWriter {
     // the stage, the comparison window and READ_BACK_EXTRA more buffers (the early read-back's one of them): the next
     // reads run while this one is hashed
     const bufs = [(this.stage ??= withSlack(STAGE_BYTES)), (this.existing ??= withSlack(COMPARE_WINDOW))];
+    if (early?.buf) bufs.push(early.buf);
     while (bufs.length < 2 + READ_BACK_EXTRA) bufs.push(withSlack(STAGE_BYTES));
     const readBack = early?.hash ?? createHash('sha256');
     const from = expect ? 0 : this.start;
