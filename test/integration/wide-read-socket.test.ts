@@ -19,6 +19,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openHttpStream, type HttpSourceOptions } from '../../agent/adapters/http-source.js';
 import { GATHER_WAIT_MS, WIDE_READ_BYTES, WideReadAgent, WideTlsAgent } from '../../agent/adapters/wide-read-socket.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../platform/agent-runtime.js';
+import { blockBody } from '../helpers/block-body.js';
 import { makeTestCerts, type TestCerts } from '../helpers/tls.js';
 
 const run = promisify(execFile);
@@ -53,23 +54,8 @@ function agentFor(scheme: Scheme): WideReadAgent | WideTlsAgent {
 
 /** Serves `size` bytes of a repeating random block with a Content-Length (or chunked), from memory. */
 async function serve(scheme: Scheme, size: number, chunked = false): Promise<{ url: string; sha256: string }> {
-  const block = randomBytes(1 << 20);
-  const hash = createHash('sha256');
-  for (let at = 0; at < size; at += block.length) hash.update(block.subarray(0, Math.min(block.length, size - at)));
-  const s = server(scheme, (_req, res) => {
-    res.writeHead(200, chunked ? {} : { 'content-length': size });
-    let at = 0;
-    const more = () => {
-      while (at < size) {
-        const piece = block.subarray(0, Math.min(block.length, size - at));
-        at += piece.length;
-        if (!res.write(piece)) return void res.once('drain', more);
-      }
-      res.end();
-    };
-    more();
-  });
-  return { url: await listen(s, scheme), sha256: hash.digest('hex') };
+  const { handler, sha256 } = blockBody(size, chunked);
+  return { url: await listen(server(scheme, handler), scheme), sha256 };
 }
 
 /** Serves `size` random bytes 4 KiB at a time, a millisecond apart: a slow link's small reads. */
@@ -314,25 +300,13 @@ describe.each(['http', 'https'] as const)('the download socket’s waits over %s
         `import http from 'node:http';
          import https from 'node:https';
          import { readFileSync } from 'node:fs';
-         import { createHash, randomBytes } from 'node:crypto';
+         import { createHash } from 'node:crypto';
          import { WideReadAgent, WideTlsAgent } from ${JSON.stringify(path.resolve('agent/adapters/wide-read-socket.ts'))};
+         import { blockBody } from ${JSON.stringify(path.resolve('test/helpers/block-body.ts'))};
          const certs = JSON.parse(readFileSync(${JSON.stringify(path.join(dir, 'certs.json'))}, 'utf8'));
          const tlsOn = ${scheme === 'https'};
-         const block = randomBytes(1 << 20);
          const size = ${size};
-         const handler = (_req, res) => {
-           res.writeHead(200, { 'content-length': size });
-           let at = 0;
-           const more = () => {
-             while (at < size) {
-               const piece = block.subarray(0, Math.min(block.length, size - at));
-               at += piece.length;
-               if (!res.write(piece)) return void res.once('drain', more);
-             }
-             res.end();
-           };
-           more();
-         };
+         const { handler, sha256 } = blockBody(size);
          const server = tlsOn ? https.createServer({ key: certs.key, cert: certs.cert }, handler) : http.createServer(handler);
          await new Promise((r) => server.listen(0, '127.0.0.1', r));
          const agent = tlsOn ? new WideTlsAgent({ keepAlive: false, ca: certs.ca }) : new WideReadAgent({ keepAlive: false });
@@ -343,10 +317,8 @@ describe.each(['http', 'https'] as const)('the download socket’s waits over %s
          let got = 0;
          for await (const c of res) (hash.update(c), (got += c.length));
          const ms = performance.now() - started;
-         const want = createHash('sha256');
-         for (let at = 0; at < size; at += block.length) want.update(block.subarray(0, Math.min(block.length, size - at)));
          server.close();
-         console.log(JSON.stringify({ ok: got === size && hash.digest('hex') === want.digest('hex'), ms, ...agent.socket.gathering }));`,
+         console.log(JSON.stringify({ ok: got === size && hash.digest('hex') === sha256, ms, ...agent.socket.gathering }));`,
       );
       const bundle = path.join(dir, 'probe.mjs');
       await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node18', outfile: bundle, logLevel: 'error' });
