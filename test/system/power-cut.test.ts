@@ -132,7 +132,8 @@ async function sweep(sc: Scenario): Promise<Point[]> {
   for (const p of points) kinds.set(kindOf(p.op), (kinds.get(kindOf(p.op)) ?? 0) + 1);
   for (const op of census.trail) expect(kinds.has(kindOf(op)), `${sc.name}: a cut right after "${kindOf(op)}"`).toBe(true);
   points.sort((a, b) => a.n - b.n);
-  console.info(`${sc.name}: ${points.length} of ${ops} cut points recovered with a true report (${[...kinds].map(([k, v]) => `${v}× after ${k}`).join(', ')})`);
+  const byKind = points.length - ops;
+  console.info(`${sc.name}: ${points.length} cuts (${ops} numbered points${byKind > 0 ? ` + ${byKind} by kind, which the numbered ones missed` : ''}) recovered with a true report (${[...kinds].map(([k, v]) => `${v}× after ${k}`).join(', ')})`);
   return points;
 }
 
